@@ -1,0 +1,157 @@
+/*
+ * gemm.c -- the one file that calls BLIS.
+ *
+ * Every matrix product in the runtime goes through mrt_sgemm. Each BLIS call
+ * carries its own rntm_t, so we never touch BLIS's global thread setting and
+ * a host process (sqlite3, a Python program) keeps whatever it configured.
+ *
+ * Threading. BLIS's own threading is excellent on big square products but
+ * loses badly on the tall, skinny shapes a small model is made of: on the
+ * 2-core EPYC machines (DESIGN.md §10) a 4096x64 . 64x64 product runs at 93
+ * GFLOP/s on one thread and 39 on two. So for shapes where one dimension is
+ * long and the others short we cut the long dimension into one block per
+ * thread and run single-threaded BLIS on each block; a product that is long
+ * only along K (a weight gradient) is split along K into per-thread partial
+ * sums that are added afterwards. Only products that are large in M, N and K
+ * use BLIS's internal threading.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include <blis.h>
+
+#include "runtime.h"
+
+/* C = alpha op(A) op(B) + beta C through BLIS with nthreads (row-major). */
+static void blis_gemm(int nthreads, bool ta, bool tb, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                      int ldc) {
+    if (M <= 0 || N <= 0) return;
+    rntm_t rntm = BLIS_RNTM_INITIALIZER;
+    bli_rntm_set_num_threads(nthreads, &rntm);
+    /* Row-major storage: row stride = leading dimension, column stride 1.
+     * BLIS applies trans to the matrix as described by its strides. */
+    bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                 M, N, K, &alpha, (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1,
+                 NULL, &rntm);
+}
+
+void mrt_sgemm_1t(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc) {
+    blis_gemm(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Address of row r of op(A) when A is stored row-major with stride lda. */
+static const float *op_rows(const float *A, bool trans, int r, int lda) {
+    return trans ? A + r : A + (size_t)r * lda;
+}
+
+/* Block boundaries: [begin, end) of part `i` of `n` cut into `parts`,
+ * rounded to multiples of `align` so SIMD kernels see whole panels. */
+static void split_range(int n, int parts, int i, int align, int *begin, int *end) {
+    int units = (n + align - 1) / align;
+    int b = (int)((long)units * i / parts) * align;
+    int e = (int)((long)units * (i + 1) / parts) * align;
+    *begin = b < n ? b : n;
+    *end = e < n ? e : n;
+}
+
+void mrt_sgemm(const mrt_rt *rt, bool ta, bool tb, int M, int N, int K, float alpha,
+               const float *A, int lda, const float *B, int ldb, float beta, float *C,
+               int ldc) {
+    int nt = rt ? rt->threads : 1;
+    double flops = 2.0 * M * N * K;
+    if (M <= 0 || N <= 0) return;
+    /* Below ~1 MFLOP thread start-up costs more than it saves. */
+    if (nt <= 1 || flops < 1.0e6) {
+        blis_gemm(1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const int big = 512;
+    if (M >= big && N >= big && K >= big) {
+        blis_gemm(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M >= N && M >= 32 * nt) {
+        /* Tall: rows of C (and of op(A)) split across threads. */
+#pragma omp parallel num_threads(nt)
+        {
+            int b, e;
+            split_range(M, omp_get_num_threads(), omp_get_thread_num(), 16, &b, &e);
+            if (e > b)
+                blis_gemm(1, ta, tb, e - b, N, K, alpha, op_rows(A, ta, b, lda), lda, B, ldb,
+                          beta, C + (size_t)b * ldc, ldc);
+        }
+        return;
+    }
+    if (N >= 32 * nt) {
+        /* Wide: columns of C (and of op(B)) split across threads. Column c of
+         * op(B) starts at B + c (no trans) or B + c*ldb (trans). */
+#pragma omp parallel num_threads(nt)
+        {
+            int b, e;
+            split_range(N, omp_get_num_threads(), omp_get_thread_num(), 16, &b, &e);
+            if (e > b)
+                blis_gemm(1, ta, tb, M, e - b, K, alpha, A, lda,
+                          tb ? B + (size_t)b * ldb : B + b, ldb, beta, C + b, ldc);
+        }
+        return;
+    }
+    if (K >= 256 * nt) {
+        /* Long only in K (weight gradients: C is small, K = tokens). Each
+         * thread sums its slice of K into a private C; the partial products
+         * are then added in thread order, so the result does not depend on
+         * scheduling. */
+        size_t csize = (size_t)M * N;
+        float *part = malloc(sizeof(float) * csize * nt);
+        if (!part) {
+            blis_gemm(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
+#pragma omp parallel num_threads(nt)
+        {
+            int t = omp_get_thread_num(), b, e;
+            split_range(K, omp_get_num_threads(), t, 16, &b, &e);
+            float *P = part + csize * t;
+            memset(P, 0, sizeof(float) * csize);
+            if (e > b) {
+                /* Column slice b..e of op(A) and row slice b..e of op(B). */
+                const float *Ak = ta ? A + (size_t)b * lda : A + b;
+                const float *Bk = tb ? B + b : B + (size_t)b * ldb;
+                blis_gemm(1, ta, tb, M, N, e - b, alpha, Ak, lda, Bk, ldb, 0.0f, P, N);
+            }
+        }
+        int used = nt;
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc;
+            for (int j = 0; j < N; j++) {
+                float s = 0.0f;
+                for (int t = 0; t < used; t++) s += part[csize * t + (size_t)i * N + j];
+                c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + s;
+            }
+        }
+        free(part);
+        return;
+    }
+    blis_gemm(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void mrt_sgemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double s = 0.0;
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+    }
+}
+
+const char *mrt_blis_arch(void) { return bli_arch_string(bli_arch_query_id()); }
+
+const char *mrt_blis_version(void) { return bli_info_get_version_str(); }

@@ -1,0 +1,260 @@
+/*
+ * ops.c -- linear layers, layer norm, activations, softmax, element-wise
+ * arithmetic and the RWKV token shift/mix. Each forward beside its backward.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "runtime.h"
+
+/* ---------------------------------------------------------------- linear */
+
+void mrt_linear_forward(const mrt_rt *rt, float *out, const float *in, const float *weight,
+                        const float *bias, int N, int Cin, int Cout) {
+    if (bias) {
+        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * Cout, bias, sizeof(float) * Cout);
+    }
+    /* out(N,Cout) = in(N,Cin) . W(Cout,Cin)^T */
+    mrt_sgemm(rt, false, true, N, Cout, Cin, 1.0f, in, Cin, weight, Cin, bias ? 1.0f : 0.0f, out,
+              Cout);
+}
+
+void mrt_linear_backward(const mrt_rt *rt, float *din, float *dweight, float *dbias,
+                         const float *dout, const float *in, const float *weight, int N, int Cin,
+                         int Cout) {
+    if (din) /* din(N,Cin) += dout(N,Cout) . W(Cout,Cin) */
+        mrt_sgemm(rt, false, false, N, Cin, Cout, 1.0f, dout, Cout, weight, Cin, 1.0f, din, Cin);
+    if (dweight) /* dW(Cout,Cin) += dout^T(Cout,N) . in(N,Cin) */
+        mrt_sgemm(rt, true, false, Cout, Cin, N, 1.0f, dout, Cout, in, Cin, 1.0f, dweight, Cin);
+    if (dbias) {
+        for (int i = 0; i < N; i++) {
+            const float *d = dout + (size_t)i * Cout;
+            for (int o = 0; o < Cout; o++) dbias[o] += d[o];
+        }
+    }
+}
+
+/* ------------------------------------------------------------ layer norm */
+
+void mrt_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+                           const float *gamma, const float *beta, int N, int C) {
+    for (int i = 0; i < N; i++) {
+        const float *x = in + (size_t)i * C;
+        float *y = out + (size_t)i * C;
+        /* Two passes (mean, then variance about it) stay accurate when the
+         * mean is large compared with the spread. */
+        double s = 0.0;
+        for (int c = 0; c < C; c++) s += x[c];
+        float m = (float)(s / C);
+        double v = 0.0;
+        for (int c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += (double)d * d;
+        }
+        float r = 1.0f / sqrtf((float)(v / C) + MRT_LN_EPS);
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * gamma[c] + beta[c];
+        if (mean) mean[i] = m;
+        if (rstd) rstd[i] = r;
+    }
+}
+
+void mrt_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+                            const float *in, const float *gamma, const float *mean,
+                            const float *rstd, int N, int C) {
+    for (int i = 0; i < N; i++) {
+        const float *x = in + (size_t)i * C;
+        const float *dy = dout + (size_t)i * C;
+        float m = mean[i], r = rstd[i];
+        /* dxhat = dy*gamma; dx = r * (dxhat - mean(dxhat) - xhat*mean(dxhat*xhat)) */
+        float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * r;
+            float dxhat = dy[c] * gamma[c];
+            sum_dxhat += dxhat;
+            sum_dxhat_xhat += dxhat * xhat;
+            if (dgamma) dgamma[c] += dy[c] * xhat;
+            if (dbeta) dbeta[c] += dy[c];
+        }
+        if (!din) continue;
+        float mean_dxhat = sum_dxhat / C, mean_dxhat_xhat = sum_dxhat_xhat / C;
+        float *dx = din + (size_t)i * C;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * r;
+            dx[c] += r * (dy[c] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat);
+        }
+    }
+}
+
+/* ----------------------------------------------------------- activations */
+
+#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+
+void mrt_gelu_forward(float *out, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float cube = 0.044715f * x * x * x;
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + cube)));
+    }
+}
+
+void mrt_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float cube = 0.044715f * x * x * x;
+        float t = tanhf(GELU_SCALE * (x + cube));
+        float sech2 = 1.0f - t * t;
+        float local = 0.5f * (1.0f + t) +
+                      0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        din[i] += local * dout[i];
+    }
+}
+
+void mrt_relu2_forward(float *out, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float r = in[i] > 0.0f ? in[i] : 0.0f;
+        out[i] = r * r;
+    }
+}
+
+void mrt_relu2_backward(float *din, const float *dout, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (in[i] > 0.0f) din[i] += 2.0f * in[i] * dout[i];
+}
+
+void mrt_relu_forward(float *out, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+void mrt_relu_backward(float *din, const float *dout, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (in[i] > 0.0f) din[i] += dout[i];
+}
+
+void mrt_sigmoid_forward(float *out, const float *in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        /* exp of a non-positive number only: no overflow for large |x|. */
+        float x = in[i];
+        if (x >= 0.0f) {
+            out[i] = 1.0f / (1.0f + expf(-x));
+        } else {
+            float e = expf(x);
+            out[i] = e / (1.0f + e);
+        }
+    }
+}
+
+void mrt_sigmoid_backward(float *din, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) din[i] += dout[i] * out[i] * (1.0f - out[i]);
+}
+
+/* --------------------------------------------------------------- softmax */
+
+void mrt_softmax_forward(float *out, const float *in, int N, int C) {
+    for (int i = 0; i < N; i++) {
+        const float *x = in + (size_t)i * C;
+        float *y = out + (size_t)i * C;
+        float m = x[0];
+        for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
+        float s = 0.0f;
+        for (int c = 0; c < C; c++) {
+            y[c] = expf(x[c] - m);
+            s += y[c];
+        }
+        float inv = 1.0f / s;
+        for (int c = 0; c < C; c++) y[c] *= inv;
+    }
+}
+
+void mrt_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
+    for (int i = 0; i < N; i++) {
+        const float *y = out + (size_t)i * C;
+        const float *dy = dout + (size_t)i * C;
+        float *dx = din + (size_t)i * C;
+        float dot = 0.0f;
+        for (int c = 0; c < C; c++) dot += dy[c] * y[c];
+        for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
+    }
+}
+
+/* ------------------------------------------------------------ arithmetic */
+
+void mrt_add(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void mrt_add_inplace(float *acc, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) acc[i] += x[i];
+}
+
+void mrt_mul_forward(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+void mrt_mul_backward(float *da, float *db, const float *dout, const float *a, const float *b,
+                      size_t n) {
+    if (da)
+        for (size_t i = 0; i < n; i++) da[i] += dout[i] * b[i];
+    if (db)
+        for (size_t i = 0; i < n; i++) db[i] += dout[i] * a[i];
+}
+
+/* ----------------------------------------------------- Q-Shift, token mix */
+
+/* Which neighbour quarter q of the channels reads: (dy, dx). */
+static const int qshift_dy[4] = {0, 0, -1, 1};
+static const int qshift_dx[4] = {-1, 1, 0, 0};
+
+/* Q-Shift is a pure permutation-with-zeros, so forward and backward share
+ * one loop: backward moves gradients along the same edges in reverse. */
+static void qshift(float *dst, const float *src, int B, int Hg, int Wg, int C, bool reverse) {
+    for (int q = 0; q < 4; q++) {
+        int c0 = (q * C + 3) / 4, c1 = ((q + 1) * C + 3) / 4; /* channels with 4c/C == q */
+        int dy = qshift_dy[q], dx = qshift_dx[q];
+        if (c1 <= c0) continue;
+        for (int b = 0; b < B; b++) {
+            for (int y = 0; y < Hg; y++) {
+                int sy = y + dy;
+                for (int x = 0; x < Wg; x++) {
+                    int sx = x + dx;
+                    size_t here = (((size_t)b * Hg + y) * Wg + x) * C;
+                    bool inside = sy >= 0 && sy < Hg && sx >= 0 && sx < Wg;
+                    size_t there = inside ? (((size_t)b * Hg + sy) * Wg + sx) * C : 0;
+                    if (!reverse) {
+                        for (int c = c0; c < c1; c++) dst[here + c] = inside ? src[there + c] : 0.0f;
+                    } else if (inside) {
+                        for (int c = c0; c < c1; c++) dst[there + c] += src[here + c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void mrt_qshift_forward(float *out, const float *in, int B, int Hg, int Wg, int C) {
+    qshift(out, in, B, Hg, Wg, C, false);
+}
+
+void mrt_qshift_backward(float *din, const float *dout, int B, int Hg, int Wg, int C) {
+    qshift(din, dout, B, Hg, Wg, C, true);
+}
+
+void mrt_tokenmix_forward(float *out, const float *x, const float *xs, const float *mu, int N,
+                          int C) {
+    for (int i = 0; i < N; i++) {
+        size_t o = (size_t)i * C;
+        for (int c = 0; c < C; c++) out[o + c] = mu[c] * x[o + c] + (1.0f - mu[c]) * xs[o + c];
+    }
+}
+
+void mrt_tokenmix_backward(float *dx, float *dxs, float *dmu, const float *dout, const float *x,
+                           const float *xs, const float *mu, int N, int C) {
+    for (int i = 0; i < N; i++) {
+        size_t o = (size_t)i * C;
+        for (int c = 0; c < C; c++) {
+            float d = dout[o + c];
+            if (dx) dx[o + c] += mu[c] * d;
+            if (dxs) dxs[o + c] += (1.0f - mu[c]) * d;
+            if (dmu) dmu[c] += (x[o + c] - xs[o + c]) * d;
+        }
+    }
+}

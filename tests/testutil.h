@@ -1,0 +1,140 @@
+/*
+ * testutil.h -- the few helpers every C test uses: checks that count
+ * failures, random tensors, comparisons with a stated tolerance, and a
+ * finite-difference gradient checker.
+ *
+ * A test binary returns non-zero when any check failed; ctest reports it.
+ */
+#ifndef MRT_TESTUTIL_H
+#define MRT_TESTUTIL_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static int tu_failures = 0;
+static int tu_checks = 0;
+
+#define CHECK(cond, ...)                                                        \
+    do {                                                                        \
+        tu_checks++;                                                            \
+        if (!(cond)) {                                                          \
+            tu_failures++;                                                      \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);     \
+            fprintf(stderr, __VA_ARGS__);                                       \
+            fputc('\n', stderr);                                                \
+        }                                                                       \
+    } while (0)
+
+static inline int tu_finish(const char *name) {
+    printf("%s: %d checks, %d failed\n", name, tu_checks, tu_failures);
+    return tu_failures ? 1 : 0;
+}
+
+static inline void *tu_alloc(size_t nfloats) {
+    float *p = calloc(nfloats ? nfloats : 1, sizeof(float));
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static inline float *tu_randn(mrt_rng *rng, size_t n, float std) {
+    float *p = tu_alloc(n);
+    for (size_t i = 0; i < n; i++) p[i] = std * mrt_rng_normal(rng);
+    return p;
+}
+
+static inline float *tu_rand_uniform(mrt_rng *rng, size_t n, float lo, float hi) {
+    float *p = tu_alloc(n);
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * mrt_rng_uniform(rng);
+    return p;
+}
+
+/* Largest |a-b| / (atol + rtol*|b|) over the arrays; <= 1 means "close".
+ * Reports the worst index under `what` when it fails. */
+static inline int tu_close(const char *what, const float *a, const float *b, size_t n,
+                           float rtol, float atol) {
+    double worst = 0;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)a[i] - (double)b[i]);
+        double lim = atol + rtol * fabs((double)b[i]);
+        double r = err / lim;
+        if (!(r <= worst)) { /* also catches NaN */
+            worst = r;
+            wi = i;
+        }
+    }
+    tu_checks++;
+    if (!(worst <= 1.0)) {
+        tu_failures++;
+        fprintf(stderr, "FAIL %s: index %zu: got %.8g want %.8g (rtol %g atol %g)\n", what, wi,
+                (double)a[wi], (double)b[wi], (double)rtol, (double)atol);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Finite-difference gradient check.
+ *
+ * The scalar under test is L = sum_i out[i] * r[i] for a fixed random r, so
+ * the analytic gradient of any input is what the op's backward returns for
+ * dout = r. `forward(ctx)` recomputes `out` from the current inputs; the
+ * checker perturbs `param[i]` by +-h for up to max_checks indices spread over
+ * the tensor and compares the central difference with grad[i]:
+ *     |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|).
+ */
+typedef void (*tu_forward_fn)(void *ctx);
+
+static inline double tu_dot(const float *out, const float *r, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)out[i] * (double)r[i];
+    return s;
+}
+
+static inline int tu_gradcheck(const char *what, tu_forward_fn forward, void *ctx, float *param,
+                               size_t n, const float *grad, const float *out, const float *r,
+                               size_t nout, float h, float rtol, float atol, size_t max_checks) {
+    size_t step = n > max_checks ? n / max_checks : 1;
+    int ok = 1;
+    double worst = 0;
+    size_t wi = 0;
+    double wa = 0, wn = 0;
+    for (size_t i = (step > 1 ? step / 2 : 0); i < n; i += step) {
+        float saved = param[i];
+        param[i] = saved + h;
+        forward(ctx);
+        double lp = tu_dot(out, r, nout);
+        param[i] = saved - h;
+        forward(ctx);
+        double lm = tu_dot(out, r, nout);
+        param[i] = saved;
+        double numeric = (lp - lm) / (2.0 * (double)h);
+        double analytic = grad[i];
+        double lim = atol + rtol * fmax(fabs(analytic), fabs(numeric));
+        double ratio = fabs(analytic - numeric) / lim;
+        if (!(ratio <= worst)) {
+            worst = ratio;
+            wi = i;
+            wa = analytic;
+            wn = numeric;
+        }
+    }
+    forward(ctx); /* leave `out` as it was */
+    tu_checks++;
+    if (!(worst <= 1.0)) {
+        ok = 0;
+        tu_failures++;
+        fprintf(stderr, "FAIL gradcheck %s: index %zu: analytic %.8g numeric %.8g\n", what, wi,
+                wa, wn);
+    }
+    return ok;
+}
+
+#endif /* MRT_TESTUTIL_H */
