@@ -73,7 +73,7 @@ typedef struct {
 
 static void ln_fwd(void *p) {
     ln_ctx *c = p;
-    mrt_layernorm_forward(c->out, c->mean, c->rstd, c->in, c->g, c->b, c->N, c->C);
+    mrt_layernorm_forward(&rt, c->out, c->mean, c->rstd, c->in, c->g, c->b, c->N, c->C);
 }
 
 static void test_layernorm(void) {
@@ -96,7 +96,7 @@ static void test_layernorm(void) {
     tu_close("layernorm forward vs double", c.out, ref, N * C, 1e-4f, 1e-5f);
     float *r = tu_randn(&rng, N * C, 1.0f);
     float *din = tu_alloc(N * C), *dg = tu_alloc(C), *db = tu_alloc(C);
-    mrt_layernorm_backward(din, dg, db, r, c.in, c.g, c.mean, c.rstd, N, C);
+    mrt_layernorm_backward(&rt, din, dg, db, r, c.in, c.g, c.mean, c.rstd, N, C);
     tu_gradcheck("layernorm din", ln_fwd, &c, c.in, N * C, din, c.out, r, N * C, H_STEP, RTOL,
                  ATOL, 200);
     tu_gradcheck("layernorm dgamma", ln_fwd, &c, c.g, C, dg, c.out, r, N * C, H_STEP, RTOL, ATOL,
@@ -109,7 +109,7 @@ static void test_layernorm(void) {
 
 /* -------------------------------------------------------- activations */
 
-typedef void (*act_fwd_fn)(float *, const float *, size_t);
+typedef void (*act_fwd_fn)(const mrt_rt *, float *, const float *, size_t);
 typedef struct {
     float *out, *in;
     size_t n;
@@ -118,11 +118,11 @@ typedef struct {
 
 static void act_fwd(void *p) {
     act_ctx *c = p;
-    c->f(c->out, c->in, c->n);
+    c->f(&rt, c->out, c->in, c->n);
 }
 
 static void test_activation(const char *name, act_fwd_fn f,
-                            void (*b)(float *, const float *, const float *, size_t),
+                            void (*b)(const mrt_rt *, float *, const float *, const float *, size_t),
                             bool backward_uses_output, double (*ref)(double)) {
     size_t n = 300;
     act_ctx c = {tu_alloc(n), tu_randn(&rng, n, 2.0f), n, f};
@@ -138,7 +138,7 @@ static void test_activation(const char *name, act_fwd_fn f,
     snprintf(what, sizeof what, "%s forward vs double", name);
     tu_close(what, c.out, want, n, 1e-5f, 1e-6f);
     float *r = tu_randn(&rng, n, 1.0f), *din = tu_alloc(n);
-    b(din, r, backward_uses_output ? c.out : c.in, n);
+    b(&rt, din, r, backward_uses_output ? c.out : c.in, n);
     snprintf(what, sizeof what, "%s backward", name);
     tu_gradcheck(what, act_fwd, &c, c.in, n, din, c.out, r, n, 1e-3f, RTOL, ATOL, n);
     free(c.out), free(c.in), free(want), free(r), free(din);
@@ -160,7 +160,7 @@ typedef struct {
 
 static void sm_fwd(void *p) {
     sm_ctx *c = p;
-    mrt_softmax_forward(c->out, c->in, c->N, c->C);
+    mrt_softmax_forward(&rt, c->out, c->in, c->N, c->C);
 }
 
 static void test_softmax(void) {
@@ -174,7 +174,7 @@ static void test_softmax(void) {
         CHECK(fabs(s - 1.0) < 1e-5, "softmax row %d sums to %g", i, s);
     }
     float *r = tu_randn(&rng, N * C, 1.0f), *din = tu_alloc(N * C);
-    mrt_softmax_backward(din, r, c.out, N, C);
+    mrt_softmax_backward(&rt, din, r, c.out, N, C);
     tu_gradcheck("softmax", sm_fwd, &c, c.in, N * C, din, c.out, r, N * C, 1e-2f, RTOL, ATOL,
                  N * C);
     free(c.out), free(c.in), free(r), free(din);
@@ -247,7 +247,7 @@ typedef struct {
 
 static void tm_fwd(void *p) {
     tm_ctx *c = p;
-    mrt_tokenmix_forward(c->out, c->x, c->xs, c->mu, c->N, c->C);
+    mrt_tokenmix_forward(&rt, c->out, c->x, c->xs, c->mu, c->N, c->C);
 }
 
 static void test_tokenmix(void) {
@@ -257,7 +257,7 @@ static void test_tokenmix(void) {
     tm_fwd(&c);
     float *r = tu_randn(&rng, N * C, 1.0f);
     float *dx = tu_alloc(N * C), *dxs = tu_alloc(N * C), *dmu = tu_alloc(C);
-    mrt_tokenmix_backward(dx, dxs, dmu, r, c.x, c.xs, c.mu, N, C);
+    mrt_tokenmix_backward(&rt, dx, dxs, dmu, r, c.x, c.xs, c.mu, N, C);
     tu_gradcheck("tokenmix dx", tm_fwd, &c, c.x, N * C, dx, c.out, r, N * C, H_STEP, RTOL, ATOL, 99);
     tu_gradcheck("tokenmix dxs", tm_fwd, &c, c.xs, N * C, dxs, c.out, r, N * C, H_STEP, RTOL, ATOL,
                  99);

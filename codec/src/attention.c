@@ -12,6 +12,9 @@
 
 #include "runtime.h"
 
+/* Each (window, head) job already runs on its own thread. */
+static const mrt_rt serial = {1};
+
 void mrt_attention_forward(const mrt_rt *rt, float *out, float *att, const float *qkv, int nwin,
                            int n, int D, int heads) {
     int hd = D / heads, ld = 3 * D;
@@ -25,7 +28,7 @@ void mrt_attention_forward(const mrt_rt *rt, float *out, float *att, const float
         float *P = att + (size_t)job * n * n;
         /* S = scale * Q K^T, then row softmax in place. */
         mrt_sgemm_1t(false, true, n, n, hd, scale, Q, ld, K, ld, 0.0f, P, n);
-        mrt_softmax_forward(P, P, n, n);
+        mrt_softmax_forward(&serial, P, P, n, n);
         mrt_sgemm_1t(false, false, n, hd, n, 1.0f, P, n, V, ld, 0.0f,
                      out + (size_t)w * n * D + h * hd, D);
     }
@@ -54,7 +57,7 @@ void mrt_attention_backward(const mrt_rt *rt, float *dqkv, const float *dout, co
             mrt_sgemm_1t(true, false, n, hd, n, 1.0f, P, n, dO, D, 1.0f, dV, ld);
             /* dS = softmax'(dP) (the 1/sqrt(hd) scale is folded into the GEMMs) */
             for (size_t i = 0; i < (size_t)n * n; i++) dS[i] = 0.0f;
-            mrt_softmax_backward(dS, dP, P, n, n);
+            mrt_softmax_backward(&serial, dS, dP, P, n, n);
             /* dQ += scale dS K;  dK += scale dS^T Q */
             mrt_sgemm_1t(false, false, n, hd, n, scale, dS, n, K, ld, 1.0f, dQ, ld);
             mrt_sgemm_1t(true, false, n, hd, n, scale, dS, n, Q, ld, 1.0f, dK, ld);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "runtime.h"
 
 /* ---------------------------------------------------------------- linear */
@@ -34,53 +35,71 @@ void mrt_linear_backward(const mrt_rt *rt, float *din, float *dweight, float *db
     }
 }
 
+/* Element-wise and row-wise loops split over threads only when there is
+ * enough work to pay for waking them. */
+#define PAR_MIN_ELEMS 32768
+
 /* ------------------------------------------------------------ layer norm */
 
-void mrt_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
-                           const float *gamma, const float *beta, int N, int C) {
+void mrt_layernorm_forward(const mrt_rt *rt, float *out, float *mean, float *rstd,
+                           const float *in, const float *gamma, const float *beta, int N, int C) {
+#pragma omp parallel for schedule(static) num_threads(rt->threads) \
+    if ((size_t)N * C >= PAR_MIN_ELEMS)
     for (int i = 0; i < N; i++) {
         const float *x = in + (size_t)i * C;
         float *y = out + (size_t)i * C;
         /* Two passes (mean, then variance about it) stay accurate when the
          * mean is large compared with the spread. */
-        double s = 0.0;
+        float s = 0.0f;
         for (int c = 0; c < C; c++) s += x[c];
-        float m = (float)(s / C);
-        double v = 0.0;
+        float m = s / C;
+        float v = 0.0f;
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
-            v += (double)d * d;
+            v += d * d;
         }
-        float r = 1.0f / sqrtf((float)(v / C) + MRT_LN_EPS);
+        float r = 1.0f / sqrtf(v / C + MRT_LN_EPS);
         for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * gamma[c] + beta[c];
         if (mean) mean[i] = m;
         if (rstd) rstd[i] = r;
     }
 }
 
-void mrt_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
-                            const float *in, const float *gamma, const float *mean,
-                            const float *rstd, int N, int C) {
-    for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * C;
-        const float *dy = dout + (size_t)i * C;
-        float m = mean[i], r = rstd[i];
-        /* dxhat = dy*gamma; dx = r * (dxhat - mean(dxhat) - xhat*mean(dxhat*xhat)) */
-        float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float xhat = (x[c] - m) * r;
-            float dxhat = dy[c] * gamma[c];
-            sum_dxhat += dxhat;
-            sum_dxhat_xhat += dxhat * xhat;
-            if (dgamma) dgamma[c] += dy[c] * xhat;
-            if (dbeta) dbeta[c] += dy[c];
+void mrt_layernorm_backward(const mrt_rt *rt, float *din, float *dgamma, float *dbeta,
+                            const float *dout, const float *in, const float *gamma,
+                            const float *mean, const float *rstd, int N, int C) {
+    /* dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma:
+     * rows are independent, so threads split rows. */
+    if (din) {
+#pragma omp parallel for schedule(static) num_threads(rt->threads) \
+    if ((size_t)N * C >= PAR_MIN_ELEMS)
+        for (int i = 0; i < N; i++) {
+            const float *x = in + (size_t)i * C, *dy = dout + (size_t)i * C;
+            float m = mean[i], r = rstd[i];
+            float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
+            for (int c = 0; c < C; c++) {
+                float dxhat = dy[c] * gamma[c];
+                sum_dxhat += dxhat;
+                sum_dxhat_xhat += dxhat * (x[c] - m) * r;
+            }
+            float mean_dxhat = sum_dxhat / C, mean_dxhat_xhat = sum_dxhat_xhat / C;
+            float *dx = din + (size_t)i * C;
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[c] - m) * r;
+                dx[c] += r * (dy[c] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat);
+            }
         }
-        if (!din) continue;
-        float mean_dxhat = sum_dxhat / C, mean_dxhat_xhat = sum_dxhat_xhat / C;
-        float *dx = din + (size_t)i * C;
-        for (int c = 0; c < C; c++) {
-            float xhat = (x[c] - m) * r;
-            dx[c] += r * (dy[c] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat);
+    }
+    /* gamma/beta gradients sum over rows: done serially in row order so the
+     * result is the same for any thread count. */
+    if (dgamma || dbeta) {
+        for (int i = 0; i < N; i++) {
+            const float *x = in + (size_t)i * C, *dy = dout + (size_t)i * C;
+            float m = mean[i], r = rstd[i];
+            if (dgamma)
+                for (int c = 0; c < C; c++) dgamma[c] += dy[c] * (x[c] - m) * r;
+            if (dbeta)
+                for (int c = 0; c < C; c++) dbeta[c] += dy[c];
         }
     }
 }
@@ -89,75 +108,81 @@ void mrt_layernorm_backward(float *din, float *dgamma, float *dbeta, const float
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
-void mrt_gelu_forward(float *out, const float *in, size_t n) {
+/* tanh-GELU written as x * sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3):
+ * 0.5 (1 + tanh z) = sigmoid(2z), so one exp replaces a tanh call. */
+void mrt_gelu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
-        float cube = 0.044715f * x * x * x;
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + cube)));
+        float z = GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = x / (1.0f + mrt_exp_approx(-2.0f * z));
     }
 }
 
-void mrt_gelu_backward(float *din, const float *dout, const float *in, size_t n) {
+void mrt_gelu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
+                       size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
-        float cube = 0.044715f * x * x * x;
-        float t = tanhf(GELU_SCALE * (x + cube));
-        float sech2 = 1.0f - t * t;
-        float local = 0.5f * (1.0f + t) +
-                      0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        din[i] += local * dout[i];
+        float z = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float s = 1.0f / (1.0f + mrt_exp_approx(-2.0f * z)); /* sigmoid(2z) */
+        /* d/dx [x s(2z)] = s + x * 2 s (1 - s) dz/dx */
+        float dz = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        din[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * dz);
     }
 }
 
-void mrt_relu2_forward(float *out, const float *in, size_t n) {
+void mrt_relu2_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) {
         float r = in[i] > 0.0f ? in[i] : 0.0f;
         out[i] = r * r;
     }
 }
 
-void mrt_relu2_backward(float *din, const float *dout, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (in[i] > 0.0f) din[i] += 2.0f * in[i] * dout[i];
+void mrt_relu2_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
+                        size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? 2.0f * in[i] * dout[i] : 0.0f;
 }
 
-void mrt_relu_forward(float *out, const float *in, size_t n) {
+void mrt_relu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
-void mrt_relu_backward(float *din, const float *dout, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (in[i] > 0.0f) din[i] += dout[i];
+void mrt_relu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
+                       size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-void mrt_sigmoid_forward(float *out, const float *in, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        /* exp of a non-positive number only: no overflow for large |x|. */
-        float x = in[i];
-        if (x >= 0.0f) {
-            out[i] = 1.0f / (1.0f + expf(-x));
-        } else {
-            float e = expf(x);
-            out[i] = e / (1.0f + e);
-        }
-    }
+void mrt_sigmoid_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+    /* mrt_exp_approx clamps its argument, so 1/(1+e^-x) cannot overflow. */
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + mrt_exp_approx(-in[i]));
 }
 
-void mrt_sigmoid_backward(float *din, const float *dout, const float *out, size_t n) {
+void mrt_sigmoid_backward(const mrt_rt *rt, float *din, const float *dout, const float *out,
+                          size_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * out[i] * (1.0f - out[i]);
 }
 
 /* --------------------------------------------------------------- softmax */
 
-void mrt_softmax_forward(float *out, const float *in, int N, int C) {
+void mrt_softmax_forward(const mrt_rt *rt, float *out, const float *in, int N, int C) {
+#pragma omp parallel for schedule(static) num_threads(rt->threads) \
+    if ((size_t)N * C >= PAR_MIN_ELEMS)
     for (int i = 0; i < N; i++) {
         const float *x = in + (size_t)i * C;
         float *y = out + (size_t)i * C;
         float m = x[0];
         for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < C; c++) {
-            y[c] = expf(x[c] - m);
+            y[c] = mrt_exp_approx(x[c] - m);
             s += y[c];
         }
         float inv = 1.0f / s;
@@ -165,7 +190,10 @@ void mrt_softmax_forward(float *out, const float *in, int N, int C) {
     }
 }
 
-void mrt_softmax_backward(float *din, const float *dout, const float *out, int N, int C) {
+void mrt_softmax_backward(const mrt_rt *rt, float *din, const float *dout, const float *out,
+                          int N, int C) {
+#pragma omp parallel for schedule(static) num_threads(rt->threads) \
+    if ((size_t)N * C >= PAR_MIN_ELEMS)
     for (int i = 0; i < N; i++) {
         const float *y = out + (size_t)i * C;
         const float *dy = dout + (size_t)i * C;
@@ -238,23 +266,36 @@ void mrt_qshift_backward(float *din, const float *dout, int B, int Hg, int Wg, i
     qshift(din, dout, B, Hg, Wg, C, true);
 }
 
-void mrt_tokenmix_forward(float *out, const float *x, const float *xs, const float *mu, int N,
-                          int C) {
+void mrt_tokenmix_forward(const mrt_rt *rt, float *out, const float *x, const float *xs,
+                          const float *mu, int N, int C) {
+#pragma omp parallel for schedule(static) num_threads(rt->threads) \
+    if ((size_t)N * C >= PAR_MIN_ELEMS)
     for (int i = 0; i < N; i++) {
         size_t o = (size_t)i * C;
         for (int c = 0; c < C; c++) out[o + c] = mu[c] * x[o + c] + (1.0f - mu[c]) * xs[o + c];
     }
 }
 
-void mrt_tokenmix_backward(float *dx, float *dxs, float *dmu, const float *dout, const float *x,
-                           const float *xs, const float *mu, int N, int C) {
-    for (int i = 0; i < N; i++) {
-        size_t o = (size_t)i * C;
-        for (int c = 0; c < C; c++) {
-            float d = dout[o + c];
-            if (dx) dx[o + c] += mu[c] * d;
-            if (dxs) dxs[o + c] += (1.0f - mu[c]) * d;
-            if (dmu) dmu[c] += (x[o + c] - xs[o + c]) * d;
+void mrt_tokenmix_backward(const mrt_rt *rt, float *dx, float *dxs, float *dmu,
+                           const float *dout, const float *x, const float *xs, const float *mu,
+                           int N, int C) {
+    if (dx || dxs) {
+#pragma omp parallel for schedule(static) num_threads(rt->threads) \
+    if ((size_t)N * C >= PAR_MIN_ELEMS)
+        for (int i = 0; i < N; i++) {
+            size_t o = (size_t)i * C;
+            for (int c = 0; c < C; c++) {
+                float d = dout[o + c];
+                if (dx) dx[o + c] += mu[c] * d;
+                if (dxs) dxs[o + c] += (1.0f - mu[c]) * d;
+            }
+        }
+    }
+    /* a sum over rows: serial, in row order, for thread-count independence */
+    if (dmu) {
+        for (int i = 0; i < N; i++) {
+            size_t o = (size_t)i * C;
+            for (int c = 0; c < C; c++) dmu[c] += (x[o + c] - xs[o + c]) * dout[o + c];
         }
     }
 }

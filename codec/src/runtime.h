@@ -15,7 +15,8 @@
  *     tensor used twice (residuals) simply receives two contributions; the
  *     caller zeroes gradients once per step.  A NULL gradient pointer means
  *     "not needed" and that part of the work is skipped.
- *   - Ops that need threads take an mrt_rt (the thread count for this call).
+ *   - Ops that do real work per element take an mrt_rt (the thread count for
+ *     this call); cheap, memory-bound ones (add, mul, Q-Shift) run serially.
  *     BLIS is only ever called through mrt_sgemm (gemm.c) with a per-call
  *     rntm_t, so a host process's global BLIS settings are never touched.
  *
@@ -73,28 +74,28 @@ void mrt_linear_backward(const mrt_rt *rt, float *din, float *dweight, float *db
 
 #define MRT_LN_EPS 1e-5f
 /* LayerNorm over the last dim. mean/rstd (N each) are saved for backward. */
-void mrt_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
+void mrt_layernorm_forward(const mrt_rt *rt, float *out, float *mean, float *rstd, const float *in,
                            const float *gamma, const float *beta, int N, int C);
-void mrt_layernorm_backward(float *din, float *dgamma, float *dbeta, const float *dout,
+void mrt_layernorm_backward(const mrt_rt *rt, float *din, float *dgamma, float *dbeta, const float *dout,
                             const float *in, const float *gamma, const float *mean,
                             const float *rstd, int N, int C);
 
 /* Element-wise activations over n values. GELU is the tanh approximation
  * (PyTorch gelu(approximate="tanh")). */
-void mrt_gelu_forward(float *out, const float *in, size_t n);
-void mrt_gelu_backward(float *din, const float *dout, const float *in, size_t n);
+void mrt_gelu_forward(const mrt_rt *rt, float *out, const float *in, size_t n);
+void mrt_gelu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in, size_t n);
 /* relu(x)^2, the RWKV channel-mix activation. */
-void mrt_relu2_forward(float *out, const float *in, size_t n);
-void mrt_relu2_backward(float *din, const float *dout, const float *in, size_t n);
-void mrt_sigmoid_forward(float *out, const float *in, size_t n);
+void mrt_relu2_forward(const mrt_rt *rt, float *out, const float *in, size_t n);
+void mrt_relu2_backward(const mrt_rt *rt, float *din, const float *dout, const float *in, size_t n);
+void mrt_sigmoid_forward(const mrt_rt *rt, float *out, const float *in, size_t n);
 /* Uses the saved output y = sigmoid(x): dx += dout * y * (1 - y). */
-void mrt_sigmoid_backward(float *din, const float *dout, const float *out, size_t n);
-void mrt_relu_forward(float *out, const float *in, size_t n);
-void mrt_relu_backward(float *din, const float *dout, const float *in, size_t n);
+void mrt_sigmoid_backward(const mrt_rt *rt, float *din, const float *dout, const float *out, size_t n);
+void mrt_relu_forward(const mrt_rt *rt, float *out, const float *in, size_t n);
+void mrt_relu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in, size_t n);
 
 /* Row-wise softmax over the last dim of (N, C). Backward uses the output. */
-void mrt_softmax_forward(float *out, const float *in, int N, int C);
-void mrt_softmax_backward(float *din, const float *dout, const float *out, int N, int C);
+void mrt_softmax_forward(const mrt_rt *rt, float *out, const float *in, int N, int C);
+void mrt_softmax_backward(const mrt_rt *rt, float *din, const float *dout, const float *out, int N, int C);
 
 /* out = a + b (out may alias a or b). Backward is "dout flows to both":
  * mrt_add_inplace(da, dout) and mrt_add_inplace(db, dout). */
@@ -115,9 +116,9 @@ void mrt_qshift_forward(float *out, const float *in, int B, int Hg, int Wg, int 
 void mrt_qshift_backward(float *din, const float *dout, int B, int Hg, int Wg, int C);
 
 /* Token mix: out = mu*x + (1-mu)*xs, with mu per channel (C). */
-void mrt_tokenmix_forward(float *out, const float *x, const float *xs, const float *mu,
+void mrt_tokenmix_forward(const mrt_rt *rt, float *out, const float *x, const float *xs, const float *mu,
                           int N, int C);
-void mrt_tokenmix_backward(float *dx, float *dxs, float *dmu, const float *dout,
+void mrt_tokenmix_backward(const mrt_rt *rt, float *dx, float *dxs, float *dmu, const float *dout,
                            const float *x, const float *xs, const float *mu, int N, int C);
 
 /* Bidirectional WKV of Vision-RWKV (DESIGN.md §3.2) over B sequences of T

@@ -22,29 +22,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "runtime.h"
 
 #define WKV_BLOCK 16
 
-/* Scratch floats one (sequence, channel block) needs: 4 arrays of T x 16. */
-static float *wkv_scratch(int T) { return malloc(sizeof(float) * 4 * (size_t)T * WKV_BLOCK); }
+/* Scratch floats one (sequence, channel block) needs: 5 arrays of T x 16
+ * (exp(k - m) and four scan results). */
+static float *wkv_scratch(int T) { return malloc(sizeof(float) * 5 * (size_t)T * WKV_BLOCK); }
 
-/* Column maxima of k over a sequence, for channels [c0, c0+nc). */
-static void column_max(double *m, const float *k, int T, int C, int c0, int nc) {
+/* X[t][j] = exp(k[t][c0+j] - max_t k[t][c0+j]) for the channels of a block:
+ * computed once per call, vectorised, instead of once per scan. */
+static void block_exp_k(float *X, const float *k, int T, int C, int c0, int nc) {
+    float m[WKV_BLOCK];
     for (int j = 0; j < nc; j++) m[j] = -INFINITY;
     for (int t = 0; t < T; t++)
         for (int j = 0; j < nc; j++) {
-            double kv = k[(size_t)t * C + c0 + j];
-            if (kv > m[j]) m[j] = kv;
+            float kv = k[(size_t)t * C + c0 + j];
+            m[j] = kv > m[j] ? kv : m[j];
         }
+    for (int t = 0; t < T; t++) {
+        const float *kt = k + (size_t)t * C + c0;
+        float *xt = X + (size_t)t * WKV_BLOCK;
+#pragma omp simd
+        for (int j = 0; j < nc; j++) xt[j] = mrt_exp_approx(kt[j] - m[j]);
+    }
 }
 
 /* Forward for one sequence and one channel block. */
 static void wkv_forward_block(float *out, const float *k, const float *v, const float *w,
                               const float *u, int T, int C, int c0, int nc, float *scratch) {
-    double m[WKV_BLOCK], q[WKV_BLOCK], bonus[WKV_BLOCK], sv[WKV_BLOCK], s1[WKV_BLOCK];
-    float *Rv = scratch, *R1 = scratch + (size_t)T * WKV_BLOCK;
-    column_max(m, k, T, C, c0, nc);
+    double q[WKV_BLOCK], bonus[WKV_BLOCK], sv[WKV_BLOCK], s1[WKV_BLOCK];
+    float *Rv = scratch, *R1 = scratch + (size_t)T * WKV_BLOCK, *X = R1 + (size_t)T * WKV_BLOCK;
+    block_exp_k(X, k, T, C, c0, nc);
     for (int j = 0; j < nc; j++) {
         q[j] = exp(-(double)w[c0 + j] / T);
         bonus[j] = exp((double)u[c0 + j] / T);
@@ -52,11 +62,12 @@ static void wkv_forward_block(float *out, const float *k, const float *v, const 
     }
     /* Right-to-left scan: R_t for every t. */
     for (int t = T - 1; t >= 0; t--) {
-        const float *kt = k + (size_t)t * C + c0, *vt = v + (size_t)t * C + c0;
+        const float *vt = v + (size_t)t * C + c0;
+        size_t o = (size_t)t * WKV_BLOCK;
         for (int j = 0; j < nc; j++) {
-            Rv[(size_t)t * WKV_BLOCK + j] = (float)sv[j];
-            R1[(size_t)t * WKV_BLOCK + j] = (float)s1[j];
-            double x = exp(kt[j] - m[j]);
+            Rv[o + j] = (float)sv[j];
+            R1[o + j] = (float)s1[j];
+            double x = X[o + j];
             sv[j] = q[j] * sv[j] + x * vt[j];
             s1[j] = q[j] * s1[j] + x;
         }
@@ -64,12 +75,13 @@ static void wkv_forward_block(float *out, const float *k, const float *v, const 
     /* Left-to-right scan: L_t, combined with R_t into wkv_t. */
     for (int j = 0; j < nc; j++) sv[j] = s1[j] = 0.0;
     for (int t = 0; t < T; t++) {
-        const float *kt = k + (size_t)t * C + c0, *vt = v + (size_t)t * C + c0;
+        const float *vt = v + (size_t)t * C + c0;
         float *ot = out + (size_t)t * C + c0;
+        size_t o = (size_t)t * WKV_BLOCK;
         for (int j = 0; j < nc; j++) {
-            double x = exp(kt[j] - m[j]);
-            double num = sv[j] + Rv[(size_t)t * WKV_BLOCK + j] + bonus[j] * x * vt[j];
-            double den = s1[j] + R1[(size_t)t * WKV_BLOCK + j] + bonus[j] * x;
+            double x = X[o + j];
+            double num = sv[j] + Rv[o + j] + bonus[j] * x * vt[j];
+            double den = s1[j] + R1[o + j] + bonus[j] * x;
             ot[j] = (float)(num / den);
             sv[j] = q[j] * sv[j] + x * vt[j];
             s1[j] = q[j] * s1[j] + x;
@@ -102,28 +114,28 @@ static void wkv_backward_block(float *dk, float *dv, double *dw_part, double *du
                                const float *dout, const float *k, const float *v,
                                const float *w, const float *u, int T, int C, int c0, int nc,
                                float *scratch) {
-    double m[WKV_BLOCK], q[WKV_BLOCK], bonus[WKV_BLOCK];
+    double q[WKV_BLOCK], bonus[WKV_BLOCK];
     double sv[WKV_BLOCK], s1[WKV_BLOCK], ssv[WKV_BLOCK], ss1[WKV_BLOCK];
     double sa[WKV_BLOCK], sb[WKV_BLOCK];
     /* Pass 1 stores R^v, R^1, SR^v, SR^1; pass 2 reads them at t and then
      * overwrites the same slots with alpha, beta, L^alpha, L^beta. */
     float *A0 = scratch, *A1 = A0 + (size_t)T * WKV_BLOCK, *A2 = A1 + (size_t)T * WKV_BLOCK,
-          *A3 = A2 + (size_t)T * WKV_BLOCK;
-    column_max(m, k, T, C, c0, nc);
+          *A3 = A2 + (size_t)T * WKV_BLOCK, *X = A3 + (size_t)T * WKV_BLOCK;
+    block_exp_k(X, k, T, C, c0, nc);
     for (int j = 0; j < nc; j++) {
         q[j] = exp(-(double)w[c0 + j] / T);
         bonus[j] = exp((double)u[c0 + j] / T);
         sv[j] = s1[j] = ssv[j] = ss1[j] = 0.0;
     }
     for (int t = T - 1; t >= 0; t--) {
-        const float *kt = k + (size_t)t * C + c0, *vt = v + (size_t)t * C + c0;
+        const float *vt = v + (size_t)t * C + c0;
         size_t o = (size_t)t * WKV_BLOCK;
         for (int j = 0; j < nc; j++) {
             A0[o + j] = (float)sv[j];
             A1[o + j] = (float)s1[j];
             A2[o + j] = (float)ssv[j];
             A3[o + j] = (float)ss1[j];
-            double x = exp(kt[j] - m[j]);
+            double x = X[o + j];
             ssv[j] = q[j] * (ssv[j] + sv[j]);
             ss1[j] = q[j] * (ss1[j] + s1[j]);
             sv[j] = q[j] * sv[j] + x * vt[j];
@@ -134,11 +146,11 @@ static void wkv_backward_block(float *dk, float *dv, double *dw_part, double *du
     for (int j = 0; j < nc; j++) sv[j] = s1[j] = ssv[j] = ss1[j] = sa[j] = sb[j] = 0.0;
     for (int j = 0; j < nc; j++) dwacc[j] = duacc[j] = 0.0;
     for (int t = 0; t < T; t++) {
-        const float *kt = k + (size_t)t * C + c0, *vt = v + (size_t)t * C + c0;
+        const float *vt = v + (size_t)t * C + c0;
         const float *gt = dout + (size_t)t * C + c0;
         size_t o = (size_t)t * WKV_BLOCK;
         for (int j = 0; j < nc; j++) {
-            double x = exp(kt[j] - m[j]);
+            double x = X[o + j];
             double Rv = A0[o + j], R1 = A1[o + j], SRv = A2[o + j], SR1 = A3[o + j];
             double num = sv[j] + Rv + bonus[j] * x * vt[j];
             double den = s1[j] + R1 + bonus[j] * x;
@@ -161,13 +173,13 @@ static void wkv_backward_block(float *dk, float *dv, double *dw_part, double *du
     /* Pass 3, right to left: (K alpha)_t = L^a_t + R^a_t + b alpha_t. */
     for (int j = 0; j < nc; j++) sa[j] = sb[j] = 0.0;
     for (int t = T - 1; t >= 0; t--) {
-        const float *kt = k + (size_t)t * C + c0, *vt = v + (size_t)t * C + c0;
+        const float *vt = v + (size_t)t * C + c0;
         size_t o = (size_t)t * WKV_BLOCK, io = (size_t)t * C + c0;
         for (int j = 0; j < nc; j++) {
             double alpha = A0[o + j], beta = A1[o + j];
             double Ka = A2[o + j] + sa[j] + bonus[j] * alpha;
             double Kb = A3[o + j] + sb[j] + bonus[j] * beta;
-            double x = exp(kt[j] - m[j]);
+            double x = X[o + j];
             if (dv) dv[io + j] += (float)(x * Ka);
             if (dk) dk[io + j] += (float)(x * (vt[j] * Ka + Kb));
             sa[j] = q[j] * sa[j] + alpha;

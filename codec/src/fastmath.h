@@ -1,0 +1,38 @@
+/*
+ * fastmath.h -- an exp() that vectorises.
+ *
+ * glibc's expf/tanhf are scalar calls, and with them the activations of a
+ * small model cost more than its matrix products. mrt_exp_approx is
+ * straight-line arithmetic the compiler turns into SIMD code inside
+ * `#pragma omp simd` loops: Cody-Waite range reduction x = n ln2 + f with
+ * |f| <= ln2/2, a degree-6 Taylor polynomial for e^f (relative error below
+ * 2e-7, a few float ulps), and 2^n built in the exponent bits.
+ *
+ * It is used only on the analysis/synthesis side, never for entropy-coder
+ * probabilities (DESIGN.md §5), so its last bits need not match libm.
+ */
+#ifndef MRT_FASTMATH_H
+#define MRT_FASTMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+#pragma omp declare simd
+static inline float mrt_exp_approx(float x) {
+    /* Keep 2^n normal: n stays in [-126, 127] (e^88 < FLT_MAX). */
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -87.3f ? -87.3f : x;
+    const float rounder = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504f + rounder;
+    float n = t - rounder;
+    float f = x - n * 0.693145752f; /* ln2 split in a high part exact in float... */
+    f = f - n * 1.42860677e-6f;     /* ...and the low remainder */
+    float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.66666667e-1f +
+                  f * (4.16666667e-2f + f * (8.33333333e-3f + f * 1.38888889e-3f)))));
+    int32_t e = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &e, sizeof scale);
+    return p * scale;
+}
+
+#endif /* MRT_FASTMATH_H */

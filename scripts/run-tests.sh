@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite (README's second command; .ci/run runs exactly this):
+#   1. the normal build (-O2, warnings are errors) and its ctest run;
+#   2. the same tests built with -fsanitize=address,undefined.
+# Exits non-zero when any build or test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+echo "== build (Release, -Werror) =="
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMRT_WERROR=ON >/dev/null
+cmake --build build -j "$jobs"
+echo "== tests =="
+ctest --test-dir build --output-on-failure -j 1
+
+echo "== build (AddressSanitizer + UndefinedBehaviorSanitizer) =="
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMRT_WERROR=ON -DMRT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+echo "== tests under ASan/UBSan =="
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j 1
