@@ -265,8 +265,49 @@ static void test_tokenmix(void) {
     free(c.out), free(c.x), free(c.xs), free(c.mu), free(r), free(dx), free(dxs), free(dmu);
 }
 
+/* Large inputs take the threaded, chunked paths: every element must come out
+ * the same as with one thread (element-wise work has no reductions to reorder),
+ * and the same as the reference within the small-input tolerance. */
+static void test_threaded_paths(void) {
+    size_t n = 100003; /* odd, so chunks have uneven sizes */
+    float *x = tu_randn(&rng, n, 3.0f), *g = tu_randn(&rng, n, 1.0f);
+    float *a1 = tu_alloc(n), *a2 = tu_alloc(n), *want = tu_alloc(n);
+    mrt_rt one = mrt_rt_make(1), two = mrt_rt_make(2);
+    act_fwd_fn fwd[] = {mrt_gelu_forward, mrt_relu2_forward, mrt_relu_forward, mrt_sigmoid_forward};
+    double (*ref[])(double) = {gelu_ref, relu2_ref, relu_ref, sigmoid_ref};
+    for (int f = 0; f < 4; f++) {
+        fwd[f](&one, a1, x, n);
+        fwd[f](&two, a2, x, n);
+        CHECK(memcmp(a1, a2, n * sizeof(float)) == 0, "activation %d: 1 vs 2 threads", f);
+        for (size_t i = 0; i < n; i++) want[i] = (float)ref[f](x[i]);
+        tu_close("activation, threaded", a2, want, n, 1e-5f, 1e-6f);
+    }
+    memset(a1, 0, n * sizeof(float)), memset(a2, 0, n * sizeof(float));
+    mrt_gelu_backward(&one, a1, g, x, n);
+    mrt_gelu_backward(&two, a2, g, x, n);
+    CHECK(memcmp(a1, a2, n * sizeof(float)) == 0, "gelu backward: 1 vs 2 threads");
+    int rows = 1000, C = 100;
+    mrt_softmax_forward(&one, a1, x, rows, C);
+    mrt_softmax_forward(&two, a2, x, rows, C);
+    CHECK(memcmp(a1, a2, (size_t)rows * C * sizeof(float)) == 0, "softmax: 1 vs 2 threads");
+    float *mean = tu_alloc(rows), *rstd = tu_alloc(rows), *gam = tu_randn(&rng, C, 1.0f);
+    float *bet = tu_randn(&rng, C, 1.0f), *dg1 = tu_alloc(C), *dg2 = tu_alloc(C);
+    mrt_layernorm_forward(&one, a1, mean, rstd, x, gam, bet, rows, C);
+    mrt_layernorm_forward(&two, a2, mean, rstd, x, gam, bet, rows, C);
+    CHECK(memcmp(a1, a2, (size_t)rows * C * sizeof(float)) == 0, "layernorm: 1 vs 2 threads");
+    memset(a1, 0, n * sizeof(float)), memset(a2, 0, n * sizeof(float));
+    mrt_layernorm_backward(&one, a1, dg1, NULL, g, x, gam, mean, rstd, rows, C);
+    mrt_layernorm_backward(&two, a2, dg2, NULL, g, x, gam, mean, rstd, rows, C);
+    CHECK(memcmp(a1, a2, (size_t)rows * C * sizeof(float)) == 0 &&
+              memcmp(dg1, dg2, C * sizeof(float)) == 0,
+          "layernorm backward: 1 vs 2 threads");
+    free(x), free(g), free(a1), free(a2), free(want), free(mean), free(rstd), free(gam);
+    free(bet), free(dg1), free(dg2);
+}
+
 int main(void) {
     mrt_rng_seed(&rng, 42);
+    test_threaded_paths();
     for (int threads = 1; threads <= 2; threads++) {
         rt = mrt_rt_make(threads);
         test_linear(5, 7, 3, true);

@@ -17,6 +17,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Compile a kernel for AVX-512, AVX2 and baseline x86-64; the loader picks
+ * the best the CPU has (GNU ifunc). Never with -mfma: -ffp-contract=off keeps
+ * every target's arithmetic the same operation by operation. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MRT_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MRT_SIMD_CLONES
+#endif
+
 #pragma omp declare simd
 static inline float mrt_exp_approx(float x) {
     /* Keep 2^n normal: n stays in [-126, 127] (e^88 < FLT_MAX). */

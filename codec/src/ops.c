@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <omp.h>
 
 #include "fastmath.h"
 #include "runtime.h"
@@ -106,12 +107,26 @@ void mrt_layernorm_backward(const mrt_rt *rt, float *din, float *dgamma, float *
 
 /* ----------------------------------------------------------- activations */
 
+/* Each element-wise op is a kernel over a contiguous range, compiled for
+ * AVX-512, AVX2 and baseline x86-64 (MRT_SIMD_CLONES picks at load time),
+ * and a front that splits the range [0, n) over threads when the work
+ * (elements touched) is worth it. */
+#define FOR_CHUNKS(rt, n, work, kernel_call)                                            \
+    do {                                                                                \
+        int nthreads_ = (work) >= PAR_MIN_ELEMS ? (rt)->threads : 1;                    \
+        _Pragma("omp parallel num_threads(nthreads_)") {                                \
+            size_t parts_ = (size_t)omp_get_num_threads(), me_ = (size_t)omp_get_thread_num(); \
+            size_t b = (n) * me_ / parts_, e = (n) * (me_ + 1) / parts_;                \
+            if (e > b) kernel_call;                                                     \
+        }                                                                               \
+    } while (0)
+
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
 /* tanh-GELU written as x * sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3):
  * 0.5 (1 + tanh z) = sigmoid(2z), so one exp replaces a tanh call. */
-void mrt_gelu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+MRT_SIMD_CLONES static void gelu_fwd_kernel(float *out, const float *in, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
         float z = GELU_SCALE * (x + 0.044715f * x * x * x);
@@ -119,9 +134,9 @@ void mrt_gelu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
     }
 }
 
-void mrt_gelu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
-                       size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+MRT_SIMD_CLONES static void gelu_bwd_kernel(float *din, const float *dout, const float *in,
+                                            size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
         float z = GELU_SCALE * (x + 0.044715f * x * x * x);
@@ -132,52 +147,87 @@ void mrt_gelu_backward(const mrt_rt *rt, float *din, const float *dout, const fl
     }
 }
 
-void mrt_relu2_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+MRT_SIMD_CLONES static void relu2_fwd_kernel(float *out, const float *in, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float r = in[i] > 0.0f ? in[i] : 0.0f;
         out[i] = r * r;
     }
 }
 
-void mrt_relu2_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
-                        size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+MRT_SIMD_CLONES static void relu2_bwd_kernel(float *din, const float *dout, const float *in,
+                                             size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? 2.0f * in[i] * dout[i] : 0.0f;
 }
 
-void mrt_relu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
+MRT_SIMD_CLONES static void relu_fwd_kernel(float *out, const float *in, size_t n) {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+MRT_SIMD_CLONES static void relu_bwd_kernel(float *din, const float *dout, const float *in,
+                                            size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+/* mrt_exp_approx clamps its argument, so 1/(1+e^-x) cannot overflow. */
+MRT_SIMD_CLONES static void sigmoid_fwd_kernel(float *out, const float *in, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + mrt_exp_approx(-in[i]));
+}
+
+MRT_SIMD_CLONES static void sigmoid_bwd_kernel(float *din, const float *dout, const float *out,
+                                               size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) din[i] += dout[i] * out[i] * (1.0f - out[i]);
+}
+
+void mrt_gelu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+    FOR_CHUNKS(rt, n, n, gelu_fwd_kernel(out + b, in + b, e - b));
+}
+
+void mrt_gelu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
+                       size_t n) {
+    FOR_CHUNKS(rt, n, n, gelu_bwd_kernel(din + b, dout + b, in + b, e - b));
+}
+
+void mrt_relu2_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+    FOR_CHUNKS(rt, n, n, relu2_fwd_kernel(out + b, in + b, e - b));
+}
+
+void mrt_relu2_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
+                        size_t n) {
+    FOR_CHUNKS(rt, n, n, relu2_bwd_kernel(din + b, dout + b, in + b, e - b));
+}
+
+void mrt_relu_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
+    FOR_CHUNKS(rt, n, n, relu_fwd_kernel(out + b, in + b, e - b));
 }
 
 void mrt_relu_backward(const mrt_rt *rt, float *din, const float *dout, const float *in,
                        size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
+    FOR_CHUNKS(rt, n, n, relu_bwd_kernel(din + b, dout + b, in + b, e - b));
 }
 
 void mrt_sigmoid_forward(const mrt_rt *rt, float *out, const float *in, size_t n) {
-    /* mrt_exp_approx clamps its argument, so 1/(1+e^-x) cannot overflow. */
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + mrt_exp_approx(-in[i]));
+    FOR_CHUNKS(rt, n, n, sigmoid_fwd_kernel(out + b, in + b, e - b));
 }
 
 void mrt_sigmoid_backward(const mrt_rt *rt, float *din, const float *dout, const float *out,
                           size_t n) {
-#pragma omp parallel for simd schedule(static) num_threads(rt->threads) if (n >= PAR_MIN_ELEMS)
-    for (size_t i = 0; i < n; i++) din[i] += dout[i] * out[i] * (1.0f - out[i]);
+    FOR_CHUNKS(rt, n, n, sigmoid_bwd_kernel(din + b, dout + b, out + b, e - b));
 }
 
 /* --------------------------------------------------------------- softmax */
 
-void mrt_softmax_forward(const mrt_rt *rt, float *out, const float *in, int N, int C) {
-#pragma omp parallel for schedule(static) num_threads(rt->threads) \
-    if ((size_t)N * C >= PAR_MIN_ELEMS)
-    for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * C;
-        float *y = out + (size_t)i * C;
+MRT_SIMD_CLONES static void softmax_rows(float *out, const float *in, size_t rows, int C) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = in + i * C;
+        float *y = out + i * C;
         float m = x[0];
+#pragma omp simd reduction(max : m)
         for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
@@ -186,22 +236,42 @@ void mrt_softmax_forward(const mrt_rt *rt, float *out, const float *in, int N, i
             s += y[c];
         }
         float inv = 1.0f / s;
+#pragma omp simd
         for (int c = 0; c < C; c++) y[c] *= inv;
     }
 }
 
-void mrt_softmax_backward(const mrt_rt *rt, float *din, const float *dout, const float *out,
-                          int N, int C) {
-#pragma omp parallel for schedule(static) num_threads(rt->threads) \
-    if ((size_t)N * C >= PAR_MIN_ELEMS)
-    for (int i = 0; i < N; i++) {
-        const float *y = out + (size_t)i * C;
-        const float *dy = dout + (size_t)i * C;
-        float *dx = din + (size_t)i * C;
+MRT_SIMD_CLONES static void softmax_bwd_rows(float *din, const float *dout, const float *out,
+                                             size_t rows, int C) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *y = out + i * C, *dy = dout + i * C;
+        float *dx = din + i * C;
         float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int c = 0; c < C; c++) dot += dy[c] * y[c];
+#pragma omp simd
         for (int c = 0; c < C; c++) dx[c] += y[c] * (dy[c] - dot);
     }
+}
+
+void mrt_softmax_forward(const mrt_rt *rt, float *out, const float *in, int N, int C) {
+    size_t rows = (size_t)N;
+    if (rows * C < PAR_MIN_ELEMS) { /* also the path attention takes per head */
+        softmax_rows(out, in, rows, C);
+        return;
+    }
+    FOR_CHUNKS(rt, rows, rows * C, softmax_rows(out + b * C, in + b * C, e - b, C));
+}
+
+void mrt_softmax_backward(const mrt_rt *rt, float *din, const float *dout, const float *out,
+                          int N, int C) {
+    size_t rows = (size_t)N;
+    if (rows * C < PAR_MIN_ELEMS) {
+        softmax_bwd_rows(din, dout, out, rows, C);
+        return;
+    }
+    FOR_CHUNKS(rt, rows, rows * C,
+               softmax_bwd_rows(din + b * C, dout + b * C, out + b * C, e - b, C));
 }
 
 /* ------------------------------------------------------------ arithmetic */

@@ -1,0 +1,497 @@
+/*
+ * conv.c -- 2-D convolution and the spatial maps (upsample, pixel shuffle,
+ * patchify) of the pixel generator.
+ *
+ * Convolution is im2col + GEMM: for one image,
+ *     out(Cout x P) = W(Cout x K) . col(K x P),   K = Cin*k*k, P = Hout*Wout,
+ * where row (c, ky, kx) of col holds the input pixel that tap (ky, kx) of
+ * channel c sees for every output pixel. The model's convs have few channels
+ * (K = 144..576) and many pixels, so the product is short and very wide; we
+ * never build the whole col (at 8192x8192 it would be gigabytes) but cut the
+ * output pixels into spans of at most SPAN_FLOATS/K pixels, so the column
+ * buffer is at most SPAN_FLOATS floats (1 MiB) per thread and stays in cache
+ * between im2col and the GEMM that reads it. A 1x1 stride-1 conv needs no
+ * im2col at all: col is the input itself.
+ *
+ * Threading and determinism. The work is cut into "units" (one band of
+ * output rows of one image) whose boundaries depend only on the shape, never
+ * on the thread count; each unit is processed by one thread with
+ * single-threaded BLIS (DESIGN.md §10: BLIS's own threading loses on these
+ * skinny shapes). Every output value is therefore computed by the same GEMM
+ * call, in the same order, whatever the number of threads, and the results
+ * for 1 and 2 threads are bitwise identical (tests check it). Backward keeps
+ * that property:
+ *   - dbias: one thread per output channel, summed in a fixed order;
+ *   - dweight: units are grouped into DW_GROUPS fixed groups, each summed in
+ *     order into its own slot; the slots are then added in group order;
+ *   - din: a unit's col2im also touches the input rows just outside its band
+ *     (k = 3), which belong to the neighbouring bands; bands have >= 2 rows,
+ *     so even bands never touch each other, nor do odd ones. Even bands run
+ *     first, then odd bands: no races and a fixed order of accumulation.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#include "runtime.h"
+
+/* Floats of im2col buffer per thread: 1 MiB, measured best among
+ * 256 KiB..4 MiB for K = 144 at 256^2 and 768x512 (the col of one span is
+ * written once and read once by BLIS's packing, so it should stay in L2/L3). */
+#ifndef SPAN_FLOATS
+#define SPAN_FLOATS (256 * 1024)
+#endif
+/* Fixed number of partial sums for dweight (independent of thread count). */
+#define DW_GROUPS 16
+/* Aim for this many units in total so two (or more) threads balance well. */
+#define TARGET_UNITS 32
+/* ... but do not cut a unit below this many output pixels. */
+#define MIN_UNIT_PIXELS 512
+
+typedef struct conv_plan {
+    int B, Cin, H, W, Cout, k, s, pad, Ho, Wo;
+    int K;      /* Cin*k*k: rows of col */
+    int direct; /* 1x1 stride 1: col is the input itself */
+    int span;   /* max output pixels per GEMM */
+    int nbands; /* bands (units) per image */
+} conv_plan;
+
+static conv_plan make_plan(int B, int Cin, int H, int W, int Cout, int k, int s) {
+    conv_plan p;
+    p.B = B;
+    p.Cin = Cin;
+    p.H = H;
+    p.W = W;
+    p.Cout = Cout;
+    p.k = k;
+    p.s = s;
+    p.pad = k / 2;
+    p.Ho = mrt_conv2d_out_size(H, s);
+    p.Wo = mrt_conv2d_out_size(W, s);
+    p.K = Cin * k * k;
+    p.direct = (k == 1 && s == 1);
+    p.span = SPAN_FLOATS / p.K;
+    if (p.span < 16) p.span = 16;
+    long pixels = (long)p.Ho * p.Wo;
+    long nb = (TARGET_UNITS + B - 1) / B;
+    if (nb > pixels / MIN_UNIT_PIXELS) nb = pixels / MIN_UNIT_PIXELS;
+    if (nb > p.Ho / 2) nb = p.Ho / 2; /* every band >= 2 rows (see top) */
+    if (nb < 1) nb = 1;
+    p.nbands = (int)nb;
+    return p;
+}
+
+/* Output rows [r0, r1) of band `band`. */
+static void band_rows(const conv_plan *p, int band, int *r0, int *r1) {
+    *r0 = (int)((long)p->Ho * band / p->nbands);
+    *r1 = (int)((long)p->Ho * (band + 1) / p->nbands);
+}
+
+/* Output columns ox in [lo, hi) read an input column inside [0, W) for tap
+ * kx: 0 <= ox*s - pad + kx <= W-1. */
+static void valid_cols(const conv_plan *p, int kx, int *lo, int *hi) {
+    int off = kx - p->pad; /* ix = ox*s + off */
+    int l = off >= 0 ? 0 : (-off + p->s - 1) / p->s;
+    int h = p->W - 1 - off < 0 ? 0 : (p->W - 1 - off) / p->s + 1;
+    if (h > p->Wo) h = p->Wo;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/*
+ * im2col of output pixels [p0, p0+n) of one image `img` (Cin x H x W) into
+ * col (K x n, row stride n). The span may start and end mid-row.
+ */
+static void im2col_span(const conv_plan *p, float *col, const float *img, int p0, int n) {
+    const int k = p->k, s = p->s, W = p->W, Wo = p->Wo;
+    for (int c = 0; c < p->Cin; c++) {
+        const float *plane = img + (size_t)c * p->H * W;
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                float *dst = col + (size_t)((c * k + ky) * k + kx) * n;
+                int lo, hi;
+                valid_cols(p, kx, &lo, &hi);
+                int off = kx - p->pad;
+                for (int q = p0; q < p0 + n;) {
+                    int oy = q / Wo, ox0 = q - oy * Wo;
+                    int ox1 = Wo < ox0 + (p0 + n - q) ? Wo : ox0 + (p0 + n - q);
+                    float *d = dst + (q - p0); /* d[ox - ox0] for ox in [ox0, ox1) */
+                    int iy = oy * s - p->pad + ky;
+                    /* [a, e): the columns of this row piece that read inside the image. */
+                    int a = lo > ox0 ? lo : ox0, e = hi < ox1 ? hi : ox1;
+                    if (iy < 0 || iy >= p->H || a >= e) a = e = ox1;
+                    for (int ox = ox0; ox < a; ox++) d[ox - ox0] = 0.0f;
+                    if (e > a) {
+                        const float *src = plane + (size_t)iy * W;
+                        if (s == 1)
+                            memcpy(d + (a - ox0), src + (a + off), sizeof(float) * (size_t)(e - a));
+                        else
+                            for (int ox = a; ox < e; ox++) d[ox - ox0] = src[ox * 2 + off];
+                    }
+                    for (int ox = e; ox < ox1; ox++) d[ox - ox0] = 0.0f;
+                    q += ox1 - ox0;
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col_span: img += col2im(col), for the same span. */
+static void col2im_span(const conv_plan *p, float *img, const float *col, int p0, int n) {
+    const int k = p->k, s = p->s, W = p->W, Wo = p->Wo;
+    for (int c = 0; c < p->Cin; c++) {
+        float *plane = img + (size_t)c * p->H * W;
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                const float *srcrow = col + (size_t)((c * k + ky) * k + kx) * n;
+                int lo, hi;
+                valid_cols(p, kx, &lo, &hi);
+                int off = kx - p->pad;
+                for (int q = p0; q < p0 + n;) {
+                    int oy = q / Wo, ox0 = q - oy * Wo;
+                    int ox1 = Wo < ox0 + (p0 + n - q) ? Wo : ox0 + (p0 + n - q);
+                    int iy = oy * s - p->pad + ky;
+                    int a = lo > ox0 ? lo : ox0, e = hi < ox1 ? hi : ox1;
+                    if (iy >= 0 && iy < p->H && e > a) {
+                        const float *sv = srcrow + (q - p0); /* sv[ox - ox0] */
+                        float *d = plane + (size_t)iy * W;
+                        if (s == 1)
+                            for (int ox = a; ox < e; ox++) d[ox + off] += sv[ox - ox0];
+                        else
+                            for (int ox = a; ox < e; ox++) d[ox * 2 + off] += sv[ox - ox0];
+                    }
+                    q += ox1 - ox0;
+                }
+            }
+        }
+    }
+}
+
+/* One buffer of `each` floats per thread, or NULL. */
+static float *alloc_per_thread(int nt, size_t each) {
+    return malloc(sizeof(float) * (each ? each : 1) * (size_t)nt);
+}
+
+static size_t col_floats(const conv_plan *p) {
+    return p->direct ? 0 : (size_t)p->K * (size_t)p->span;
+}
+
+/* Forward for unit u: all spans of its band. */
+static void forward_unit(const conv_plan *p, int u, float *out, const float *in,
+                         const float *weight, const float *bias, float *col) {
+    int b = u / p->nbands, r0, r1;
+    band_rows(p, u % p->nbands, &r0, &r1);
+    size_t HWo = (size_t)p->Ho * p->Wo, HW = (size_t)p->H * p->W;
+    const float *img = in + (size_t)b * p->Cin * HW;
+    float *o = out + (size_t)b * p->Cout * HWo;
+    for (int q = r0 * p->Wo, qend = r1 * p->Wo; q < qend; q += p->span) {
+        int n = qend - q < p->span ? qend - q : p->span;
+        const float *Bm;
+        int ldb;
+        if (p->direct) {
+            Bm = img + q;
+            ldb = (int)HW;
+        } else {
+            im2col_span(p, col, img, q, n);
+            Bm = col;
+            ldb = n;
+        }
+        float beta = 0.0f;
+        if (bias) {
+            /* Start from the bias and let the GEMM add to it. */
+            for (int co = 0; co < p->Cout; co++) {
+                float *row = o + co * HWo + q;
+                for (int i = 0; i < n; i++) row[i] = bias[co];
+            }
+            beta = 1.0f;
+        }
+        mrt_sgemm_1t(false, false, p->Cout, n, p->K, 1.0f, weight, p->K, Bm, ldb, beta, o + q,
+                     (int)HWo);
+    }
+}
+
+void mrt_conv2d_forward(const mrt_rt *rt, float *out, const float *in, const float *weight,
+                        const float *bias, int B, int Cin, int H, int W, int Cout, int k,
+                        int stride) {
+    if (B <= 0 || H <= 0 || W <= 0 || Cout <= 0) return;
+    if (Cin <= 0) { /* no inputs: the bias alone (the naive loops do exactly that) */
+        mrt_conv2d_forward_naive(out, in, weight, bias, B, Cin, H, W, Cout, k, stride);
+        return;
+    }
+    conv_plan p = make_plan(B, Cin, H, W, Cout, k, stride);
+    int units = B * p.nbands;
+    int nt = rt && rt->threads > 1 ? rt->threads : 1;
+    if (nt > units) nt = units;
+    size_t cf = col_floats(&p);
+    float *cols = alloc_per_thread(nt, cf);
+    if (!cols) {
+        /* Out of memory for even 1 MiB per thread: the direct loops need none. */
+        mrt_conv2d_forward_naive(out, in, weight, bias, B, Cin, H, W, Cout, k, stride);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int u = 0; u < units; u++)
+        forward_unit(&p, u, out, in, weight, bias, cols + cf * (size_t)omp_get_thread_num());
+    free(cols);
+}
+
+/* Direct-loop backward, used only when scratch memory cannot be had. */
+static void conv_backward_direct(float *din, float *dweight, float *dbias, const float *dout,
+                                 const float *in, const float *weight, const conv_plan *p) {
+    const int k = p->k;
+    for (int b = 0; b < p->B; b++)
+        for (int co = 0; co < p->Cout; co++)
+            for (int oy = 0; oy < p->Ho; oy++)
+                for (int ox = 0; ox < p->Wo; ox++) {
+                    float g = dout[(((size_t)b * p->Cout + co) * p->Ho + oy) * p->Wo + ox];
+                    if (dbias) dbias[co] += g;
+                    for (int ci = 0; ci < p->Cin; ci++)
+                        for (int ky = 0; ky < k; ky++) {
+                            int iy = oy * p->s - p->pad + ky;
+                            if (iy < 0 || iy >= p->H) continue;
+                            for (int kx = 0; kx < k; kx++) {
+                                int ix = ox * p->s - p->pad + kx;
+                                if (ix < 0 || ix >= p->W) continue;
+                                size_t ii = (((size_t)b * p->Cin + ci) * p->H + iy) * p->W + ix;
+                                size_t wi = (((size_t)co * p->Cin + ci) * k + ky) * k + kx;
+                                if (dweight) dweight[wi] += g * in[ii];
+                                if (din) din[ii] += g * weight[wi];
+                            }
+                        }
+                }
+}
+
+void mrt_conv2d_backward(const mrt_rt *rt, float *din, float *dweight, float *dbias,
+                         const float *dout, const float *in, const float *weight, int B,
+                         int Cin, int H, int W, int Cout, int k, int stride) {
+    if (B <= 0 || H <= 0 || W <= 0 || Cout <= 0) return;
+    conv_plan p = make_plan(B, Cin, H, W, Cout, k, stride);
+    int nt = rt && rt->threads > 1 ? rt->threads : 1;
+    size_t HWo = (size_t)p.Ho * p.Wo, HW = (size_t)H * W;
+    int units = B * p.nbands;
+
+    if (dbias) {
+        /* Per channel, a double sum in a fixed order (b, then pixels). */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int co = 0; co < Cout; co++) {
+            double s = 0.0;
+            for (int b = 0; b < B; b++) {
+                const float *g = dout + ((size_t)b * Cout + co) * HWo;
+                for (size_t i = 0; i < HWo; i++) s += g[i];
+            }
+            dbias[co] += (float)s;
+        }
+    }
+    if ((!dweight && !din) || Cin <= 0) return;
+
+    size_t cf = col_floats(&p);
+    int ntc = nt < units ? nt : units;
+    float *cols = alloc_per_thread(ntc, cf);
+    int groups = units < DW_GROUPS ? units : DW_GROUPS;
+    size_t wsize = (size_t)Cout * p.K;
+    float *slots = dweight ? malloc(sizeof(float) * wsize * (size_t)groups) : NULL;
+    if (!cols || (dweight && !slots)) {
+        free(cols);
+        free(slots);
+        conv_backward_direct(din, dweight, NULL, dout, in, weight, &p);
+        return;
+    }
+
+    if (dweight) {
+        /* slot[g] = sum over the units of group g of dout_span . col_span^T. */
+        int ntg = ntc < groups ? ntc : groups;
+#pragma omp parallel for num_threads(ntg) schedule(dynamic, 1)
+        for (int g = 0; g < groups; g++) {
+            float *col = cols + cf * (size_t)omp_get_thread_num();
+            float *slot = slots + wsize * (size_t)g;
+            memset(slot, 0, sizeof(float) * wsize);
+            int u0 = (int)((long)units * g / groups), u1 = (int)((long)units * (g + 1) / groups);
+            for (int u = u0; u < u1; u++) {
+                int b = u / p.nbands, r0, r1;
+                band_rows(&p, u % p.nbands, &r0, &r1);
+                const float *img = in + (size_t)b * Cin * HW;
+                const float *go = dout + (size_t)b * Cout * HWo;
+                for (int q = r0 * p.Wo, qend = r1 * p.Wo; q < qend; q += p.span) {
+                    int n = qend - q < p.span ? qend - q : p.span;
+                    const float *Bm = img + q;
+                    int ldb = (int)HW;
+                    if (!p.direct) {
+                        im2col_span(&p, col, img, q, n);
+                        Bm = col;
+                        ldb = n;
+                    }
+                    mrt_sgemm_1t(false, true, Cout, p.K, n, 1.0f, go + q, (int)HWo, Bm, ldb,
+                                 1.0f, slot, p.K);
+                }
+            }
+        }
+        /* Add the group sums in group order: independent of the thread count. */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (size_t i = 0; i < wsize; i++) {
+            double s = 0.0;
+            for (int g = 0; g < groups; g++) s += slots[wsize * (size_t)g + i];
+            dweight[i] += (float)s;
+        }
+    }
+
+    if (din) {
+        /* dcol = W^T . dout_span, then col2im. k = 1 bands touch only their
+         * own rows, so one phase suffices; k = 3 runs even bands, then odd. */
+        int phases = (k == 1 || p.nbands == 1) ? 1 : 2;
+        for (int ph = 0; ph < phases; ph++) {
+#pragma omp parallel for num_threads(ntc) schedule(dynamic, 1)
+            for (int u = 0; u < units; u++) {
+                int band = u % p.nbands;
+                if (phases == 2 && band % 2 != ph) continue;
+                float *col = cols + cf * (size_t)omp_get_thread_num();
+                int b = u / p.nbands, r0, r1;
+                band_rows(&p, band, &r0, &r1);
+                float *dimg = din + (size_t)b * Cin * HW;
+                const float *go = dout + (size_t)b * Cout * HWo;
+                for (int q = r0 * p.Wo, qend = r1 * p.Wo; q < qend; q += p.span) {
+                    int n = qend - q < p.span ? qend - q : p.span;
+                    if (p.direct) {
+                        /* din_span += W^T . dout_span straight into din. */
+                        mrt_sgemm_1t(true, false, Cin, n, Cout, 1.0f, weight, Cin, go + q,
+                                     (int)HWo, 1.0f, dimg + q, (int)HW);
+                    } else {
+                        mrt_sgemm_1t(true, false, p.K, n, Cout, 1.0f, weight, p.K, go + q,
+                                     (int)HWo, 0.0f, col, n);
+                        col2im_span(&p, dimg, col, q, n);
+                    }
+                }
+            }
+        }
+    }
+    free(cols);
+    free(slots);
+}
+
+void mrt_conv2d_forward_naive(float *out, const float *in, const float *weight,
+                              const float *bias, int B, int Cin, int H, int W, int Cout,
+                              int k, int stride) {
+    int Ho = mrt_conv2d_out_size(H, stride), Wo = mrt_conv2d_out_size(W, stride);
+    int pad = k / 2;
+    for (int b = 0; b < B; b++)
+        for (int co = 0; co < Cout; co++)
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    double s = bias ? bias[co] : 0.0;
+                    for (int ci = 0; ci < Cin; ci++)
+                        for (int ky = 0; ky < k; ky++) {
+                            int iy = oy * stride - pad + ky;
+                            if (iy < 0 || iy >= H) continue;
+                            for (int kx = 0; kx < k; kx++) {
+                                int ix = ox * stride - pad + kx;
+                                if (ix < 0 || ix >= W) continue;
+                                s += (double)in[(((size_t)b * Cin + ci) * H + iy) * W + ix] *
+                                     weight[(((size_t)co * Cin + ci) * k + ky) * k + kx];
+                            }
+                        }
+                    out[(((size_t)b * Cout + co) * Ho + oy) * Wo + ox] = (float)s;
+                }
+}
+
+/* ------------------------------------------------------------- the maps */
+
+void mrt_upsample2x_forward(float *out, const float *in, int B, int C, int H, int W) {
+    size_t planes = (size_t)B * C;
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *src = in + pl * H * W;
+        float *dst = out + pl * 4 * H * W;
+        for (int y = 0; y < H; y++) {
+            float *r0 = dst + (size_t)(2 * y) * 2 * W, *r1 = r0 + 2 * W;
+            for (int x = 0; x < W; x++) {
+                float v = src[(size_t)y * W + x];
+                r0[2 * x] = r0[2 * x + 1] = v;
+            }
+            memcpy(r1, r0, sizeof(float) * 2 * (size_t)W);
+        }
+    }
+}
+
+void mrt_upsample2x_backward(float *din, const float *dout, int B, int C, int H, int W) {
+    size_t planes = (size_t)B * C;
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *d = din + pl * H * W;
+        const float *g = dout + pl * 4 * H * W;
+        for (int y = 0; y < H; y++) {
+            const float *r0 = g + (size_t)(2 * y) * 2 * W, *r1 = r0 + 2 * W;
+            for (int x = 0; x < W; x++)
+                d[(size_t)y * W + x] += (r0[2 * x] + r0[2 * x + 1]) + (r1[2 * x] + r1[2 * x + 1]);
+        }
+    }
+}
+
+/* out[b, c, 2y+i, 2x+j] = in[b, 4c + 2i + j, y, x] (torch.nn.PixelShuffle(2)). */
+void mrt_pixelshuffle_forward(float *out, const float *in, int B, int C, int H, int W) {
+    size_t HW = (size_t)H * W;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            float *dst = out + ((size_t)b * C + c) * 4 * HW;
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    const float *src = in + ((size_t)b * 4 * C + 4 * c + 2 * i + j) * HW;
+                    for (int y = 0; y < H; y++) {
+                        float *row = dst + (size_t)(2 * y + i) * 2 * W + j;
+                        for (int x = 0; x < W; x++) row[2 * x] = src[(size_t)y * W + x];
+                    }
+                }
+        }
+}
+
+void mrt_pixelshuffle_backward(float *din, const float *dout, int B, int C, int H, int W) {
+    size_t HW = (size_t)H * W;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            const float *g = dout + ((size_t)b * C + c) * 4 * HW;
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    float *d = din + ((size_t)b * 4 * C + 4 * c + 2 * i + j) * HW;
+                    for (int y = 0; y < H; y++) {
+                        const float *row = g + (size_t)(2 * y + i) * 2 * W + j;
+                        for (int x = 0; x < W; x++) d[(size_t)y * W + x] += row[2 * x];
+                    }
+                }
+        }
+}
+
+/*
+ * Token t = (b*Hp + py)*Wp + px, feature f = (c*p + dy)*p + dx holds
+ * img[b, c, py*p + dy, px*p + dx]. The four functions below walk the same
+ * index pairs; only the direction of the copy (or accumulation) differs.
+ */
+#define PATCH_LOOP(BODY)                                                                 \
+    do {                                                                                 \
+        int Hp = H / p, Wp = W / p, F = C * p * p;                                       \
+        for (int b = 0; b < B; b++)                                                      \
+            for (int py = 0; py < Hp; py++)                                              \
+                for (int px = 0; px < Wp; px++) {                                        \
+                    size_t t = ((size_t)b * Hp + py) * Wp + px;                          \
+                    for (int c = 0; c < C; c++)                                          \
+                        for (int dy = 0; dy < p; dy++) {                                 \
+                            size_t ti = t * F + (size_t)(c * p + dy) * p;                \
+                            size_t ii = (((size_t)b * C + c) * H + (size_t)py * p + dy) * W + \
+                                        (size_t)px * p;                                  \
+                            for (int dx = 0; dx < p; dx++) { BODY; }                     \
+                        }                                                                \
+                }                                                                        \
+    } while (0)
+
+void mrt_patchify_forward(float *tokens, const float *img, int B, int C, int H, int W, int p) {
+    PATCH_LOOP(tokens[ti + dx] = img[ii + dx]);
+}
+
+void mrt_patchify_backward(float *dimg, const float *dtokens, int B, int C, int H, int W, int p) {
+    PATCH_LOOP(dimg[ii + dx] += dtokens[ti + dx]);
+}
+
+void mrt_unpatchify_forward(float *img, const float *tokens, int B, int C, int H, int W, int p) {
+    PATCH_LOOP(img[ii + dx] = tokens[ti + dx]);
+}
+
+void mrt_unpatchify_backward(float *dtokens, const float *dimg, int B, int C, int H, int W,
+                             int p) {
+    PATCH_LOOP(dtokens[ti + dx] += dimg[ii + dx]);
+}
