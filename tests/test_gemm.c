@@ -4,6 +4,8 @@
  * (single call, rows split, columns split, K split, BLIS-threaded), with
  * padded leading dimensions and beta 0 and 1.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#include "guarded.h"
 #include "testutil.h"
 
 static void check_shape(mrt_rng *rng, int threads, bool ta, bool tb, int M, int N, int K,
@@ -31,6 +33,32 @@ static void check_shape(mrt_rng *rng, int threads, bool ta, bool tb, int M, int 
     free(Cref);
 }
 
+/* Every operand ends at an unreadable page: BLIS 0.9.0's small-matrix
+ * kernels read past their operands (flame/blis#821) and gemm.c must never
+ * let them run. Random small shapes, all transposes, 1 and 2 threads. */
+static void check_guarded(mrt_rng *rng) {
+    signal(SIGSEGV, guard_segv);
+    for (int iter = 0; iter < 400; iter++) {
+        int M = 1 + (int)mrt_rng_below(rng, 70), N = 1 + (int)mrt_rng_below(rng, 70);
+        int K = 1 + (int)mrt_rng_below(rng, 70);
+        bool ta = mrt_rng_below(rng, 2), tb = mrt_rng_below(rng, 2);
+        int threads = 1 + iter % 2;
+        snprintf(guard_case, sizeof guard_case, "sgemm %c%c %dx%dx%d threads %d", ta ? 'T' : 'N',
+                 tb ? 'T' : 'N', M, N, K, threads);
+        float *A = tu_randn(rng, (size_t)M * K, 1.0f), *B = tu_randn(rng, (size_t)K * N, 1.0f);
+        float *C = tu_alloc((size_t)M * N);
+        guarded gA = guarded_copy(A, (size_t)M * K), gB = guarded_copy(B, (size_t)K * N);
+        guarded gC = guarded_copy(C, (size_t)M * N);
+        mrt_rt rt = mrt_rt_make(threads);
+        mrt_sgemm(&rt, ta, tb, M, N, K, 1.0f, gA.p, ta ? M : K, gB.p, tb ? K : N, 0.0f, gC.p, N);
+        mrt_sgemm_naive(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N);
+        tu_close(guard_case, gC.p, C, (size_t)M * N, 1e-4f, 2e-5f * sqrtf((float)K));
+        guarded_free(gA), guarded_free(gB), guarded_free(gC);
+        free(A), free(B), free(C);
+    }
+    signal(SIGSEGV, SIG_DFL);
+}
+
 int main(void) {
     mrt_rng rng;
     mrt_rng_seed(&rng, 1);
@@ -52,6 +80,7 @@ int main(void) {
     mrt_rt rt = mrt_rt_make(1);
     mrt_sgemm(&rt, false, false, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
     CHECK(C[0] == 1 && C[1] == 2 && C[2] == 3 && C[3] == 4, "beta=0 did not overwrite NaN");
+    check_guarded(&rng);
     printf("BLIS %s, kernel family %s\n", mrt_blis_version(), mrt_blis_arch());
     return tu_finish("test_gemm");
 }

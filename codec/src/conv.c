@@ -11,7 +11,8 @@
  * output pixels into spans of at most SPAN_FLOATS/K pixels, so the column
  * buffer is at most SPAN_FLOATS floats (1 MiB) per thread and stays in cache
  * between im2col and the GEMM that reads it. A 1x1 stride-1 conv needs no
- * im2col at all: col is the input itself.
+ * im2col at all: col is the input itself. Backward also keeps DW_GROUPS
+ * partial weight gradients (16 * Cout * K floats, 2.4 MB at 64 -> 64 3x3).
  *
  * Threading and determinism. The work is cut into "units" (one band of
  * output rows of one image) whose boundaries depend only on the shape, never
@@ -35,9 +36,10 @@
 
 #include "runtime.h"
 
-/* Floats of im2col buffer per thread: 1 MiB, measured best among
- * 256 KiB..4 MiB for K = 144 at 256^2 and 768x512 (the col of one span is
- * written once and read once by BLIS's packing, so it should stay in L2/L3). */
+/* Floats of im2col buffer per thread: 1 MiB. Of 128 KiB..4 MiB this was the
+ * fastest for Cin = Cout = 16, k = 3 at 256^2 and 768x512 on the 2-core EPYC
+ * (forward ~2x faster than 2-4 MiB): a span's col is written by im2col and
+ * read straight back by the GEMM, so it should stay in cache. -D to tune. */
 #ifndef SPAN_FLOATS
 #define SPAN_FLOATS (256 * 1024)
 #endif
@@ -177,9 +179,10 @@ static size_t col_floats(const conv_plan *p) {
     return p->direct ? 0 : (size_t)p->K * (size_t)p->span;
 }
 
-/* Forward for unit u: all spans of its band. */
+/* Forward for unit u: all spans of its band. With `accumulate` the result
+ * is added to out (bias must then be NULL). */
 static void forward_unit(const conv_plan *p, int u, float *out, const float *in,
-                         const float *weight, const float *bias, float *col) {
+                         const float *weight, const float *bias, float *col, int accumulate) {
     int b = u / p->nbands, r0, r1;
     band_rows(p, u % p->nbands, &r0, &r1);
     size_t HWo = (size_t)p->Ho * p->Wo, HW = (size_t)p->H * p->W;
@@ -197,7 +200,7 @@ static void forward_unit(const conv_plan *p, int u, float *out, const float *in,
             Bm = col;
             ldb = n;
         }
-        float beta = 0.0f;
+        float beta = accumulate ? 1.0f : 0.0f;
         if (bias) {
             /* Start from the bias and let the GEMM add to it. */
             for (int co = 0; co < p->Cout; co++) {
@@ -232,7 +235,7 @@ void mrt_conv2d_forward(const mrt_rt *rt, float *out, const float *in, const flo
     }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int u = 0; u < units; u++)
-        forward_unit(&p, u, out, in, weight, bias, cols + cf * (size_t)omp_get_thread_num());
+        forward_unit(&p, u, out, in, weight, bias, cols + cf * (size_t)omp_get_thread_num(), 0);
     free(cols);
 }
 
@@ -262,6 +265,41 @@ static void conv_backward_direct(float *din, float *dweight, float *dbias, const
                 }
 }
 
+/*
+ * din += conv3x3(dout, W') for a 3x3 stride-1 conv, where W'[ci][co][ky][kx]
+ * = W[co][ci][2-ky][2-kx]: with stride 1 and padding 1 the transposed
+ * convolution is itself a "same" convolution with the kernel flipped and the
+ * channel roles swapped. That turns din into a forward-shaped GEMM
+ * (Cin x Cout*9 . Cout*9 x span) written straight into din, about twice as
+ * fast as W^T . dout (inner dimension only Cout) followed by col2im, and
+ * every din pixel is written by exactly one span: no phases needed.
+ * Returns 0 (nothing done) if scratch memory cannot be had.
+ */
+static int din_by_flipped_conv(int nt, float *din, const float *dout, const float *weight,
+                               int B, int Cin, int H, int W, int Cout) {
+    conv_plan pt = make_plan(B, Cout, H, W, Cin, 3, 1);
+    int units = B * pt.nbands;
+    if (nt > units) nt = units;
+    size_t cf = col_floats(&pt);
+    float *wt = malloc(sizeof(float) * (size_t)Cin * Cout * 9);
+    float *cols = alloc_per_thread(nt, cf);
+    if (!wt || !cols) {
+        free(wt);
+        free(cols);
+        return 0;
+    }
+    for (int ci = 0; ci < Cin; ci++)
+        for (int co = 0; co < Cout; co++)
+            for (int t = 0; t < 9; t++) /* tap (ky, kx) = t -> (2-ky, 2-kx) = 8 - t */
+                wt[((size_t)ci * Cout + co) * 9 + t] = weight[((size_t)co * Cin + ci) * 9 + 8 - t];
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int u = 0; u < units; u++)
+        forward_unit(&pt, u, din, dout, wt, NULL, cols + cf * (size_t)omp_get_thread_num(), 1);
+    free(wt);
+    free(cols);
+    return 1;
+}
+
 void mrt_conv2d_backward(const mrt_rt *rt, float *din, float *dweight, float *dbias,
                          const float *dout, const float *in, const float *weight, int B,
                          int Cin, int H, int W, int Cout, int k, int stride) {
@@ -284,6 +322,11 @@ void mrt_conv2d_backward(const mrt_rt *rt, float *din, float *dweight, float *db
         }
     }
     if ((!dweight && !din) || Cin <= 0) return;
+    /* 3x3 stride 1: din as a convolution of dout (see din_by_flipped_conv). */
+    if (din && k == 3 && stride == 1 && din_by_flipped_conv(nt, din, dout, weight, B, Cin, H, W,
+                                                            Cout))
+        din = NULL;
+    if (!dweight && !din) return;
 
     size_t cf = col_floats(&p);
     int ntc = nt < units ? nt : units;

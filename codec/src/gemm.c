@@ -29,6 +29,12 @@ static void blis_gemm(int nthreads, bool ta, bool tb, int M, int N, int K, float
     if (M <= 0 || N <= 0) return;
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(nthreads, &rntm);
+    /* BLIS 0.9.0's small/unpacked ("sup") kernels read past the end of their
+     * operands for many small shapes (flame/blis#821, fixed after 0.9.0):
+     * a matrix that ends just before an unmapped page -- a tensor at the
+     * end of an mmap-ed weights file -- crashes the process. The packed
+     * path has no such reads (tests/test_conv.c checks with guard pages). */
+    bli_rntm_disable_l3_sup(&rntm);
     /* Row-major storage: row stride = leading dimension, column stride 1.
      * BLIS applies trans to the matrix as described by its strides. */
     bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
@@ -56,38 +62,10 @@ static void split_range(int n, int parts, int i, int align, int *begin, int *end
     *end = e < n ? e : n;
 }
 
-/* Largest op(B) (in floats) that is copied to plain row-major form first. */
-#define SMALL_B_TRANSPOSE_MAX 32768
-
-static void gemm_dispatch(int nt, bool ta, bool tb, int M, int N, int K, float alpha,
-                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                          int ldc);
-
 void mrt_sgemm(const mrt_rt *rt, bool ta, bool tb, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta, float *C,
                int ldc) {
     int nt = rt ? rt->threads : 1;
-    /* BLIS 0.9's small-matrix path runs A.B^T up to 1.7x slower than A.B
-     * when B is a small weight matrix (4096x64 . (64x64)^T: 67 vs 113
-     * GFLOP/s on one zen3 core). Transposing a weight matrix costs next to
-     * nothing, so do that and multiply without transposes. */
-    if (tb && (size_t)K * N <= SMALL_B_TRANSPOSE_MAX && M >= 4 * N) {
-        float *Bt = malloc(sizeof(float) * (size_t)K * N);
-        if (Bt) {
-            for (int j = 0; j < N; j++)
-                for (int k = 0; k < K; k++) Bt[(size_t)k * N + j] = B[(size_t)j * ldb + k];
-            gemm_dispatch(nt, ta, false, M, N, K, alpha, A, lda, Bt, N, beta, C, ldc);
-            free(Bt);
-            return;
-        }
-    }
-    gemm_dispatch(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-/* Picks how to spread one product over nt threads (see the file comment). */
-static void gemm_dispatch(int nt, bool ta, bool tb, int M, int N, int K, float alpha,
-                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                          int ldc) {
     double flops = 2.0 * M * N * K;
     if (M <= 0 || N <= 0) return;
     /* Below ~1 MFLOP thread start-up costs more than it saves. */

@@ -227,7 +227,6 @@ MRT_SIMD_CLONES static void softmax_rows(float *out, const float *in, size_t row
         const float *x = in + i * C;
         float *y = out + i * C;
         float m = x[0];
-#pragma omp simd reduction(max : m)
         for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)

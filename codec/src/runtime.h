@@ -192,7 +192,23 @@ float mrt_mse_loss(float *dx, const float *x, const float *y, size_t n, float sc
  * scales use the first S scales whose side stays >= 11, weights renormalised
  * to sum to 1; images smaller than 11x11 are compared with S = 1 on a window
  * shrunk to fit. Returns the mean over (B, C) of MS-SSIM; if dx is non-NULL,
- * accumulates scale * d(MS-SSIM)/dx into dx. */
+ * accumulates scale * d(MS-SSIM)/dx into dx.
+ * Precisely, per (b, c) plane: scale j is floor(H/2^j) x floor(W/2^j); S is
+ * the number of j < 5 with floor(min(H, W)/2^j) >= 11 (at least 1). The
+ * window has ws = 11 taps, or if min(H, W) < 11 the largest odd ws <=
+ * min(H, W); tap i = 0..ws-1 is exp(-(i - floor(ws/2))^2 / 4.5) divided by
+ * the taps' sum (pytorch_msssim's _fspecial_gauss_1d(ws, 1.5)). At scale j,
+ * cs_j and ssim_j are the means over the valid pixels of the maps
+ * cs = (2 sxy + C2)/(sx2 + sy2 + C2) and l * cs, l = (2 mx my + C1)/(mx^2 +
+ * my^2 + C1), where mx = G*x, sx2 = G*(x^2) - mx^2, sxy = G*(xy) - mx my.
+ * MS-SSIM = prod_{j<S-1} max(cs_j, 1e-6)^w_j * max(ssim_{S-1}, 1e-6)^w_{S-1};
+ * the clamp keeps value and gradient finite (zero gradient through a clamped
+ * factor). w = the five weights as given when S = 5 (they sum to 1.0001),
+ * else the first S divided by their sum. (pytorch_msssim differs: it pads odd
+ * sizes before pooling and clamps at 0.) The gradient is exact up to float
+ * rounding, w.r.t. x only: y is the target. Returns 1 when there is nothing
+ * to compare (B*C, H or W is 0) and NaN, dx untouched, if scratch memory
+ * (about 14*H*W floats per thread) cannot be had. */
 float mrt_msssim(const mrt_rt *rt, float *dx, const float *x, const float *y, int B, int C,
                  int H, int W, float scale);
 

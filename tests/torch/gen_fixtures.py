@@ -137,11 +137,14 @@ def msssim(x, y):
     if scales == 0:
         scales = 1
     wts = torch.tensor(MSSSIM_WEIGHTS[:scales], dtype=DT)
-    wts = wts / wts.sum()
+    if scales < 5:
+        wts = wts / wts.sum()
     C1, C2 = 0.01 ** 2, 0.03 ** 2
     vals = []
     for s in range(scales):
-        size = min(11, x.shape[2], x.shape[3])
+        size = min(11, H, W)
+        if size % 2 == 0:
+            size -= 1  # the largest odd window that fits
         g = gauss_window(size)
         def filt(z):
             z = z.reshape(B * C, 1, z.shape[2], z.shape[3])
