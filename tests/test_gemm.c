@@ -81,6 +81,20 @@ int main(void) {
     mrt_sgemm(&rt, false, false, 2, 2, 2, 1.0f, A, 2, B, 2, 0.0f, C, 2);
     CHECK(C[0] == 1 && C[1] == 2 && C[2] == 3 && C[3] == 4, "beta=0 did not overwrite NaN");
     check_guarded(&rng);
+
+    /* Thread count: MRT_THREADS when it is a positive integer, else the
+     * number of cores; an explicit count always wins. */
+    int cores = (setenv("MRT_THREADS", "", 1), mrt_default_threads());
+    CHECK(cores >= 1, "cores %d", cores);
+    setenv("MRT_THREADS", "3", 1);
+    CHECK(mrt_default_threads() == 3 && mrt_rt_make(0).threads == 3, "MRT_THREADS=3");
+    CHECK(mrt_rt_make(5).threads == 5, "explicit count wins over MRT_THREADS");
+    static const char *bad[] = {"0", "-2", "abc", "4x", "100000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("MRT_THREADS", bad[i], 1);
+        CHECK(mrt_default_threads() == cores, "MRT_THREADS=%s ignored", bad[i]);
+    }
+    unsetenv("MRT_THREADS");
     printf("BLIS %s, kernel family %s\n", mrt_blis_version(), mrt_blis_arch());
     return tu_finish("test_gemm");
 }

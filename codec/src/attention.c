@@ -1,36 +1,193 @@
 /*
  * attention.c -- multi-head self-attention inside windows.
  *
- * Each (window, head) pair is an independent small problem (n = 66 tokens
- * for a 64-patch window with 2 latent tokens, head size 16), far too small
- * for BLIS's own threading. So the pairs are spread over threads and each
- * runs single-threaded BLIS on strided views of the packed qkv rows: no
- * copies of Q, K or V are made.
+ * Each (window, head) pair is an independent small problem: n = 66 tokens
+ * for a 64-patch window with 2 latent tokens, head size hd = 16. Such
+ * products are far too small for BLIS (packing dominates: 15-20 % of the
+ * sgemm peak), so each pair is computed by the plain loops below, compiled
+ * for AVX-512/AVX2/baseline, with the pairs spread over threads:
+ *   - score rows S[i][:] = scale * sum_d Q[i][d] K^T[d][:], vectorised over j
+ *     on a transposed copy of K (hd x n, in L1);
+ *   - weighted sums O[i][:] = sum_j P[i][j] V[j][:], vectorised over d.
+ * The backward has the same two shapes. Every sum runs in a fixed order, so
+ * results do not depend on the thread count.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "fastmath.h"
 #include "runtime.h"
 
-/* Each (window, head) job already runs on its own thread. */
-static const mrt_rt serial = {1};
+/* In-place softmax of one row of n scores. */
+MRT_INLINE void softmax_row(float *s, int n) {
+    float m = s[0];
+    for (int j = 1; j < n; j++) m = s[j] > m ? s[j] : m;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        s[j] = mrt_exp_approx(s[j] - m);
+        sum += s[j];
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < n; j++) s[j] *= inv;
+}
+
+/* The inner products below are written with GCC/clang vector extensions:
+ * a vf16 lives in registers (one zmm in the AVX-512 clone, two ymm in the
+ * AVX2 one, four xmm otherwise). Plain arrays of accumulators end up in
+ * memory, and `row[j] += ...` over memory chains every step through a
+ * store and a reload. Several independent accumulators hide the adder's
+ * latency; they are summed in a fixed order, so results do not depend on
+ * the machine beyond the clone's rounding (none: no FMA contraction). */
+#define LANES 16
+typedef float vf16 __attribute__((vector_size(64), aligned(4))); /* unaligned-safe */
+
+/* Macros, not functions: a vf16 passed by value would have a different ABI
+ * in each clone. */
+#define load16(p) (*(const vf16 *)(p))
+#define store16(p, v) (*(vf16 *)(p) = (v))
+
+static int round_up(int n, int m) { return (n + m - 1) / m * m; }
+
+/* dst[0..n) = sum_d coef[d] * Mt[d][0..n), Mt rows of npad (a multiple of
+ * LANES) floats, zero past n; dst has room for npad floats. */
+MRT_INLINE void combine_rows(float *dst, const float *coef, const float *Mt, int hd, int npad) {
+    int j0 = 0;
+    for (; j0 + 4 * LANES <= npad; j0 += 4 * LANES) {
+        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int d = 0; d < hd; d++) {
+            const float *m = Mt + (size_t)d * npad + j0;
+            float c = coef[d];
+            a0 += c * load16(m);
+            a1 += c * load16(m + LANES);
+            a2 += c * load16(m + 2 * LANES);
+            a3 += c * load16(m + 3 * LANES);
+        }
+        store16(dst + j0, a0);
+        store16(dst + j0 + LANES, a1);
+        store16(dst + j0 + 2 * LANES, a2);
+        store16(dst + j0 + 3 * LANES, a3);
+    }
+    for (; j0 < npad; j0 += LANES) {
+        vf16 a0 = {0}, a1 = {0};
+        int d = 0;
+        for (; d + 2 <= hd; d += 2) {
+            a0 += coef[d] * load16(Mt + (size_t)d * npad + j0);
+            a1 += coef[d + 1] * load16(Mt + (size_t)(d + 1) * npad + j0);
+        }
+        if (d < hd) a0 += coef[d] * load16(Mt + (size_t)d * npad + j0);
+        store16(dst + j0, a0 + a1);
+    }
+}
+
+/* out[0..hd) (+)= sum_j coef[j * cstride] * M[j][0..hd), M rows of stride ld.
+ * Rows j go four at a time into four accumulators; a last partial block of
+ * columns (hd not a multiple of LANES) is done by scalar loops that never
+ * read past column hd. */
+MRT_INLINE void weighted_rows(float *out, bool accumulate, const float *coef, int cstride,
+                              const float *M, int ld, int n, int hd) {
+    int d0 = 0;
+    for (; d0 + LANES <= hd; d0 += LANES) {
+        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const float *m = M + (size_t)j * ld + d0;
+            a0 += coef[(size_t)j * cstride] * load16(m);
+            a1 += coef[(size_t)(j + 1) * cstride] * load16(m + ld);
+            a2 += coef[(size_t)(j + 2) * cstride] * load16(m + 2 * (size_t)ld);
+            a3 += coef[(size_t)(j + 3) * cstride] * load16(m + 3 * (size_t)ld);
+        }
+        for (; j < n; j++) a0 += coef[(size_t)j * cstride] * load16(M + (size_t)j * ld + d0);
+        vf16 sum = (a0 + a1) + (a2 + a3);
+        store16(out + d0, accumulate ? load16(out + d0) + sum : sum);
+    }
+    for (int d = d0; d < hd; d++) {
+        float sum = 0.0f;
+        for (int j = 0; j < n; j++) sum += coef[(size_t)j * cstride] * M[(size_t)j * ld + d];
+        out[d] = accumulate ? out[d] + sum : sum;
+    }
+}
+
+/* M^T into Mt (hd x npad), zero-padded columns. */
+MRT_INLINE void transpose_rows(float *Mt, const float *M, int ld, int n, int npad, int hd) {
+    for (int d = 0; d < hd; d++) {
+        for (int j = 0; j < n; j++) Mt[(size_t)d * npad + j] = M[(size_t)j * ld + d];
+        for (int j = n; j < npad; j++) Mt[(size_t)d * npad + j] = 0.0f;
+    }
+}
+
+/* Scratch floats per thread: the transposed K or V (hd x npad), a score row
+ * (npad), the scaled query (hd) and, for backward, dS (n x n). */
+static size_t head_scratch(int n, int hd) {
+    size_t npad = (size_t)round_up(n, LANES);
+    return (size_t)hd * npad + npad + hd + (size_t)n * n;
+}
+
+/* One (window, head): Q, K, V rows have stride ld, O rows stride ldo, P is
+ * n x n. */
+MRT_SIMD_CLONES static void head_forward(float *O, int ldo, float *P, const float *Q,
+                                         const float *K, const float *V, int ld, int n, int hd,
+                                         float scale, float *scratch) {
+    int npad = round_up(n, LANES);
+    float *Kt = scratch, *row = Kt + (size_t)hd * npad, *qs = row + npad;
+    transpose_rows(Kt, K, ld, n, npad, hd);
+    for (int i = 0; i < n; i++) {
+        float *s = P + (size_t)i * n;
+        for (int d = 0; d < hd; d++) qs[d] = Q[(size_t)i * ld + d] * scale;
+        combine_rows(row, qs, Kt, hd, npad);
+        memcpy(s, row, sizeof(float) * n);
+        softmax_row(s, n);
+        weighted_rows(O + (size_t)i * ldo, false, s, 1, V, ld, n, hd);
+    }
+}
+
+/* Backward of one (window, head); dQ/dK/dV rows have stride ld and are
+ * accumulated into. */
+MRT_SIMD_CLONES static void head_backward(float *dQ, float *dK, float *dV, const float *dO,
+                                          int ldo, const float *P, const float *Q,
+                                          const float *K, const float *V, int ld, int n, int hd,
+                                          float scale, float *scratch) {
+    int npad = round_up(n, LANES);
+    float *Vt = scratch, *row = Vt + (size_t)hd * npad, *dS = row + npad + hd;
+    transpose_rows(Vt, V, ld, n, npad, hd);
+    for (int i = 0; i < n; i++) {
+        const float *p = P + (size_t)i * n;
+        float *ds = dS + (size_t)i * n;
+        combine_rows(row, dO + (size_t)i * ldo, Vt, hd, npad); /* dP = dO V^T */
+        memcpy(ds, row, sizeof(float) * n);
+        /* softmax backward, with the score scale: dS = scale P (dP - <dP, P>) */
+        float dot = 0.0f;
+        for (int j = 0; j < n; j++) dot += ds[j] * p[j];
+#pragma omp simd
+        for (int j = 0; j < n; j++) ds[j] = p[j] * (ds[j] - dot) * scale;
+        weighted_rows(dQ + (size_t)i * ld, true, ds, 1, K, ld, n, hd); /* dQ += dS K */
+    }
+    for (int j = 0; j < n; j++) {
+        weighted_rows(dV + (size_t)j * ld, true, P + j, n, dO, ldo, n, hd); /* dV += P^T dO */
+        weighted_rows(dK + (size_t)j * ld, true, dS + j, n, Q, ld, n, hd); /* dK += dS^T Q */
+    }
+}
 
 void mrt_attention_forward(const mrt_rt *rt, float *out, float *att, const float *qkv, int nwin,
                            int n, int D, int heads) {
     int hd = D / heads, ld = 3 * D;
     float scale = 1.0f / sqrtf((float)hd);
     int jobs = nwin * heads;
-#pragma omp parallel for schedule(static) num_threads(rt->threads)
-    for (int job = 0; job < jobs; job++) {
-        int w = job / heads, h = job % heads;
-        const float *Q = qkv + (size_t)w * n * ld + h * hd;
-        const float *K = Q + D, *V = Q + 2 * D;
-        float *P = att + (size_t)job * n * n;
-        /* S = scale * Q K^T, then row softmax in place. */
-        mrt_sgemm_1t(false, true, n, n, hd, scale, Q, ld, K, ld, 0.0f, P, n);
-        mrt_softmax_forward(&serial, P, P, n, n);
-        mrt_sgemm_1t(false, false, n, hd, n, 1.0f, P, n, V, ld, 0.0f,
-                     out + (size_t)w * n * D + h * hd, D);
+#pragma omp parallel num_threads(rt->threads)
+    {
+        float *scratch = malloc(sizeof(float) * head_scratch(n, hd));
+#pragma omp for schedule(static)
+        for (int job = 0; job < jobs; job++) {
+            if (!scratch) continue; /* out of memory: outputs stay unwritten */
+            int w = job / heads, h = job % heads;
+            const float *Q = qkv + (size_t)w * n * ld + h * hd;
+            head_forward(out + (size_t)w * n * D + h * hd, D, att + (size_t)job * n * n, Q,
+                         Q + D, Q + 2 * D, ld, n, hd, scale, scratch);
+        }
+        free(scratch);
     }
 }
 
@@ -41,28 +198,18 @@ void mrt_attention_backward(const mrt_rt *rt, float *dqkv, const float *dout, co
     int jobs = nwin * heads;
 #pragma omp parallel num_threads(rt->threads)
     {
-        float *dP = malloc(sizeof(float) * 2 * (size_t)n * n);
+        float *scratch = malloc(sizeof(float) * head_scratch(n, hd));
 #pragma omp for schedule(static)
         for (int job = 0; job < jobs; job++) {
-            if (!dP) continue; /* out of memory: gradients stay untouched */
-            float *dS = dP + (size_t)n * n;
+            if (!scratch) continue; /* out of memory: gradients stay untouched */
             int w = job / heads, h = job % heads;
             size_t row0 = (size_t)w * n;
-            const float *Q = qkv + row0 * ld + h * hd, *K = Q + D, *V = Q + 2 * D;
-            float *dQ = dqkv + row0 * ld + h * hd, *dK = dQ + D, *dV = dQ + 2 * D;
-            const float *dO = dout + row0 * D + h * hd;
-            const float *P = att + (size_t)job * n * n;
-            /* dP = dO V^T;  dV += P^T dO */
-            mrt_sgemm_1t(false, true, n, n, hd, 1.0f, dO, D, V, ld, 0.0f, dP, n);
-            mrt_sgemm_1t(true, false, n, hd, n, 1.0f, P, n, dO, D, 1.0f, dV, ld);
-            /* dS = softmax'(dP) (the 1/sqrt(hd) scale is folded into the GEMMs) */
-            for (size_t i = 0; i < (size_t)n * n; i++) dS[i] = 0.0f;
-            mrt_softmax_backward(&serial, dS, dP, P, n, n);
-            /* dQ += scale dS K;  dK += scale dS^T Q */
-            mrt_sgemm_1t(false, false, n, hd, n, scale, dS, n, K, ld, 1.0f, dQ, ld);
-            mrt_sgemm_1t(true, false, n, hd, n, scale, dS, n, Q, ld, 1.0f, dK, ld);
+            const float *Q = qkv + row0 * ld + h * hd;
+            float *dQ = dqkv + row0 * ld + h * hd;
+            head_backward(dQ, dQ + D, dQ + 2 * D, dout + row0 * D + h * hd, D,
+                          att + (size_t)job * n * n, Q, Q + D, Q + 2 * D, ld, n, hd, scale, scratch);
         }
-        free(dP);
+        free(scratch);
     }
 }
 

@@ -26,6 +26,14 @@
 #define MRT_SIMD_CLONES
 #endif
 
+/* Helpers called from an MRT_SIMD_CLONES kernel must be inlined into it:
+ * an out-of-line copy would be compiled for baseline x86-64 only. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MRT_INLINE static inline __attribute__((always_inline))
+#else
+#define MRT_INLINE static inline
+#endif
+
 #pragma omp declare simd
 static inline float mrt_exp_approx(float x) {
     /* Keep 2^n normal: n stays in [-126, 127] (e^88 < FLT_MAX). */

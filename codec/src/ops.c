@@ -40,57 +40,90 @@ void mrt_linear_backward(const mrt_rt *rt, float *din, float *dweight, float *db
  * enough work to pay for waking them. */
 #define PAR_MIN_ELEMS 32768
 
+/* Each element-wise op is a kernel over a contiguous range, compiled for
+ * AVX-512, AVX2 and baseline x86-64 (MRT_SIMD_CLONES picks at load time),
+ * and a front that splits the range [0, n) over threads when the work
+ * (elements touched) is worth it. */
+#define FOR_CHUNKS(rt, n, work, kernel_call)                                            \
+    do {                                                                                \
+        int nthreads_ = (work) >= PAR_MIN_ELEMS ? (rt)->threads : 1;                    \
+        _Pragma("omp parallel num_threads(nthreads_)") {                                \
+            size_t parts_ = (size_t)omp_get_num_threads(), me_ = (size_t)omp_get_thread_num(); \
+            size_t b = (n) * me_ / parts_, e = (n) * (me_ + 1) / parts_;                \
+            if (e > b) kernel_call;                                                     \
+        }                                                                               \
+    } while (0)
+
+
 /* ------------------------------------------------------------ layer norm */
 
-void mrt_layernorm_forward(const mrt_rt *rt, float *out, float *mean, float *rstd,
-                           const float *in, const float *gamma, const float *beta, int N, int C) {
-#pragma omp parallel for schedule(static) num_threads(rt->threads) \
-    if ((size_t)N * C >= PAR_MIN_ELEMS)
-    for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * C;
-        float *y = out + (size_t)i * C;
+/* Rows [0, rows) of a layer norm. The sums use `omp simd` reductions: each
+ * clone adds in its own lane order, so the last bits of a result depend on
+ * the CPU's vector width -- fine here (analysis/synthesis side), and
+ * identical for any thread count. */
+MRT_SIMD_CLONES static void layernorm_rows(float *out, float *mean, float *rstd, const float *in,
+                                           const float *gamma, const float *beta, size_t rows,
+                                           int C) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = in + i * C;
+        float *y = out + i * C;
         /* Two passes (mean, then variance about it) stay accurate when the
          * mean is large compared with the spread. */
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < C; c++) s += x[c];
         float m = s / C;
         float v = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
+#pragma omp simd reduction(+ : v)
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
         float r = 1.0f / sqrtf(v / C + MRT_LN_EPS);
+#pragma omp simd
         for (int c = 0; c < C; c++) y[c] = (x[c] - m) * r * gamma[c] + beta[c];
         if (mean) mean[i] = m;
         if (rstd) rstd[i] = r;
     }
 }
 
+/* dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma */
+MRT_SIMD_CLONES static void layernorm_bwd_rows(float *din, const float *dout, const float *in,
+                                               const float *gamma, const float *mean,
+                                               const float *rstd, size_t rows, int C) {
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = in + i * C, *dy = dout + i * C;
+        float m = mean[i], r = rstd[i];
+        float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
+#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)
+        for (int c = 0; c < C; c++) {
+            float dxhat = dy[c] * gamma[c];
+            sum_dxhat += dxhat;
+            sum_dxhat_xhat += dxhat * (x[c] - m) * r;
+        }
+        float mean_dxhat = sum_dxhat / C, mean_dxhat_xhat = sum_dxhat_xhat / C;
+        float *dx = din + i * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * r;
+            dx[c] += r * (dy[c] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat);
+        }
+    }
+}
+
+void mrt_layernorm_forward(const mrt_rt *rt, float *out, float *mean, float *rstd,
+                           const float *in, const float *gamma, const float *beta, int N, int C) {
+    size_t rows = (size_t)N;
+    FOR_CHUNKS(rt, rows, rows * C,
+               layernorm_rows(out + b * C, mean ? mean + b : NULL, rstd ? rstd + b : NULL,
+                              in + b * C, gamma, beta, e - b, C));
+}
+
 void mrt_layernorm_backward(const mrt_rt *rt, float *din, float *dgamma, float *dbeta,
                             const float *dout, const float *in, const float *gamma,
                             const float *mean, const float *rstd, int N, int C) {
-    /* dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma:
-     * rows are independent, so threads split rows. */
-    if (din) {
-#pragma omp parallel for schedule(static) num_threads(rt->threads) \
-    if ((size_t)N * C >= PAR_MIN_ELEMS)
-        for (int i = 0; i < N; i++) {
-            const float *x = in + (size_t)i * C, *dy = dout + (size_t)i * C;
-            float m = mean[i], r = rstd[i];
-            float sum_dxhat = 0.0f, sum_dxhat_xhat = 0.0f;
-            for (int c = 0; c < C; c++) {
-                float dxhat = dy[c] * gamma[c];
-                sum_dxhat += dxhat;
-                sum_dxhat_xhat += dxhat * (x[c] - m) * r;
-            }
-            float mean_dxhat = sum_dxhat / C, mean_dxhat_xhat = sum_dxhat_xhat / C;
-            float *dx = din + (size_t)i * C;
-            for (int c = 0; c < C; c++) {
-                float xhat = (x[c] - m) * r;
-                dx[c] += r * (dy[c] * gamma[c] - mean_dxhat - xhat * mean_dxhat_xhat);
-            }
-        }
-    }
+    size_t rows = (size_t)N;
+    if (din)
+        FOR_CHUNKS(rt, rows, rows * C,
+                   layernorm_bwd_rows(din + b * C, dout + b * C, in + b * C, gamma, mean + b,
+                                      rstd + b, e - b, C));
     /* gamma/beta gradients sum over rows: done serially in row order so the
      * result is the same for any thread count. */
     if (dgamma || dbeta) {
@@ -106,20 +139,6 @@ void mrt_layernorm_backward(const mrt_rt *rt, float *din, float *dgamma, float *
 }
 
 /* ----------------------------------------------------------- activations */
-
-/* Each element-wise op is a kernel over a contiguous range, compiled for
- * AVX-512, AVX2 and baseline x86-64 (MRT_SIMD_CLONES picks at load time),
- * and a front that splits the range [0, n) over threads when the work
- * (elements touched) is worth it. */
-#define FOR_CHUNKS(rt, n, work, kernel_call)                                            \
-    do {                                                                                \
-        int nthreads_ = (work) >= PAR_MIN_ELEMS ? (rt)->threads : 1;                    \
-        _Pragma("omp parallel num_threads(nthreads_)") {                                \
-            size_t parts_ = (size_t)omp_get_num_threads(), me_ = (size_t)omp_get_thread_num(); \
-            size_t b = (n) * me_ / parts_, e = (n) * (me_ + 1) / parts_;                \
-            if (e > b) kernel_call;                                                     \
-        }                                                                               \
-    } while (0)
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 
