@@ -216,6 +216,54 @@ void mrt_rwkv_block_backward(const mrt_rt *rt, float *dx, const mrt_rwkv_weights
     }
 }
 
+/* Rows per chunk of the inference channel mix. */
+#define INFER_CHUNK 4096
+
+size_t mrt_rwkv_infer_floats(int N, int D, int F) {
+    int chunk = N < INFER_CHUNK ? N : INFER_CHUNK;
+    return 6 * (size_t)N * D + (size_t)chunk * (4 * (size_t)D + F);
+}
+
+void mrt_rwkv_block_infer(const mrt_rt *rt, float *x, const mrt_rwkv_weights *w, int B, int Hg,
+                          int Wg, int D, int F, float *ws) {
+    int N = B * Hg * Wg;
+    size_t nd = (size_t)N * D;
+    float *ln = ws, *sh = ln + nd, *k = sh + nd, *v = k + nd, *r = v + nd, *tmp = r + nd;
+    float *chunk_buf = tmp + nd;
+    /* spatial mix */
+    mrt_layernorm_forward(rt, ln, NULL, NULL, x, w->ln1_g, w->ln1_b, N, D);
+    mrt_qshift_forward(sh, ln, B, Hg, Wg, D);
+    mrt_tokenmix_forward(rt, tmp, ln, sh, w->att_mu_k, N, D);
+    mrt_linear_forward(rt, k, tmp, w->att_wk, NULL, N, D, D);
+    mrt_tokenmix_forward(rt, tmp, ln, sh, w->att_mu_v, N, D);
+    mrt_linear_forward(rt, v, tmp, w->att_wv, NULL, N, D, D);
+    mrt_tokenmix_forward(rt, tmp, ln, sh, w->att_mu_r, N, D);
+    mrt_linear_forward(rt, r, tmp, w->att_wr, NULL, N, D, D);
+    mrt_biwkv_forward(rt, tmp, k, v, w->att_w, w->att_u, B, Hg * Wg, D);
+    mrt_layernorm_forward(rt, k, NULL, NULL, tmp, w->att_lnx_g, w->att_lnx_b, N, D);
+    mrt_sigmoid_forward(rt, r, r, nd);
+    mrt_mul_forward(k, r, k, nd);
+    mrt_linear_forward(rt, tmp, k, w->att_wo, NULL, N, D, D);
+    mrt_add_inplace(x, tmp, nd);
+    /* channel mix: token-local after the shift, so it runs in row chunks */
+    mrt_layernorm_forward(rt, ln, NULL, NULL, x, w->ln2_g, w->ln2_b, N, D);
+    mrt_qshift_forward(sh, ln, B, Hg, Wg, D);
+    for (int r0 = 0; r0 < N; r0 += INFER_CHUNK) {
+        int rows = N - r0 < INFER_CHUNK ? N - r0 : INFER_CHUNK;
+        size_t off = (size_t)r0 * D, cd = (size_t)rows * D;
+        float *fk = chunk_buf, *fr = fk + cd, *vv = fr + cd, *rr = vv + cd, *hk = rr + cd;
+        mrt_tokenmix_forward(rt, fk, ln + off, sh + off, w->ffn_mu_k, rows, D);
+        mrt_tokenmix_forward(rt, fr, ln + off, sh + off, w->ffn_mu_r, rows, D);
+        mrt_linear_forward(rt, hk, fk, w->ffn_wk, NULL, rows, D, F);
+        mrt_relu2_forward(rt, hk, hk, (size_t)rows * F);
+        mrt_linear_forward(rt, vv, hk, w->ffn_wv, NULL, rows, F, D);
+        mrt_linear_forward(rt, rr, fr, w->ffn_wr, NULL, rows, D, D);
+        mrt_sigmoid_forward(rt, rr, rr, cd);
+        mrt_mul_forward(vv, rr, vv, cd);
+        mrt_add_inplace(x + off, vv, cd);
+    }
+}
+
 /* ---------------------------------------------------------------- ViT */
 
 int mrt_vit_params(mrt_vit_weights *w, int D, int F, mrt_param_ref *refs) {

@@ -106,3 +106,13 @@ void mrt_vit_block_backward(const mrt_rt *rt, float *dx, const mrt_vit_weights *
                             mrt_vit_acts *a);
 
 #endif /* MRT_BLOCKS_H */
+
+/* ------------------------------------------------------ inference only */
+
+/* Forward passes that keep no activations, for the codec: x is updated in
+ * place. The Bi-RWKV block needs a workspace of mrt_rwkv_infer_floats(N,
+ * D, F) floats (about 6 N D: it runs over a whole image's tokens); the
+ * channel mix runs in row chunks, so F adds only a fixed amount. */
+size_t mrt_rwkv_infer_floats(int N, int D, int F);
+void mrt_rwkv_block_infer(const mrt_rt *rt, float *x, const mrt_rwkv_weights *w, int B, int Hg,
+                          int Wg, int D, int F, float *workspace);

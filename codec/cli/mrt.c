@@ -1,0 +1,302 @@
+/*
+ * mrt.c -- the `mrt` command: a thin front over libmrt.
+ *
+ *   mrt encode IN.(png|jpg) OUT.mrt   [--model M] [--threads N] [--quiet]
+ *   mrt decode IN.mrt OUT.png         [--model M] [--threads N] [--quiet]
+ *   mrt info IN.mrt                   JSON on stdout
+ *   mrt init-model OUT.gguf [--seed S] [--rate-id R]   seeded random weights
+ *
+ * Statistics go to stderr (like cwebp/avifenc); exit status 0 on success,
+ * 1 with a one-line reason on any error, 2 on a usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mrt.h"
+
+static const char *usage_text =
+    "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--threads N] [--quiet]\n"
+    "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
+    "       mrt info IN.mrt\n"
+    "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
+    "\n"
+    "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
+    "the installed program or in the source tree it was built from.\n"
+    "Threads: --threads, else $MRT_THREADS, else all cores.\n";
+
+static int usage(const char *problem) {
+    if (problem) fprintf(stderr, "mrt: %s\n", problem);
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static int fail(const char *what, const mrt_error *err) {
+    fprintf(stderr, "mrt: %s: %s\n", what, err->message);
+    return 1;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Reads a whole file (bounded: bitstreams are small, but a user may point
+ * at anything). */
+static int read_file(const char *path, uint8_t **data, size_t *len, mrt_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err->message, sizeof err->message, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    const size_t limit = (size_t)1 << 30;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+        if (n == cap) {
+            if (cap >= limit) {
+                snprintf(err->message, sizeof err->message, "%s: larger than 1 GiB", path);
+                free(buf);
+                fclose(f);
+                return -1;
+            }
+            uint8_t *bigger = realloc(buf, cap * 2);
+            if (!bigger) free(buf);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    int io_error = ferror(f);
+    fclose(f);
+    if (!buf || io_error) {
+        snprintf(err->message, sizeof err->message, "%s: %s", path,
+                 buf ? "read error" : "out of memory");
+        free(buf);
+        return -1;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+/* Writes via a temporary file and rename, so a failure never leaves a
+ * half-written output under the final name. */
+static int write_file(const char *path, const uint8_t *data, size_t len, mrt_error *err) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 8);
+    if (!tmp) {
+        snprintf(err->message, sizeof err->message, "out of memory");
+        return -1;
+    }
+    snprintf(tmp, plen + 8, "%s.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f) close(fd);
+    int ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok) chmod(tmp, 0644); /* mkstemp creates 0600 */
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        snprintf(err->message, sizeof err->message, "%s: %s", path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+/* The default model: $MRT_MODEL, else models/default.gguf beside the
+ * installed program (../share/mrt/models) or in the source tree. */
+static const char *default_model(void) {
+    const char *env = getenv("MRT_MODEL");
+    if (env && *env) return env;
+    static const char *candidates[] = {MRT_SOURCE_MODEL_DIR "/default.gguf",
+                                       MRT_INSTALL_MODEL_DIR "/default.gguf"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        FILE *f = fopen(candidates[i], "rb");
+        if (f) {
+            fclose(f);
+            return candidates[i];
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    const char *model;
+    int threads;
+    int quiet;
+    unsigned long long seed;
+    int rate_id;
+    const char *args[2];
+    int nargs;
+} options;
+
+static int parse(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--model") && i + 1 < argc) {
+            o->model = argv[++i];
+        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 1024) return -1;
+            o->threads = (int)v;
+        } else if (!strcmp(a, "--seed") && i + 1 < argc) {
+            char *end;
+            o->seed = strtoull(argv[++i], &end, 10);
+            if (*end) return -1;
+        } else if (!strcmp(a, "--rate-id") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 255) return -1;
+            o->rate_id = (int)v;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return -1;
+        } else if (o->nargs < 2) {
+            o->args[o->nargs++] = a;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_model(const options *o, mrt_model **model, mrt_error *err) {
+    const char *path = o->model ? o->model : default_model();
+    if (!path) {
+        snprintf(err->message, sizeof err->message,
+                 "no model: pass --model FILE or set MRT_MODEL (no models/default.gguf found)");
+        return -1;
+    }
+    return mrt_model_load(path, model, err) == MRT_OK ? 0 : -1;
+}
+
+static void hex(char *out, const uint8_t *b, int n) {
+    for (int i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static int cmd_encode(const options *o) {
+    mrt_error err = {0};
+    mrt_model *model = NULL;
+    mrt_image img = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    int rc = 1;
+    if (load_model(o, &model, &err) != 0) return fail("loading the model", &err);
+    if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
+        fail(o->args[0], &err);
+        goto done;
+    }
+    double t0 = now();
+    if (mrt_encode(model, &img, o->threads, &bits, &len, &err) != MRT_OK) {
+        fail("encoding", &err);
+        goto done;
+    }
+    double t1 = now();
+    if (write_file(o->args[1], bits, len, &err) != 0) {
+        fail("writing", &err);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "%s: %dx%d -> %zu bytes (%.4f bpp) in %.3f s\n", o->args[1], img.width,
+                img.height, len, len * 8.0 / ((double)img.width * img.height), t1 - t0);
+    rc = 0;
+done:
+    mrt_free(bits);
+    mrt_image_free(&img);
+    mrt_model_free(model);
+    return rc;
+}
+
+static int cmd_decode(const options *o) {
+    mrt_error err = {0};
+    mrt_model *model = NULL;
+    mrt_image img = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    int rc = 1;
+    if (read_file(o->args[0], &bits, &len, &err) != 0) return fail("reading", &err);
+    if (load_model(o, &model, &err) != 0) {
+        fail("loading the model", &err);
+        goto done;
+    }
+    double t0 = now();
+    if (mrt_decode(model, bits, len, o->threads, &img, &err) != MRT_OK) {
+        fail(o->args[0], &err);
+        goto done;
+    }
+    double t1 = now();
+    if (mrt_image_write_png_file(&img, o->args[1], &err) != MRT_OK) {
+        fail("writing", &err);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "%s: %zu bytes -> %dx%d in %.3f s\n", o->args[1], len, img.width,
+                img.height, t1 - t0);
+    rc = 0;
+done:
+    free(bits);
+    mrt_image_free(&img);
+    mrt_model_free(model);
+    return rc;
+}
+
+static int cmd_info(const options *o) {
+    mrt_error err = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_info info;
+    if (read_file(o->args[0], &bits, &len, &err) != 0) return fail("reading", &err);
+    if (mrt_info_read(bits, len, &info, &err) != MRT_OK) {
+        free(bits);
+        return fail(o->args[0], &err);
+    }
+    char fp[2 * MRT_FINGERPRINT_BYTES + 1];
+    hex(fp, info.fingerprint, MRT_FINGERPRINT_BYTES);
+    printf("{\"version\": %d, \"width\": %d, \"height\": %d, \"bytes\": %zu, \"bpp\": %.6f, "
+           "\"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
+           info.version, info.width, info.height, info.bytes, info.bpp, info.rate_id, fp);
+    for (int i = 0; i < info.nstreams; i++) printf("%s%zu", i ? ", " : "", info.stream_bytes[i]);
+    printf("]}\n");
+    free(bits);
+    return 0;
+}
+
+static int cmd_init_model(const options *o) {
+    mrt_error err = {0};
+    if (mrt_model_write_random(o->args[0], o->seed, o->rate_id, &err) != MRT_OK)
+        return fail("writing the model", &err);
+    if (!o->quiet) fprintf(stderr, "%s: random XS model, seed %llu\n", o->args[0], o->seed);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage(NULL);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("mrt %s\n", MRT_VERSION_STRING);
+        return 0;
+    }
+    options o;
+    if (parse(argc, argv, &o) != 0) return usage("bad option or extra argument");
+    if (!strcmp(cmd, "encode") && o.nargs == 2) return cmd_encode(&o);
+    if (!strcmp(cmd, "decode") && o.nargs == 2) return cmd_decode(&o);
+    if (!strcmp(cmd, "info") && o.nargs == 1) return cmd_info(&o);
+    if (!strcmp(cmd, "init-model") && o.nargs == 1) return cmd_init_model(&o);
+    return usage("unknown command or wrong number of arguments");
+}

@@ -1,0 +1,157 @@
+/*
+ * mrt.h -- the public API of libmrt: extreme-compression image codec (MRT).
+ *
+ * One header for everything a program needs: load a model, encode RGB8
+ * pixels to a few hundred bytes, decode them back, read a bitstream's
+ * header, and read/write PNG and JPEG.
+ *
+ * Conventions
+ *   - Every call that can fail returns an mrt_status and, when `err` is not
+ *     NULL, fills it with a one-line, human-readable reason.
+ *   - Memory handed to the caller (images, byte buffers) is freed with
+ *     mrt_image_free / mrt_free.
+ *   - A loaded model is read-only: any number of threads may encode and
+ *     decode with one model at the same time.
+ *   - `threads` arguments: 0 means "default" (MRT_THREADS, else all cores).
+ */
+#ifndef MRT_H
+#define MRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MRT_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------- errors */
+
+typedef enum mrt_status {
+    MRT_OK = 0,
+    MRT_ERR_ARGUMENT,       /* a NULL pointer, a zero size, an unknown option */
+    MRT_ERR_NOMEM,          /* out of memory */
+    MRT_ERR_IO,             /* a file could not be read or written */
+    MRT_ERR_IMAGE,          /* not a PNG/JPEG, or a corrupt or unsupported one */
+    MRT_ERR_TOO_BIG,        /* over MRT_MAX_PIXELS (or a side over MRT_MAX_SIDE) */
+    MRT_ERR_CORRUPT,        /* a bitstream that is truncated, damaged or not ours */
+    MRT_ERR_VERSION,        /* a bitstream of a version this library cannot read */
+    MRT_ERR_MODEL,          /* a weights file that is invalid or inconsistent */
+    MRT_ERR_MODEL_MISMATCH, /* a bitstream made with another model */
+} mrt_status;
+
+/* Short stable name of a status ("MRT_ERR_CORRUPT"). */
+const char *mrt_status_name(mrt_status status);
+
+/* `message` is one NUL-terminated line without a trailing newline, cut to
+ * fit. The image calls also reset it (MRT_OK, "") when they succeed. */
+typedef struct mrt_error {
+    mrt_status status;
+    char message[512];
+} mrt_error;
+
+/* Frees memory returned by libmrt (encoded bytes, PNG bytes). NULL is fine. */
+void mrt_free(void *p);
+
+/* ------------------------------------------------------------- images */
+
+/* Pixel limits, checked before any pixel memory is allocated: 8192 x 8192
+ * pixels in all, and no side longer than 65535. */
+#define MRT_MAX_PIXELS (8192LL * 8192LL)
+#define MRT_MAX_SIDE 65535
+
+/* 8-bit RGB, rows top to bottom, 3 bytes per pixel, no padding. */
+typedef struct mrt_image {
+    int width, height;
+    uint8_t *rgb;
+} mrt_image;
+
+/* Reads a PNG or JPEG (recognised by its signature, not its name).
+ * *out is overwritten (not freed); on failure it is {0, 0, NULL}.
+ *   - Size: checked from the header against the limits above before any
+ *     pixel memory is allocated (MRT_ERR_TOO_BIG, naming the size).
+ *   - PNG, every colour type and bit depth, interlaced or not: gray and
+ *     palette become RGB; 16-bit samples are rounded, round(v*255/65535);
+ *     transparency (alpha channel or tRNS) is composited onto white, on the
+ *     stored values (the codec stores no transparency): for 8 bits
+ *     out = (c*a + 255*(255-a) + 127) / 255, for 16 bits the same in
+ *     16-bit units, rounded once. gAMA/iCCP/eXIf and the like are ignored.
+ *   - JPEG: gray, YCbCr, RGB; CMYK and YCCK are converted without a colour
+ *     profile (Adobe's inverted CMYK recognised). The EXIF orientation is
+ *     applied: the image comes out as viewers show it (orientations 5-8
+ *     swap width and height).
+ *   - Damage is MRT_ERR_IMAGE, never a partly grey picture: a file cut
+ *     anywhere ("data ended early"), any PNG CRC or zlib error, any JPEG
+ *     corruption libjpeg notices, a progressive JPEG of over 500 scans.
+ *     Bytes after the PNG IEND / JPEG EOI are ignored.
+ *   - len == 0 is MRT_ERR_IMAGE ("empty input"), data may then be NULL.
+ * The file version reads at most 1 GiB (MRT_ERR_TOO_BIG), reports open and
+ * read failures as MRT_ERR_IO, and starts every message with the path. */
+mrt_status mrt_image_read_file(const char *path, mrt_image *out, mrt_error *err);
+mrt_status mrt_image_read_memory(const void *data, size_t len, mrt_image *out, mrt_error *err);
+/* Writes an 8-bit RGB PNG (not interlaced, libpng's default compression).
+ * An image with rgb NULL or a size outside the limits is MRT_ERR_ARGUMENT.
+ * The file version writes a temporary file beside `path` and, once it is
+ * complete and fsync'ed, renames it over `path`: `path` is never left
+ * half-written. The memory version's *out (free with mrt_free) and
+ * *out_len are NULL and 0 on failure. */
+mrt_status mrt_image_write_png_file(const mrt_image *img, const char *path, mrt_error *err);
+mrt_status mrt_image_write_png_memory(const mrt_image *img, uint8_t **out, size_t *out_len,
+                                      mrt_error *err);
+/* Frees img->rgb and zeroes *img. NULL, or an image freed already, is fine. */
+void mrt_image_free(mrt_image *img);
+
+/* ------------------------------------------------------------- models */
+
+typedef struct mrt_model mrt_model;
+
+/* Loads a weights file (the GGUF subset of codec/src/gguf.h), checking
+ * every tensor's presence, type and shape against the configuration in its
+ * metadata. The file is mapped read-only and shared by all calls. */
+mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err);
+void mrt_model_free(mrt_model *model);
+/* SHA-256 of the weights file (32 bytes): the model's identity. Bitstreams
+ * carry its first MRT_FINGERPRINT_BYTES bytes. */
+const uint8_t *mrt_model_fingerprint(const mrt_model *model);
+#define MRT_FINGERPRINT_BYTES 8
+/* The rate point this model was trained for (written into bitstreams). */
+int mrt_model_rate_id(const mrt_model *model);
+const char *mrt_model_path(const mrt_model *model);
+
+/* Writes a model of the default ("XS") configuration with seeded random
+ * weights: the starting point of training, and what the tests use. */
+mrt_status mrt_model_write_random(const char *path, uint64_t seed, int rate_id, mrt_error *err);
+
+/* -------------------------------------------------------------- codec */
+
+/* Encodes an image into a self-contained bitstream (codec/BITSTREAM.md).
+ * *out is malloc'd (free with mrt_free). */
+mrt_status mrt_encode(const mrt_model *model, const mrt_image *img, int threads, uint8_t **out,
+                      size_t *out_len, mrt_error *err);
+
+/* Decodes a bitstream made with the same model (else MRT_ERR_MODEL_MISMATCH
+ * naming both fingerprints). The header is validated before anything is
+ * allocated; damaged input gives MRT_ERR_CORRUPT, never a crash. */
+mrt_status mrt_decode(const mrt_model *model, const uint8_t *data, size_t len, int threads,
+                      mrt_image *out, mrt_error *err);
+
+/* What a bitstream's header says (no model needed; CRCs are checked). */
+typedef struct mrt_info {
+    int version;
+    int width, height;
+    int rate_id;
+    uint8_t fingerprint[MRT_FINGERPRINT_BYTES];
+    size_t bytes;          /* the whole bitstream */
+    double bpp;            /* bytes * 8 / (width * height) */
+    int nstreams;
+    size_t stream_bytes[4];
+} mrt_info;
+
+mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MRT_H */

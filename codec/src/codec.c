@@ -1,0 +1,550 @@
+/*
+ * codec.c -- models and the codec: load/save weights, encode, decode.
+ *
+ *   encode: analysis (float) -> y, side bits
+ *           context model (integer) in bitstream order -> mu, scale index
+ *           r = round(y - mu), range-coded with the Gaussian tables
+ *           header + stream 0 (side bits, raw) + stream 1 (symbols)
+ *   decode: header -> side bits -> context model + range decoder in the
+ *           same order -> y_hat = r + mu -> synthesis (float) -> RGB8
+ *
+ * The encoder runs the very same integer context model as the decoder, on
+ * the values the decoder will have, so both see identical probabilities.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitstream.h"
+#include "codec_internal.h"
+#include "ctxmodel.h"
+#include "entropy.h"
+#include "sha256.h"
+#include "status.h"
+#include "transform.h"
+
+/* Context-model weights may not exceed this magnitude (Q12: 4096.0), which
+ * keeps every int64 accumulation exact (ctxmodel.h). */
+#define CTX_WEIGHT_MAX (1 << 24)
+#define MAX_TENSORS 512
+
+struct mrt_model {
+    mrt_config cfg;
+    mrt_weights w;
+    mrt_gguf *file; /* the mapped weights; NULL for an in-memory model */
+    float *owned;   /* weights owned by the model (random init) */
+    uint8_t fingerprint[32];
+    int rate_id;
+    char *path;
+    mrt_gauss_tables tables;
+};
+
+/* ------------------------------------------------------------ config I/O */
+
+/* Metadata keys of the configuration, in one table for reading and writing. */
+#define CONFIG_KEYS(X)                     \
+    X("mrt.patch", patch)                  \
+    X("mrt.window", window)                \
+    X("mrt.dim", dim)                      \
+    X("mrt.heads", heads)                  \
+    X("mrt.ffn", ffn)                      \
+    X("mrt.latents", latents)              \
+    X("mrt.enc_pairs", enc_pairs)          \
+    X("mrt.dec_pairs", dec_pairs)          \
+    X("mrt.channels", channels)            \
+    X("mrt.side_bits", side_bits)          \
+    X("mrt.ctx_groups", ctx_groups)        \
+    X("mrt.ctx_hidden", ctx_hidden)
+
+static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, mrt_error *err) {
+    char msg[256];
+    uint32_t v;
+    const char *arch;
+    size_t arch_len;
+    memset(c, 0, sizeof *c);
+    if (mrt_gguf_meta_str(g, "general.architecture", &arch, &arch_len, msg, sizeof msg) != 0 ||
+        arch_len != 3 || memcmp(arch, "mrt", 3) != 0)
+        return mrt_fail(err, MRT_ERR_MODEL, "%s: not an mrt model (general.architecture "
+                        "must be \"mrt\")", mrt_gguf_label(g));
+#define READ_KEY(key, field)                                                          \
+    if (mrt_gguf_meta_u32(g, key, &v, msg, sizeof msg) != 0) \
+        return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);                                 \
+    if (v > 1000000) return mrt_fail(err, MRT_ERR_MODEL, "%s: %s = %u is absurd", mrt_gguf_label(g), key, v); \
+    c->field = (int)v;
+    CONFIG_KEYS(READ_KEY)
+#undef READ_KEY
+    for (int i = 0; i < c->ctx_groups && i < MRT_MAX_CTX_GROUPS; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "mrt.ctx_group_size.%d", i);
+        if (mrt_gguf_meta_u32(g, key, &v, msg, sizeof msg) != 0)
+            return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        c->ctx_group_size[i] = v > 100000 ? 100000 : (int)v;
+    }
+    for (int i = 0; i <= MRT_MAX_GEN_STAGES; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "mrt.gen_width.%d", i);
+        if (mrt_gguf_meta_u32(g, key, &v, msg, sizeof msg) != 0)
+            return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        c->gen_width[i] = v > 100000 ? 100000 : (int)v;
+    }
+    if (mrt_gguf_meta_u32(g, "mrt.rate_id", &v, msg, sizeof msg) != 0)
+        return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+    if (v > 255) return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.rate_id %u is over 255", mrt_gguf_label(g), v);
+    *rate_id = (int)v;
+    mrt_status st = mrt_config_validate(c, err);
+    if (st != MRT_OK) return mrt_fail(err, st, "%s: %s", mrt_gguf_label(g), err ? err->message : "");
+    return MRT_OK;
+}
+
+static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id) {
+    int bad = mrt_gguf_writer_add_str(wr, "general.architecture", "mrt");
+#define WRITE_KEY(key, field) bad |= mrt_gguf_writer_add_u32(wr, key, (uint32_t)c->field);
+    CONFIG_KEYS(WRITE_KEY)
+#undef WRITE_KEY
+    for (int i = 0; i < c->ctx_groups; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "mrt.ctx_group_size.%d", i);
+        bad |= mrt_gguf_writer_add_u32(wr, key, (uint32_t)c->ctx_group_size[i]);
+    }
+    for (int i = 0; i <= MRT_MAX_GEN_STAGES; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "mrt.gen_width.%d", i);
+        bad |= mrt_gguf_writer_add_u32(wr, key, (uint32_t)c->gen_width[i]);
+    }
+    bad |= mrt_gguf_writer_add_u32(wr, "mrt.rate_id", (uint32_t)rate_id);
+    return bad;
+}
+
+/* ------------------------------------------------------------ load/save */
+
+static size_t ref_elems(const mrt_tensor_ref *r) {
+    size_t n = 1;
+    for (int i = 0; i < r->n_dims; i++) n *= (size_t)r->dims[i];
+    return n;
+}
+
+mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err) {
+    char msg[512];
+    if (!path || !out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_model_load: NULL argument");
+    *out = NULL;
+    mrt_model *m = calloc(1, sizeof *m);
+    mrt_tensor_ref *refs = calloc(MAX_TENSORS, sizeof *refs);
+    mrt_status st = MRT_OK;
+    if (!m || !refs) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory loading %s", path);
+        goto fail;
+    }
+    if (mrt_gguf_open(&m->file, path, msg, sizeof msg) != 0) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        goto fail;
+    }
+    if ((st = read_config(m->file, &m->cfg, &m->rate_id, err)) != MRT_OK) goto fail;
+    int n = mrt_model_tensors(&m->cfg, NULL, NULL);
+    if (n > MAX_TENSORS) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "%s: configuration needs %d tensors", path, n);
+        goto fail;
+    }
+    mrt_model_tensors(&m->cfg, &m->w, refs);
+    for (int i = 0; i < n; i++) {
+        int64_t gdims[4]; /* GGUF order: innermost first */
+        for (int d = 0; d < refs[i].n_dims; d++) gdims[d] = refs[i].dims[refs[i].n_dims - 1 - d];
+        const mrt_gguf_tensor *t = mrt_gguf_get_tensor(m->file, refs[i].name, refs[i].type,
+                                                       refs[i].n_dims, gdims, msg, sizeof msg);
+        if (!t) {
+            st = mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+            goto fail;
+        }
+        *refs[i].slot = (void *)t->data; /* read-only mapping; never written */
+        size_t count = ref_elems(&refs[i]);
+        if (refs[i].type == MRT_GGUF_F32) {
+            const float *f = t->data;
+            for (size_t k = 0; k < count; k++)
+                if (!isfinite(f[k])) {
+                    st = mrt_fail(err, MRT_ERR_MODEL, "%s: tensor '%s' holds a non-finite "
+                                  "value at index %zu", path, refs[i].name, k);
+                    goto fail;
+                }
+        } else {
+            const int32_t *q = t->data;
+            for (size_t k = 0; k < count; k++)
+                if (q[k] > CTX_WEIGHT_MAX || q[k] < -CTX_WEIGHT_MAX) {
+                    st = mrt_fail(err, MRT_ERR_MODEL, "%s: tensor '%s' value %d at index %zu "
+                                  "is outside +-%d", path, refs[i].name, q[k], k, CTX_WEIGHT_MAX);
+                    goto fail;
+                }
+        }
+    }
+    if (mrt_gguf_tensor_count(m->file) != n) {
+        /* name the first tensor the configuration does not know */
+        for (int i = 0; i < mrt_gguf_tensor_count(m->file); i++) {
+            const char *name = mrt_gguf_tensor_at(m->file, i)->name;
+            bool known = false;
+            for (int j = 0; j < n && !known; j++) known = strcmp(refs[j].name, name) == 0;
+            if (!known) {
+                st = mrt_fail(err, MRT_ERR_MODEL, "%s: unexpected tensor '%s'", path, name);
+                goto fail;
+            }
+        }
+    }
+    memcpy(m->fingerprint, mrt_gguf_sha256(m->file), 32);
+    m->path = strdup(path);
+    if (!m->path || mrt_gauss_tables_build(&m->tables) != 0) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory loading %s", path);
+        goto fail;
+    }
+    free(refs);
+    *out = m;
+    return mrt_ok(err);
+fail:
+    free(refs);
+    mrt_model_free(m);
+    return st;
+}
+
+void mrt_model_free(mrt_model *m) {
+    if (!m) return;
+    mrt_gguf_close(m->file);
+    mrt_gauss_tables_free(&m->tables);
+    free(m->owned);
+    free(m->path);
+    free(m);
+}
+
+const uint8_t *mrt_model_fingerprint(const mrt_model *m) { return m->fingerprint; }
+int mrt_model_rate_id(const mrt_model *m) { return m->rate_id; }
+const char *mrt_model_path(const mrt_model *m) { return m->path; }
+const mrt_config *mrt_model_config(const mrt_model *m) { return &m->cfg; }
+const mrt_weights *mrt_model_weights(const mrt_model *m) { return &m->w; }
+
+mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
+                          const char *path, mrt_error *err) {
+    mrt_tensor_ref *refs = calloc(MAX_TENSORS, sizeof *refs);
+    mrt_gguf_writer *wr = mrt_gguf_writer_new();
+    mrt_weights copy = *w; /* the table wants writable slots */
+    char msg[512];
+    mrt_status st = MRT_OK;
+    if (!refs || !wr) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory saving %s", path);
+        goto done;
+    }
+    int n = mrt_model_tensors(cfg, &copy, refs);
+    int bad = write_config(wr, cfg, rate_id);
+    for (int i = 0; i < n && !bad; i++) {
+        int64_t gdims[4];
+        for (int d = 0; d < refs[i].n_dims; d++) gdims[d] = refs[i].dims[refs[i].n_dims - 1 - d];
+        bad |= mrt_gguf_writer_add_tensor(wr, refs[i].name, refs[i].type, refs[i].n_dims, gdims,
+                                          *refs[i].slot);
+    }
+    if (mrt_gguf_writer_save(wr, path, msg, sizeof msg) != 0)
+        st = mrt_fail(err, MRT_ERR_IO, "%s", msg);
+done:
+    mrt_gguf_writer_free(wr);
+    free(refs);
+    return st;
+}
+
+mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weights *w,
+                                 float **storage, mrt_error *err) {
+    mrt_tensor_ref *refs = calloc(MAX_TENSORS, sizeof *refs);
+    if (!refs) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    int n = mrt_model_tensors(cfg, w, refs);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += ref_elems(&refs[i]);
+    float *buf = malloc(sizeof(float) * total); /* int32 tensors share the 4-byte slots */
+    if (!buf) {
+        free(refs);
+        return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    }
+    mrt_rng rng;
+    mrt_rng_seed(&rng, seed);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t count = ref_elems(&refs[i]);
+        *refs[i].slot = buf + off;
+        if (refs[i].type == MRT_GGUF_I32) {
+            /* context model: small Q12 weights; biases put mu near 0 and
+             * the scale index near the middle of the table */
+            int32_t *q = (int32_t *)(buf + off);
+            bool is_bias = strstr(refs[i].name, ".bias") != NULL;
+            bool is_out = strstr(refs[i].name, "fc2") != NULL;
+            for (size_t k = 0; k < count; k++) {
+                if (!is_bias)
+                    q[k] = (int32_t)((mrt_rng_uniform(&rng) - 0.5f) * 0.2f * 4096.0f);
+                else if (is_out && k >= count / 2)
+                    q[k] = 24 << 16; /* scale index ~24 */
+                else
+                    q[k] = 0;
+            }
+        } else {
+            float *f = buf + off;
+            const char *nm = refs[i].name;
+            size_t len = strlen(nm);
+            bool bias = len > 5 && strcmp(nm + len - 5, ".bias") == 0;
+            bool norm_w = strstr(nm, "ln") && len > 7 && strcmp(nm + len - 7, ".weight") == 0;
+            if (norm_w)
+                mrt_fill(f, count, 1.0f);
+            else if (bias)
+                mrt_fill(f, count, 0.0f);
+            else {
+                int64_t fan_in = refs[i].n_dims >= 2 ? (int64_t)(count / (size_t)refs[i].dims[0]) : 1;
+                mrt_init_uniform(&rng, f, count, 1.0f / sqrtf((float)fan_in));
+            }
+        }
+        off += count;
+    }
+    /* the RWKV decay/bonus/mix parameters follow their formula */
+    for (int i = 0; i < cfg->enc_pairs; i++)
+        mrt_rwkv_init(&w->enc_rwkv[i], cfg->dim, cfg->ffn, i, cfg->enc_pairs, &rng);
+    for (int i = 0; i < cfg->dec_pairs; i++)
+        mrt_rwkv_init(&w->dec_rwkv[i], cfg->dim, cfg->ffn, i, cfg->dec_pairs, &rng);
+    free(refs);
+    *storage = buf;
+    return MRT_OK;
+}
+
+mrt_status mrt_model_write_random(const char *path, uint64_t seed, int rate_id, mrt_error *err) {
+    if (!path) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_model_write_random: NULL path");
+    if (rate_id < 0 || rate_id > 255)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "rate id %d is outside 0..255", rate_id);
+    mrt_config cfg = mrt_config_xs();
+    mrt_weights w;
+    float *storage = NULL;
+    mrt_status st = mrt_model_init_random(&cfg, seed, &w, &storage, err);
+    if (st == MRT_OK) st = mrt_model_save(&cfg, &w, rate_id, path, err);
+    free(storage);
+    return st == MRT_OK ? mrt_ok(err) : st;
+}
+
+/* --------------------------------------------------------------- encode */
+
+typedef struct {
+    const float *y;         /* analysis output */
+    int32_t *decoded;       /* Q4 values the decoder will have */
+    int channels;
+    mrt_rc_encoder *enc;
+    const mrt_gauss_tables *tables;
+    mrt_trace *trace;
+} encode_ctx;
+
+static int encode_symbol(void *p, int token, int ch, int32_t mu_q4, int scale) {
+    encode_ctx *e = p;
+    size_t i = (size_t)token * e->channels + ch;
+    float v = e->y[i] - (float)mu_q4 / MRT_CTX_Q;
+    /* residuals are bounded so the Q4 value stays far from int32 limits;
+     * NaN (a broken model) becomes 0 */
+    float r = v == v ? floorf(v + 0.5f) : 0.0f;
+    r = r > MRT_RESIDUAL_MAX ? MRT_RESIDUAL_MAX : r < -MRT_RESIDUAL_MAX ? -MRT_RESIDUAL_MAX : r;
+    int32_t residual = (int32_t)r;
+    mrt_gauss_encode(e->enc, e->tables, scale, residual);
+    e->decoded[i] = residual * MRT_CTX_Q + mu_q4;
+    if (e->trace) mrt_trace_add(e->trace, residual, mu_q4, scale);
+    return 0;
+}
+
+static void pack_bits(uint8_t *out, const uint8_t *bits, size_t n) {
+    memset(out, 0, (n + 7) / 8);
+    for (size_t i = 0; i < n; i++)
+        if (bits[i]) out[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static bool image_ok(const mrt_image *img, mrt_error *err, mrt_status *st) {
+    if (!img || !img->rgb) {
+        *st = mrt_fail(err, MRT_ERR_ARGUMENT, "no image");
+        return false;
+    }
+    if (img->width < 1 || img->height < 1 || img->width > MRT_MAX_SIDE ||
+        img->height > MRT_MAX_SIDE) {
+        *st = mrt_fail(err, MRT_ERR_TOO_BIG, "image size %dx%d is outside 1..%d per side",
+                       img->width, img->height, MRT_MAX_SIDE);
+        return false;
+    }
+    if ((long long)img->width * img->height > MRT_MAX_PIXELS) {
+        *st = mrt_fail(err, MRT_ERR_TOO_BIG, "image %dx%d has more than %lld pixels", img->width,
+                       img->height, (long long)MRT_MAX_PIXELS);
+        return false;
+    }
+    return true;
+}
+
+mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
+                             uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err) {
+    mrt_status st;
+    if (!m || !out || !out_len) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: NULL argument");
+    if (!image_ok(img, err, &st)) return st;
+    *out = NULL;
+    *out_len = 0;
+    const mrt_config *cfg = &m->cfg;
+    mrt_rt rt = mrt_rt_make(threads);
+    mrt_latent_shape sh = mrt_latent_shape_of(cfg, img->width, img->height);
+    size_t nsym = (size_t)sh.ntokens * cfg->channels;
+    size_t nside = (size_t)sh.ngx * sh.ngy * cfg->side_bits;
+    float *y = malloc(sizeof(float) * nsym);
+    int32_t *decoded = calloc(nsym, sizeof(int32_t));
+    uint8_t *side = calloc(nside + 1, 1), *side_packed = calloc(nside / 8 + 1, 1);
+    mrt_rc_encoder enc;
+    bool enc_ready = false;
+    uint8_t *coded = NULL;
+    size_t coded_len = 0;
+    if (!y || !decoded || !side || !side_packed) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory encoding a %dx%d image", img->width,
+                      img->height);
+        goto done;
+    }
+    if ((st = mrt_analysis(&rt, cfg, &m->w, img->rgb, img->width, img->height, y, side, err)))
+        goto done;
+    if (mrt_rc_encoder_init(&enc) != 0) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    enc_ready = true;
+    encode_ctx ectx = {y, decoded, cfg->channels, &enc, &m->tables, trace};
+    if (trace) mrt_trace_side(trace, side, nside);
+    mrt_ctx_run(cfg, &m->w, &sh, side, decoded, encode_symbol, &ectx);
+    if (mrt_rc_encoder_finish(&enc, &coded, &coded_len) != 0) {
+        enc_ready = false;
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    enc_ready = false;
+    pack_bits(side_packed, side, nside);
+    mrt_bitstream_header h;
+    memset(&h, 0, sizeof h);
+    h.version = MRT_BITSTREAM_VERSION;
+    h.width = (uint32_t)img->width;
+    h.height = (uint32_t)img->height;
+    memcpy(h.fingerprint, m->fingerprint, MRT_FINGERPRINT_BYTES);
+    h.rate_id = (uint8_t)m->rate_id;
+    h.nstreams = 2;
+    const uint8_t *streams[2] = {side_packed, coded};
+    size_t lens[2] = {(nside + 7) / 8, coded_len};
+    st = mrt_bitstream_write(&h, streams, lens, out, out_len, err);
+done:
+    if (enc_ready) mrt_rc_encoder_free(&enc);
+    free(coded);
+    free(y);
+    free(decoded);
+    free(side);
+    free(side_packed);
+    return st == MRT_OK ? mrt_ok(err) : st;
+}
+
+mrt_status mrt_encode(const mrt_model *m, const mrt_image *img, int threads, uint8_t **out,
+                      size_t *out_len, mrt_error *err) {
+    return mrt_encode_traced(m, img, threads, out, out_len, NULL, err);
+}
+
+/* --------------------------------------------------------------- decode */
+
+typedef struct {
+    int32_t *decoded;
+    int channels;
+    mrt_rc_decoder *dec;
+    const mrt_gauss_tables *tables;
+    mrt_trace *trace;
+} decode_ctx;
+
+static int decode_symbol(void *p, int token, int ch, int32_t mu_q4, int scale) {
+    decode_ctx *d = p;
+    int32_t residual = mrt_gauss_decode(d->dec, d->tables, scale);
+    /* a damaged stream can decode anything; keep the value bounded so the
+     * arithmetic below and the synthesis stay finite */
+    if (residual > MRT_RESIDUAL_MAX) residual = MRT_RESIDUAL_MAX;
+    if (residual < -MRT_RESIDUAL_MAX) residual = -MRT_RESIDUAL_MAX;
+    d->decoded[(size_t)token * d->channels + ch] = residual * MRT_CTX_Q + mu_q4;
+    if (d->trace) mrt_trace_add(d->trace, residual, mu_q4, scale);
+    return mrt_rc_decoder_overrun(d->dec) ? 1 : 0;
+}
+
+static void hex(char *out, const uint8_t *b, int n) {
+    for (int i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                             mrt_image *out, mrt_trace *trace, mrt_error *err) {
+    if (!m || !data || !out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_decode: NULL argument");
+    memset(out, 0, sizeof *out);
+    mrt_bitstream_header h;
+    const uint8_t *streams[4];
+    mrt_status st = mrt_bitstream_parse(data, len, &h, streams, err);
+    if (st != MRT_OK) return st;
+    if (memcmp(h.fingerprint, m->fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
+        char a[2 * MRT_FINGERPRINT_BYTES + 1], b[2 * MRT_FINGERPRINT_BYTES + 1];
+        hex(a, h.fingerprint, MRT_FINGERPRINT_BYTES);
+        hex(b, m->fingerprint, MRT_FINGERPRINT_BYTES);
+        return mrt_fail(err, MRT_ERR_MODEL_MISMATCH, "bitstream was made with model %s, the "
+                        "loaded model is %s (%s)", a, b, m->path ? m->path : "in memory");
+    }
+    const mrt_config *cfg = &m->cfg;
+    int width = (int)h.width, height = (int)h.height;
+    mrt_latent_shape sh = mrt_latent_shape_of(cfg, width, height);
+    size_t nsym = (size_t)sh.ntokens * cfg->channels;
+    size_t nside = (size_t)sh.ngx * sh.ngy * cfg->side_bits;
+    if (h.nstreams != 2 || h.stream_len[0] != (nside + 7) / 8)
+        return mrt_fail(err, MRT_ERR_CORRUPT, "bitstream has %d streams, side stream %zu "
+                        "bytes; a %dx%d image needs 2 streams and %zu bytes of side bits",
+                        h.nstreams, h.stream_len[0], width, height, (nside + 7) / 8);
+    mrt_rt rt = mrt_rt_make(threads);
+    int32_t *decoded = calloc(nsym, sizeof(int32_t));
+    float *y_hat = malloc(sizeof(float) * nsym);
+    uint8_t *side = calloc(nside + 1, 1);
+    uint8_t *rgb = malloc((size_t)width * height * 3);
+    if (!decoded || !y_hat || !side || !rgb) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory decoding a %dx%d image", width, height);
+        goto done;
+    }
+    for (size_t i = 0; i < nside; i++) side[i] = (streams[0][i / 8] >> (i % 8)) & 1;
+    if (trace) mrt_trace_side(trace, side, nside);
+    mrt_rc_decoder dec;
+    mrt_rc_decoder_init(&dec, streams[1], h.stream_len[1]);
+    decode_ctx dctx = {decoded, cfg->channels, &dec, &m->tables, trace};
+    if (mrt_ctx_run(cfg, &m->w, &sh, side, decoded, decode_symbol, &dctx) != 0 ||
+        mrt_rc_decoder_overrun(&dec)) {
+        st = mrt_fail(err, MRT_ERR_CORRUPT, "bitstream damaged: the symbol stream ended early "
+                      "(%zu bytes)", h.stream_len[1]);
+        goto done;
+    }
+    /* every byte used, no impossible escape: anything else is damage that
+     * happened to decode */
+    if (!mrt_rc_decoder_consistent(&dec)) {
+        st = mrt_fail(err, MRT_ERR_CORRUPT, "bitstream damaged: the symbol stream does not end "
+                      "where its last symbol does");
+        goto done;
+    }
+    for (size_t i = 0; i < nsym; i++) y_hat[i] = (float)decoded[i] / MRT_CTX_Q;
+    if ((st = mrt_synthesis(&rt, cfg, &m->w, y_hat, width, height, rgb, err))) goto done;
+    out->width = width;
+    out->height = height;
+    out->rgb = rgb;
+    rgb = NULL;
+done:
+    free(decoded);
+    free(y_hat);
+    free(side);
+    free(rgb);
+    return st == MRT_OK ? mrt_ok(err) : st;
+}
+
+mrt_status mrt_decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                      mrt_image *out, mrt_error *err) {
+    return mrt_decode_traced(m, data, len, threads, out, NULL, err);
+}
+
+mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_error *err) {
+    if (!data || !info) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_info_read: NULL argument");
+    mrt_bitstream_header h;
+    const uint8_t *streams[4];
+    mrt_status st = mrt_bitstream_parse(data, len, &h, streams, err);
+    if (st != MRT_OK) return st;
+    memset(info, 0, sizeof *info);
+    info->version = h.version;
+    info->width = (int)h.width;
+    info->height = (int)h.height;
+    info->rate_id = h.rate_id;
+    memcpy(info->fingerprint, h.fingerprint, MRT_FINGERPRINT_BYTES);
+    info->bytes = len;
+    info->bpp = (double)len * 8.0 / ((double)h.width * h.height);
+    info->nstreams = h.nstreams;
+    for (int i = 0; i < h.nstreams && i < 4; i++) info->stream_bytes[i] = h.stream_len[i];
+    return mrt_ok(err);
+}

@@ -1,0 +1,86 @@
+/*
+ * codec_internal.h -- what tests, the trainer and the tools need from the
+ * codec beyond the public API: the symbol trace, saving and initialising
+ * models from a configuration.
+ */
+#ifndef MRT_CODEC_INTERNAL_H
+#define MRT_CODEC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "mrt.h"
+
+/* Residuals are clamped to this magnitude before coding (a value beyond it
+ * only occurs with a broken model; the Gaussian coder's escape handles
+ * anything up to it). */
+#define MRT_RESIDUAL_MAX (1 << 20)
+
+/* Every coded symbol, in bitstream order, and the side bits: the encoder's
+ * and the decoder's traces of one stream must be identical. */
+typedef struct mrt_trace {
+    int32_t *residual, *mu;
+    uint8_t *scale;
+    size_t count, cap;
+    uint8_t *side;
+    size_t nside;
+    bool failed; /* out of memory while tracing */
+} mrt_trace;
+
+static inline void mrt_trace_add(mrt_trace *t, int32_t residual, int32_t mu, int scale) {
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1024;
+        int32_t *r = realloc(t->residual, cap * sizeof *r);
+        if (r) t->residual = r;
+        int32_t *m = realloc(t->mu, cap * sizeof *m);
+        if (m) t->mu = m;
+        uint8_t *s = realloc(t->scale, cap);
+        if (s) t->scale = s;
+        if (!r || !m || !s) {
+            t->failed = true;
+            return;
+        }
+        t->cap = cap;
+    }
+    t->residual[t->count] = residual;
+    t->mu[t->count] = mu;
+    t->scale[t->count] = (uint8_t)scale;
+    t->count++;
+}
+
+static inline void mrt_trace_side(mrt_trace *t, const uint8_t *side, size_t n) {
+    free(t->side);
+    t->side = malloc(n + 1);
+    if (!t->side) {
+        t->failed = true;
+        return;
+    }
+    memcpy(t->side, side, n);
+    t->nside = n;
+}
+
+static inline void mrt_trace_free(mrt_trace *t) {
+    free(t->residual), free(t->mu), free(t->scale), free(t->side);
+    memset(t, 0, sizeof *t);
+}
+
+mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
+                             uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err);
+mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                             mrt_image *out, mrt_trace *trace, mrt_error *err);
+
+const mrt_config *mrt_model_config(const mrt_model *m);
+const mrt_weights *mrt_model_weights(const mrt_model *m);
+
+/* Seeded random weights for cfg; *storage receives the one buffer that
+ * holds them all (free it when done). */
+mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weights *w,
+                                 float **storage, mrt_error *err);
+/* Writes weights as a GGUF model file (atomically). */
+mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
+                          const char *path, mrt_error *err);
+
+#endif /* MRT_CODEC_INTERNAL_H */

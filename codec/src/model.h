@@ -1,0 +1,112 @@
+/*
+ * model.h -- the MRT model: hyper-parameters, weights, and the two halves
+ * of the codec's neural work (DESIGN.md §3):
+ *
+ *   analysis (encoder side, float/BLIS):
+ *     RGB -> patches -> embed (+ in-window position) -> N x [Bi-RWKV over
+ *     the image's patch grid; ViT in each window over its 64 patch tokens
+ *     and its L latent tokens] -> LN(latents) -> MLP -> y (nwin*L x c)
+ *     side information: per 2x2 group of windows, MLP -> d signs (LFQ)
+ *
+ *   context model (both sides, integer -- see ctxmodel.h): mu, sigma index
+ *     per symbol, bit-exact everywhere (DESIGN.md §5)
+ *
+ *   synthesis (decoder side, float/BLIS):
+ *     y_hat -> MLP -> latent tokens; per window, query tokens = position +
+ *     a learned mix of the window's latent tokens (a direct spatial path);
+ *     N x [ViT in each window over queries + latents; Bi-RWKV over all
+ *     queries of the image] -> LN -> 2-D map at 1/p -> pixel generator
+ *     (res-block, then three x2 pixel-shuffle stages) -> RGB
+ *
+ * Every size is a hyper-parameter stored in the weights file (mrt.* keys).
+ */
+#ifndef MRT_MODEL_H
+#define MRT_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blocks.h"
+#include "gguf.h"
+#include "mrt.h"
+
+#define MRT_MAX_PAIRS 8
+#define MRT_MAX_CTX_GROUPS 4
+#define MRT_MAX_GEN_STAGES 3 /* x2 upsampling stages: p = 8 */
+
+/* Architecture hyper-parameters (the "XS" values of DESIGN.md §3.5 are
+ * mrt_config_xs()). */
+typedef struct mrt_config {
+    int patch;          /* p: pixels per patch side (8) */
+    int window;         /* window side in patches (8: 64 px) */
+    int dim;            /* D: token width (64) */
+    int heads;          /* attention heads in the ViT blocks (4) */
+    int ffn;            /* F: hidden width of channel mix / MLP (256) */
+    int latents;        /* L: latent tokens per window (2) */
+    int enc_pairs;      /* Bi-RWKV + ViT pairs in the encoder (2) */
+    int dec_pairs;      /* ... and in the decoder (2) */
+    int channels;       /* c: coded channels per latent token (16) */
+    int side_bits;      /* d: LFQ bits per 2x2 group of windows (8) */
+    int ctx_groups;     /* channel groups of the context model (3) */
+    int ctx_group_size[MRT_MAX_CTX_GROUPS]; /* channels per group (4, 4, 8) */
+    int ctx_hidden;     /* hidden width of each context network (32) */
+    int gen_width[MRT_MAX_GEN_STAGES + 1]; /* pixel generator channels at 1/8, 1/4, 1/2, 1 */
+} mrt_config;
+
+mrt_config mrt_config_xs(void);
+/* Checks ranges and consistency; on failure writes the reason into err. */
+mrt_status mrt_config_validate(const mrt_config *cfg, mrt_error *err);
+
+/* One tensor of the model as named in the weights file. dims are in
+ * PyTorch order (outermost first); GGUF stores them reversed. */
+typedef struct mrt_tensor_ref {
+    char name[64];
+    mrt_gguf_type type; /* MRT_GGUF_F32 or MRT_GGUF_I32 */
+    int n_dims;
+    int64_t dims[4];
+    void **slot;
+} mrt_tensor_ref;
+
+/* Weights of the integer context model for one decoding step (a channel
+ * group and a parity): in -> hidden (ReLU) -> 2 * group channels. */
+typedef struct mrt_ctx_step {
+    int32_t *w1, *b1, *w2, *b2;
+} mrt_ctx_step;
+
+typedef struct mrt_weights {
+    /* analysis */
+    float *embed_w, *embed_b; /* (D, 3 p^2), (D) */
+    float *enc_pos;           /* (window^2, D) */
+    float *enc_latents;       /* (L, D) */
+    mrt_rwkv_weights enc_rwkv[MRT_MAX_PAIRS];
+    mrt_vit_weights enc_vit[MRT_MAX_PAIRS];
+    float *enc_ln_g, *enc_ln_b;
+    float *lat_w1, *lat_b1, *lat_w2, *lat_b2; /* D -> D -> c */
+    float *side_w1, *side_b1, *side_w2, *side_b2; /* 4 L c -> D -> d */
+    /* context model (integer) */
+    mrt_ctx_step ctx[MRT_MAX_CTX_GROUPS][2];
+    /* synthesis */
+    float *unlat_w1, *unlat_b1, *unlat_w2, *unlat_b2; /* c -> D -> D */
+    float *dec_pos;   /* (window^2, D) */
+    float *dec_mix;   /* (window^2, L): query k = pos_k + sum_l mix[k][l] latent_l */
+    mrt_vit_weights dec_vit[MRT_MAX_PAIRS];
+    mrt_rwkv_weights dec_rwkv[MRT_MAX_PAIRS];
+    float *dec_ln_g, *dec_ln_b;
+    float *gen_in_w, *gen_in_b;               /* conv3x3 D -> gen_width[0] */
+    float *gen_res1_w, *gen_res1_b, *gen_res2_w, *gen_res2_b; /* res-block at 1/p */
+    float *gen_up_w[MRT_MAX_GEN_STAGES], *gen_up_b[MRT_MAX_GEN_STAGES];     /* conv1x1 -> 4x */
+    float *gen_conv_w[MRT_MAX_GEN_STAGES], *gen_conv_b[MRT_MAX_GEN_STAGES]; /* conv3x3 */
+    float *gen_out_w, *gen_out_b;             /* conv3x3 gen_width[3] -> 3 */
+} mrt_weights;
+
+/* Context-model input width: side bits, 4 quadrant flags, the token's own
+ * channels decoded so far, the anchor token's channels decoded so far. */
+static inline int mrt_ctx_inputs(const mrt_config *cfg) {
+    return cfg->side_bits + 4 + 2 * cfg->channels;
+}
+
+/* Lists every tensor of a model with this configuration; returns the count
+ * (refs may be NULL to only count). Slots point into w. */
+int mrt_model_tensors(const mrt_config *cfg, mrt_weights *w, mrt_tensor_ref *refs);
+
+#endif /* MRT_MODEL_H */

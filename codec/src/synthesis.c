@@ -1,0 +1,166 @@
+/*
+ * synthesis.c -- the decoder's transform: decoded latent -> RGB8 (see
+ * model.h for the architecture).
+ *
+ * The pixel generator is fully convolutional, so it runs in horizontal
+ * strips of the 1/p map with a halo of GEN_HALO rows on each side: its
+ * receptive field reaches 3 rows at 1/8 (three 3x3 convs) plus one row at
+ * each finer scale (32 full-resolution rows in all, less than the 40 the
+ * halo spans), so a strip's kept rows see the same inputs as a whole-image
+ * pass while memory stays bounded at any image size.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+#include "transform.h"
+
+#define GEN_STRIP 16 /* rows of the 1/p map per strip */
+#define GEN_HALO 5
+
+/* out = W2 gelu(W1 in + b1) + b2 (the same helper as analysis.c; kept
+ * local so each transform reads on its own). */
+static mrt_status mlp2(const mrt_rt *rt, float *out, const float *in, int rows, int cin, int hid,
+                       int cout, const float *w1, const float *b1, const float *w2,
+                       const float *b2) {
+    float *h = malloc(sizeof(float) * ((size_t)rows * hid + 1));
+    if (!h) return MRT_ERR_NOMEM;
+    mrt_linear_forward(rt, h, in, w1, b1, rows, cin, hid);
+    mrt_gelu_forward(rt, h, h, (size_t)rows * hid);
+    mrt_linear_forward(rt, out, h, w2, b2, rows, hid, cout);
+    free(h);
+    return MRT_OK;
+}
+
+static void relu_inplace(const mrt_rt *rt, float *x, size_t n) { mrt_relu_forward(rt, x, x, n); }
+
+/* The pixel generator on rows [r0, r1) of the (C0, hp, wp) map `map`;
+ * writes RGB8 for the full-resolution rows it owns that fall inside the
+ * image. Buffers are sized by the caller for GEN_STRIP + 2 GEN_HALO rows. */
+static void generate_strip(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                           const mrt_grid *g, const float *map, int s0, int s1, float *bufA,
+                           float *bufB, uint8_t *rgb) {
+    const int *gw = cfg->gen_width;
+    int D = cfg->dim;
+    int r0 = s0 - GEN_HALO < 0 ? 0 : s0 - GEN_HALO;
+    int r1 = s1 + GEN_HALO > g->hp ? g->hp : s1 + GEN_HALO;
+    int H = r1 - r0, W = g->wp;
+    /* input rows (channels-first slices of the map) */
+    for (int c = 0; c < D; c++)
+        memcpy(bufA + (size_t)c * H * W, map + ((size_t)c * g->hp + r0) * W,
+               sizeof(float) * H * W);
+    /* 1/p: conv in, res-block */
+    size_t n0 = (size_t)gw[0] * H * W;
+    float *x = bufB, *t = bufB + n0, *u = bufB + 2 * n0;
+    mrt_conv2d_forward(rt, x, bufA, w->gen_in_w, w->gen_in_b, 1, D, H, W, gw[0], 3, 1);
+    relu_inplace(rt, x, n0);
+    mrt_conv2d_forward(rt, t, x, w->gen_res1_w, w->gen_res1_b, 1, gw[0], H, W, gw[0], 3, 1);
+    relu_inplace(rt, t, n0);
+    mrt_conv2d_forward(rt, u, t, w->gen_res2_w, w->gen_res2_b, 1, gw[0], H, W, gw[0], 3, 1);
+    mrt_add_inplace(x, u, n0);
+    /* three x2 stages: 1x1 conv to 4C, pixel shuffle, ReLU, 3x3 conv, ReLU */
+    float *cur = x, *spare = bufA;
+    int C = gw[0];
+    for (int s = 0; s < MRT_MAX_GEN_STAGES; s++) {
+        int Cn = gw[s + 1];
+        size_t n = (size_t)4 * Cn * H * W;
+        /* cur (C,H,W) -> spare (4Cn,H,W) -> cur (Cn,2H,2W) -> spare -> swap */
+        mrt_conv2d_forward(rt, spare, cur, w->gen_up_w[s], w->gen_up_b[s], 1, C, H, W, 4 * Cn, 1, 1);
+        mrt_pixelshuffle_forward(cur, spare, 1, Cn, H, W);
+        H *= 2, W *= 2, C = Cn;
+        relu_inplace(rt, cur, n);
+        mrt_conv2d_forward(rt, spare, cur, w->gen_conv_w[s], w->gen_conv_b[s], 1, C, H, W, C, 3, 1);
+        relu_inplace(rt, spare, n);
+        float *tmp = cur;
+        cur = spare, spare = tmp;
+    }
+    mrt_conv2d_forward(rt, spare, cur, w->gen_out_w, w->gen_out_b, 1, C, H, W, 3, 3, 1);
+    /* keep the rows of [s0, s1) that lie in the image; [-1, 1] -> 0..255 */
+    int scale = 1 << MRT_MAX_GEN_STAGES;
+    for (int y = s0 * scale; y < s1 * scale && y < g->height; y++) {
+        int ly = y - r0 * scale;
+        for (int x0 = 0; x0 < g->width; x0++) {
+            uint8_t *px = rgb + ((size_t)y * g->width + x0) * 3;
+            for (int c = 0; c < 3; c++) {
+                float v = spare[((size_t)c * H + ly) * W + x0];
+                v = (v + 1.0f) * 127.5f + 0.5f;
+                /* !(v > 0) also catches NaN, which must not reach the cast */
+                px[c] = !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
+            }
+        }
+    }
+}
+
+mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                         const float *y_hat, int width, int height, uint8_t *rgb,
+                         mrt_error *err) {
+    mrt_grid g = mrt_grid_of(cfg, width, height);
+    int D = cfg->dim, L = cfg->latents, c = cfg->channels, F = cfg->ffn;
+    int win2 = cfg->window * cfg->window;
+    size_t nlat = (size_t)g.nwin * L;
+    float *Z = malloc(sizeof(float) * nlat * D);
+    float *Q = malloc(sizeof(float) * (size_t)g.tokens * D);
+    float *ws = malloc(sizeof(float) * mrt_rwkv_infer_floats(g.tokens, D, F));
+    float *map = NULL, *bufA = NULL, *bufB = NULL;
+    mrt_status st = MRT_OK;
+    if (!Z || !Q || !ws) {
+        st = MRT_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = mlp2(rt, Z, y_hat, (int)nlat, c, D, D, w->unlat_w1, w->unlat_b1, w->unlat_w2,
+                   w->unlat_b2)))
+        goto done;
+    /* queries: position + a learned mix of the window's latent tokens */
+    for (int win = 0; win < g.nwin; win++) {
+        int wy = win / g.nwx, wx = win % g.nwx;
+        for (int k = 0; k < win2; k++) {
+            int y = wy * cfg->window + k / cfg->window, x = wx * cfg->window + k % cfg->window;
+            float *q = Q + ((size_t)y * g.wp + x) * D;
+            memcpy(q, w->dec_pos + (size_t)k * D, sizeof(float) * D);
+            for (int l = 0; l < L; l++) {
+                float m = w->dec_mix[(size_t)k * L + l];
+                const float *z = Z + ((size_t)win * L + l) * D;
+                for (int d = 0; d < D; d++) q[d] += m * z[d];
+            }
+        }
+    }
+    for (int i = 0; i < cfg->dec_pairs; i++) {
+        if ((st = mrt_window_vit(rt, cfg, &w->dec_vit[i], &g, Q, Z)) != MRT_OK) goto done;
+        mrt_rwkv_block_infer(rt, Q, &w->dec_rwkv[i], 1, g.hp, g.wp, D, F, ws);
+    }
+    mrt_layernorm_forward(rt, Q, NULL, NULL, Q, w->dec_ln_g, w->dec_ln_b, g.tokens, D);
+    /* tokens (hp*wp, D) -> map (D, hp, wp); the RWKV workspace is free now */
+    map = ws;
+    for (int t = 0; t < g.tokens; t++)
+        for (int d = 0; d < D; d++) map[(size_t)d * g.tokens + t] = Q[(size_t)t * D + d];
+    /* strip buffers: the largest activation is 4 C at the finest two scales
+     * or 3 C0 at 1/p, for (GEN_STRIP + 2 GEN_HALO) rows */
+    size_t rows = GEN_STRIP + 2 * GEN_HALO, area = rows * (size_t)g.wp, need = 3 * (size_t)cfg->gen_width[0] * area;
+    if ((size_t)D * area > need) need = (size_t)D * area;
+    for (int s = 0; s < MRT_MAX_GEN_STAGES; s++) {
+        size_t scale = (size_t)1 << (2 * s);
+        size_t n = 4 * (size_t)cfg->gen_width[s + 1] * area * scale;
+        if (n > need) need = n;
+    }
+    bufA = malloc(sizeof(float) * need);
+    bufB = malloc(sizeof(float) * need);
+    if (!bufA || !bufB) {
+        st = MRT_ERR_NOMEM;
+        goto done;
+    }
+    for (int s0 = 0; s0 < g.hp; s0 += GEN_STRIP) {
+        int s1 = s0 + GEN_STRIP < g.hp ? s0 + GEN_STRIP : g.hp;
+        if (s0 * (1 << MRT_MAX_GEN_STAGES) >= height) break; /* only padding below */
+        generate_strip(rt, cfg, w, &g, map, s0, s1, bufA, bufB, rgb);
+    }
+done:
+    if (st == MRT_ERR_NOMEM)
+        mrt_fail(err, st, "out of memory decoding a %dx%d image", width, height);
+    free(Z);
+    free(Q);
+    free(ws);
+    free(bufA);
+    free(bufB);
+    return st;
+}

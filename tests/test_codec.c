@@ -1,0 +1,212 @@
+/*
+ * test_codec.c -- the codec end to end with seeded random weights:
+ *   - encode -> decode returns exactly the encoded symbols (residuals,
+ *     means, scale indices, side bits), for odd, tiny, portrait and
+ *     panorama sizes, with 1 and 2 threads;
+ *   - the decoded image has the right size, and 1 vs 2 threads agree;
+ *   - every truncation and every single-bit flip of a small stream is
+ *     rejected or decodes without a crash (run this under ASan);
+ *   - a stream from another model is refused, naming both fingerprints;
+ *   - broken model files are refused with the tensor named.
+ */
+#define _DEFAULT_SOURCE /* mkdtemp */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "codec_internal.h"
+#include "gguf.h"
+#include "testutil.h"
+
+static char dir[] = "/tmp/mrt-test-codec-XXXXXX";
+static char model_path[256], other_path[256];
+
+/* A synthetic photo-like image: smooth gradients, a disc and some texture. */
+static mrt_image make_image(int w, int h, uint64_t seed) {
+    mrt_image img = {w, h, malloc((size_t)w * h * 3)};
+    mrt_rng rng;
+    mrt_rng_seed(&rng, seed);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = img.rgb + ((size_t)y * w + x) * 3;
+            float fx = (float)x / (w > 1 ? w - 1 : 1), fy = (float)y / (h > 1 ? h - 1 : 1);
+            float disc = (fx - 0.6f) * (fx - 0.6f) + (fy - 0.4f) * (fy - 0.4f) < 0.05f ? 80.0f : 0;
+            p[0] = (uint8_t)(40 + 150 * fx + disc);
+            p[1] = (uint8_t)(60 + 120 * fy);
+            p[2] = (uint8_t)(90 + 40 * fx * fy + (mrt_rng_next(&rng) & 15));
+        }
+    return img;
+}
+
+static int traces_equal(const mrt_trace *a, const mrt_trace *b) {
+    return !a->failed && !b->failed && a->count == b->count && a->nside == b->nside &&
+           !memcmp(a->residual, b->residual, a->count * sizeof(int32_t)) &&
+           !memcmp(a->mu, b->mu, a->count * sizeof(int32_t)) &&
+           !memcmp(a->scale, b->scale, a->count) && !memcmp(a->side, b->side, a->nside);
+}
+
+static void test_round_trip(const mrt_model *m, int w, int h) {
+    mrt_image img = make_image(w, h, (uint64_t)w * 1000 + h);
+    mrt_trace enc = {0}, dec1 = {0}, dec2 = {0};
+    mrt_error err = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_status st = mrt_encode_traced(m, &img, 2, &bits, &len, &enc, &err);
+    CHECK(st == MRT_OK, "encode %dx%d: %s", w, h, err.message);
+    if (st != MRT_OK) goto done;
+    mrt_image out1 = {0}, out2 = {0};
+    st = mrt_decode_traced(m, bits, len, 1, &out1, &dec1, &err);
+    CHECK(st == MRT_OK, "decode %dx%d (1 thread): %s", w, h, err.message);
+    st = mrt_decode_traced(m, bits, len, 2, &out2, &dec2, &err);
+    CHECK(st == MRT_OK, "decode %dx%d (2 threads): %s", w, h, err.message);
+    CHECK(traces_equal(&enc, &dec1) && traces_equal(&enc, &dec2),
+          "%dx%d: decoded symbols differ from the encoded ones", w, h);
+    CHECK(out1.width == w && out1.height == h && out2.width == w && out2.height == h,
+          "decoded size %dx%d, want %dx%d", out1.width, out1.height, w, h);
+    if (out1.rgb && out2.rgb) {
+        int maxdiff = 0;
+        for (size_t i = 0; i < (size_t)w * h * 3; i++) {
+            int d = abs((int)out1.rgb[i] - (int)out2.rgb[i]);
+            maxdiff = d > maxdiff ? d : maxdiff;
+        }
+        /* synthesis may round differently per thread count only in BLIS's
+         * last bits; allow one level */
+        CHECK(maxdiff <= 1, "%dx%d: 1 vs 2 threads differ by %d levels", w, h, maxdiff);
+    }
+    mrt_info info;
+    CHECK(mrt_info_read(bits, len, &info, &err) == MRT_OK && info.width == w &&
+              info.height == h && info.bytes == len,
+          "info %dx%d: %s", w, h, err.message);
+    mrt_image_free(&out1);
+    mrt_image_free(&out2);
+done:
+    mrt_free(bits);
+    mrt_image_free(&img);
+    mrt_trace_free(&enc), mrt_trace_free(&dec1), mrt_trace_free(&dec2);
+}
+
+/* Every truncation and every single-bit flip of a small stream: an error
+ * or a decoded image of the stream's size, never a crash or a hang. */
+static void test_damage(const mrt_model *m) {
+    mrt_image img = make_image(70, 40, 3);
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_error err = {0};
+    CHECK(mrt_encode(m, &img, 1, &bits, &len, &err) == MRT_OK, "encode: %s", err.message);
+    uint8_t *copy = malloc(len);
+    int rejected = 0, decoded = 0;
+    for (size_t cut = 0; cut < len; cut++) {
+        mrt_image out = {0};
+        mrt_status st = mrt_decode(m, bits, cut, 1, &out, &err);
+        CHECK(st != MRT_OK, "truncation to %zu of %zu bytes was accepted", cut, len);
+        CHECK(st == MRT_OK || err.message[0], "truncation %zu: error without a message", cut);
+        mrt_image_free(&out);
+    }
+    for (size_t bit = 0; bit < len * 8; bit++) {
+        memcpy(copy, bits, len);
+        copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        mrt_image out = {0};
+        mrt_status st = mrt_decode(m, copy, len, 1, &out, &err);
+        if (st == MRT_OK) {
+            decoded++;
+            CHECK(out.width > 0 && out.height > 0 && out.rgb, "flip %zu: empty image", bit);
+        } else {
+            rejected++;
+            CHECK(err.message[0], "flip %zu: error without a message", bit);
+        }
+        mrt_image_free(&out);
+    }
+    printf("bit flips of a %zu-byte stream: %d rejected, %d decoded\n", len, rejected, decoded);
+    free(copy);
+    mrt_free(bits);
+    mrt_image_free(&img);
+}
+
+static void test_mismatch(const mrt_model *m, const mrt_model *other) {
+    mrt_image img = make_image(33, 21, 9);
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_error err = {0};
+    CHECK(mrt_encode(m, &img, 1, &bits, &len, &err) == MRT_OK, "encode: %s", err.message);
+    mrt_image out = {0};
+    mrt_status st = mrt_decode(other, bits, len, 1, &out, &err);
+    char a[17], b[17];
+    for (int i = 0; i < 8; i++) {
+        snprintf(a + 2 * i, 3, "%02x", mrt_model_fingerprint(m)[i]);
+        snprintf(b + 2 * i, 3, "%02x", mrt_model_fingerprint(other)[i]);
+    }
+    CHECK(st == MRT_ERR_MODEL_MISMATCH && strstr(err.message, a) && strstr(err.message, b),
+          "model mismatch: status %s, message '%s'", mrt_status_name(st), err.message);
+    mrt_image_free(&out);
+    mrt_free(bits);
+    mrt_image_free(&img);
+}
+
+/* Rewrites the model file with one tensor dropped or reshaped. */
+static void test_bad_models(void) {
+    mrt_config cfg = mrt_config_xs();
+    mrt_weights w;
+    float *storage = NULL;
+    mrt_error err = {0};
+    CHECK(mrt_model_init_random(&cfg, 1, &w, &storage, &err) == MRT_OK, "init: %s", err.message);
+    char path[300];
+    snprintf(path, sizeof path, "%s/bad.gguf", dir);
+    /* a context weight beyond the documented bound */
+    int32_t saved = w.ctx[0][0].w1[0];
+    w.ctx[0][0].w1[0] = (1 << 24) + 1;
+    CHECK(mrt_model_save(&cfg, &w, 0, path, &err) == MRT_OK, "save: %s", err.message);
+    mrt_model *m = NULL;
+    mrt_status st = mrt_model_load(path, &m, &err);
+    CHECK(st == MRT_ERR_MODEL && strstr(err.message, "ctx.0.0.fc1.weight"),
+          "oversized context weight: %s", err.message);
+    mrt_model_free(m);
+    w.ctx[0][0].w1[0] = saved;
+    /* a non-finite float weight */
+    w.embed_w[5] = NAN;
+    CHECK(mrt_model_save(&cfg, &w, 0, path, &err) == MRT_OK, "save: %s", err.message);
+    st = mrt_model_load(path, &m, &err);
+    CHECK(st == MRT_ERR_MODEL && strstr(err.message, "enc.embed.weight"),
+          "NaN weight: %s", err.message);
+    mrt_model_free(m);
+    w.embed_w[5] = 0;
+    free(storage);
+    /* missing file, not a model */
+    st = mrt_model_load("/nonexistent/model.gguf", &m, &err);
+    CHECK(st == MRT_ERR_MODEL && strstr(err.message, "nonexistent"), "missing: %s", err.message);
+    snprintf(path, sizeof path, "%s/text.gguf", dir);
+    FILE *f = fopen(path, "w");
+    fputs("not a model at all\n", f);
+    fclose(f);
+    st = mrt_model_load(path, &m, &err);
+    CHECK(st == MRT_ERR_MODEL && err.message[0], "text file: %s", err.message);
+}
+
+int main(void) {
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(model_path, sizeof model_path, "%s/model.gguf", dir);
+    snprintf(other_path, sizeof other_path, "%s/other.gguf", dir);
+    mrt_error err = {0};
+    CHECK(mrt_model_write_random(model_path, 1, 7, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_model_write_random(other_path, 2, 7, &err) == MRT_OK, "%s", err.message);
+    mrt_model *m = NULL, *other = NULL;
+    CHECK(mrt_model_load(model_path, &m, &err) == MRT_OK, "load: %s", err.message);
+    CHECK(mrt_model_load(other_path, &other, &err) == MRT_OK, "load: %s", err.message);
+    if (!m || !other) return tu_finish("test_codec");
+    CHECK(mrt_model_rate_id(m) == 7, "rate id %d", mrt_model_rate_id(m));
+
+    static const int sizes[][2] = {{1, 1}, {7, 5}, {64, 64}, {65, 130}, {130, 65},
+                                   {200, 77}, {31, 257}, {600, 20}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        test_round_trip(m, sizes[i][0], sizes[i][1]);
+    test_damage(m);
+    test_mismatch(m, other);
+    test_bad_models();
+    mrt_model_free(m);
+    mrt_model_free(other);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return tu_finish("test_codec");
+}
