@@ -9,8 +9,17 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# A second, unoptimised build -- with clang when it is installed -- whose
+# decoder must reproduce the main build's symbols exactly (DESIGN.md §5;
+# tests/determinism.sh).
+if command -v clang >/dev/null; then cross_cc=clang; else cross_cc=gcc; fi
+echo "== cross build ($cross_cc -O0) for the determinism test =="
+CC=$cross_cc cmake -S . -B build-cross -DCMAKE_BUILD_TYPE=Debug -DMRT_WERROR=ON >/dev/null
+cmake --build build-cross -j "$jobs" --target tool_codec
+
 echo "== build (Release, -Werror) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMRT_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMRT_WERROR=ON \
+  -DMRT_CROSS_TOOLS="$PWD/build-cross/tests/tool_codec" >/dev/null
 cmake --build build -j "$jobs"
 echo "== tests =="
 ctest --test-dir build --output-on-failure -j 1

@@ -140,7 +140,7 @@ mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err) {
         goto fail;
     }
     if ((st = read_config(m->file, &m->cfg, &m->rate_id, err)) != MRT_OK) goto fail;
-    int n = mrt_model_tensors(&m->cfg, NULL, NULL);
+    int n = mrt_model_tensors(&m->cfg, &m->w, NULL);
     if (n > MAX_TENSORS) {
         st = mrt_fail(err, MRT_ERR_MODEL, "%s: configuration needs %d tensors", path, n);
         goto fail;
@@ -287,8 +287,13 @@ mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weigh
             else if (bias)
                 mrt_fill(f, count, 0.0f);
             else {
+                /* variance-preserving uniform init (He init before the
+                 * generator's ReLUs), so that even an untrained model draws
+                 * a picture with structure: the tests then compare real
+                 * pixels, not a flat grey */
                 int64_t fan_in = refs[i].n_dims >= 2 ? (int64_t)(count / (size_t)refs[i].dims[0]) : 1;
-                mrt_init_uniform(&rng, f, count, 1.0f / sqrtf((float)fan_in));
+                float gain = strncmp(nm, "gen.", 4) == 0 ? 6.0f : 3.0f;
+                mrt_init_uniform(&rng, f, count, sqrtf(gain / (float)fan_in));
             }
         }
         off += count;

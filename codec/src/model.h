@@ -106,7 +106,7 @@ static inline int mrt_ctx_inputs(const mrt_config *cfg) {
 }
 
 /* Lists every tensor of a model with this configuration; returns the count
- * (refs may be NULL to only count). Slots point into w. */
+ * (refs may be NULL to only count). Slots point into w (never NULL). */
 int mrt_model_tensors(const mrt_config *cfg, mrt_weights *w, mrt_tensor_ref *refs);
 
 #endif /* MRT_MODEL_H */
