@@ -10,6 +10,7 @@
  *   - broken model files are refused with the tensor named.
  */
 #define _DEFAULT_SOURCE /* mkdtemp */
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -180,6 +181,61 @@ static void test_bad_models(void) {
     CHECK(st == MRT_ERR_MODEL && err.message[0], "text file: %s", err.message);
 }
 
+/* One loaded model shared by several threads encoding and decoding at
+ * once: every thread must get the same bytes and pixels as a lone call. */
+typedef struct {
+    const mrt_model *m;
+    const uint8_t *want_bits;
+    size_t want_len;
+    const uint8_t *want_rgb;
+    int ok;
+} shared_job;
+
+static void *shared_worker(void *p) {
+    shared_job *job = p;
+    job->ok = 1;
+    for (int iter = 0; iter < 3; iter++) {
+        mrt_image img = make_image(150, 90, 42);
+        uint8_t *bits = NULL;
+        size_t len = 0;
+        mrt_image out = {0};
+        mrt_error err = {0};
+        if (mrt_encode(job->m, &img, 1, &bits, &len, &err) != MRT_OK || len != job->want_len ||
+            memcmp(bits, job->want_bits, len) != 0)
+            job->ok = 0;
+        else if (mrt_decode(job->m, bits, len, 1, &out, &err) != MRT_OK ||
+                 memcmp(out.rgb, job->want_rgb, (size_t)150 * 90 * 3) != 0)
+            job->ok = 0;
+        mrt_image_free(&out);
+        mrt_free(bits);
+        mrt_image_free(&img);
+    }
+    return NULL;
+}
+
+static void test_shared_model(const mrt_model *m) {
+    mrt_image img = make_image(150, 90, 42), ref = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_error err = {0};
+    CHECK(mrt_encode(m, &img, 1, &bits, &len, &err) == MRT_OK, "encode: %s", err.message);
+    CHECK(mrt_decode(m, bits, len, 1, &ref, &err) == MRT_OK, "decode: %s", err.message);
+    enum { NTHREADS = 4 };
+    pthread_t th[NTHREADS];
+    shared_job jobs[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        jobs[i] = (shared_job){m, bits, len, ref.rgb, 0};
+        CHECK(pthread_create(&th[i], NULL, shared_worker, &jobs[i]) == 0, "pthread_create");
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].ok, "thread %d: results differ from a lone call", i);
+    }
+    mrt_image_free(&ref);
+    mrt_free(bits);
+    mrt_image_free(&img);
+}
+
 int main(void) {
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -201,6 +257,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         test_round_trip(m, sizes[i][0], sizes[i][1]);
     test_damage(m);
+    test_shared_model(m);
     test_mismatch(m, other);
     test_bad_models();
     mrt_model_free(m);

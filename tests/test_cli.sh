@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The `mrt` command as a user runs it: every sample round-trips with a
+# seeded random model, `info` prints JSON, and every error exits non-zero
+# with a one-line reason (1 for errors, 2 for usage).
+#
+#   test_cli.sh MRT_BINARY SAMPLES_DIR
+set -uo pipefail
+mrt=$1
+samples=$2
+work=$(mktemp -d /tmp/mrt-cli-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# expect CODE PATTERN CMD...: exit status CODE and stderr matching PATTERN (one line)
+expect() {
+  local code=$1 pattern=$2
+  shift 2
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [[ $got -ne $code ]]; then bad "$* exited $got, want $code: $(cat "$work/err")"; return; fi
+  if [[ -n $pattern ]] && ! grep -Eq "$pattern" "$work/err"; then
+    bad "$*: stderr '$(cat "$work/err")' does not match '$pattern'"; return
+  fi
+  if [[ $code -eq 1 && $(wc -l <"$work/err") -ne 1 ]]; then
+    bad "$*: error is not one line: $(cat "$work/err")"; return
+  fi
+  ok
+}
+
+unset MRT_MODEL
+model=$work/model.gguf
+expect 0 "random XS model" "$mrt" init-model "$model" --seed 3
+for img in "$samples"/*.png "$samples"/*.jpg; do
+  name=$(basename "$img")
+  expect 0 "bpp" "$mrt" encode "$img" "$work/$name.mrt" --model "$model" --threads 2
+  expect 0 "" "$mrt" decode "$work/$name.mrt" "$work/$name.png" --model "$model" --quiet
+  [[ -s $work/err ]] && bad "--quiet printed: $(cat "$work/err")" || ok
+  expect 0 "" "$mrt" info "$work/$name.mrt"
+  if grep -Eq '^\{"version": 1, "width": [0-9]+, "height": [0-9]+, "bytes": [0-9]+, "bpp": [0-9.]+, "rate_id": [0-9]+, "model": "[0-9a-f]{16}", "streams": \[[0-9]+, [0-9]+\]\}$' "$work/out"; then ok; else bad "info JSON: $(cat "$work/out")"; fi
+  # the decoded PNG has the size the header states, which is the input's
+  w=$(sed -E 's/.*"width": ([0-9]+).*/\1/' "$work/out")
+  h=$(sed -E 's/.*"height": ([0-9]+).*/\1/' "$work/out")
+  dims=$(od -An -tu1 -j16 -N8 "$work/$name.png" | awk '{print $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}')
+  [[ $dims == "$w $h" ]] && ok || bad "$name: PNG is $dims, header says $w $h"
+done
+
+# MRT_MODEL is honoured
+MRT_MODEL=$model expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/env.mrt"
+
+# errors: exit 1, one line, a reason
+expect 1 "no model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt"
+expect 1 "No such file" "$mrt" encode "$work/missing.png" "$work/x.mrt" --model "$model"
+echo "hello" >"$work/text.png"
+expect 1 "not a PNG or JPEG" "$mrt" encode "$work/text.png" "$work/x.mrt" --model "$model"
+expect 1 "model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt" --model "$work/text.png"
+head -c 30 "$work/coffee.jpg.mrt" >"$work/short.mrt"
+expect 1 "truncated|damaged|corrupt" "$mrt" decode "$work/short.mrt" "$work/x.png" --model "$model"
+expect 1 "truncated|damaged|corrupt" "$mrt" info "$work/short.mrt"
+"$mrt" init-model "$work/other.gguf" --seed 4 2>/dev/null
+expect 1 "made with model [0-9a-f]{16}, the loaded model is [0-9a-f]{16}" \
+  "$mrt" decode "$work/coffee.jpg.mrt" "$work/x.png" --model "$work/other.gguf"
+[[ -e $work/x.png ]] && bad "a failed decode left an output file" || ok
+expect 1 "" "$mrt" decode "$work/coffee.jpg.mrt" "$work/no/such/dir/x.png" --model "$model"
+
+# usage errors: exit 2
+expect 2 "usage" "$mrt"
+expect 2 "usage" "$mrt" frobnicate
+expect 2 "usage" "$mrt" encode onlyone
+expect 2 "usage" "$mrt" encode a b --threads lots
+expect 2 "usage" "$mrt" decode a b --bogus
+expect 0 "" "$mrt" --help
+
+echo "test_cli: $pass passed, $fail failed"
+exit $((fail > 0))
