@@ -142,6 +142,26 @@ static void add_conv(table *t, float **w, float **b, int out, int in, int k, con
     add_f32(t, b, out, 0, "%s.bias", name);
 }
 
+/* The generator's tensors under `prefix` (also used by the tokenizer). */
+static void mrt_gen_tensor_table(table *t, mrt_gen_weights *g, int cin, const int *gw,
+                                 const char *prefix) {
+    char name[48];
+    snprintf(name, sizeof name, "%s.in", prefix);
+    add_conv(t, &g->in_w, &g->in_b, gw[0], cin, 3, name);
+    snprintf(name, sizeof name, "%s.res.conv1", prefix);
+    add_conv(t, &g->res1_w, &g->res1_b, gw[0], gw[0], 3, name);
+    snprintf(name, sizeof name, "%s.res.conv2", prefix);
+    add_conv(t, &g->res2_w, &g->res2_b, gw[0], gw[0], 3, name);
+    for (int s = 0; s < MRT_GEN_STAGES; s++) {
+        snprintf(name, sizeof name, "%s.up%d", prefix, s);
+        add_conv(t, &g->up_w[s], &g->up_b[s], 4 * gw[s + 1], gw[s], 1, name);
+        snprintf(name, sizeof name, "%s.conv%d", prefix, s);
+        add_conv(t, &g->conv_w[s], &g->conv_b[s], gw[s + 1], gw[s + 1], 3, name);
+    }
+    snprintf(name, sizeof name, "%s.out", prefix);
+    add_conv(t, &g->out_w, &g->out_b, 3, gw[MRT_GEN_STAGES], 3, name);
+}
+
 int mrt_model_tensors(const mrt_config *c, mrt_weights *w, mrt_tensor_ref *refs) {
     table t = {refs, 0};
     int D = c->dim, F = c->ffn, L = c->latents, win2 = c->window * c->window;
@@ -197,17 +217,6 @@ int mrt_model_tensors(const mrt_config *c, mrt_weights *w, mrt_tensor_ref *refs)
     add_f32(&t, &w->dec_ln_g, D, 0, "%s", "dec.ln_out.weight");
     add_f32(&t, &w->dec_ln_b, D, 0, "%s", "dec.ln_out.bias");
 
-    const int *gw = c->gen_width;
-    add_conv(&t, &w->gen_in_w, &w->gen_in_b, gw[0], D, 3, "gen.in");
-    add_conv(&t, &w->gen_res1_w, &w->gen_res1_b, gw[0], gw[0], 3, "gen.res.conv1");
-    add_conv(&t, &w->gen_res2_w, &w->gen_res2_b, gw[0], gw[0], 3, "gen.res.conv2");
-    for (int s = 0; s < MRT_MAX_GEN_STAGES; s++) {
-        char name[32];
-        snprintf(name, sizeof name, "gen.up%d", s);
-        add_conv(&t, &w->gen_up_w[s], &w->gen_up_b[s], 4 * gw[s + 1], gw[s], 1, name);
-        snprintf(name, sizeof name, "gen.conv%d", s);
-        add_conv(&t, &w->gen_conv_w[s], &w->gen_conv_b[s], gw[s + 1], gw[s + 1], 3, name);
-    }
-    add_conv(&t, &w->gen_out_w, &w->gen_out_b, 3, gw[MRT_MAX_GEN_STAGES], 3, "gen.out");
+    mrt_gen_tensor_table(&t, &w->gen, D, c->gen_width, "gen");
     return t.n;
 }

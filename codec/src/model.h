@@ -27,12 +27,13 @@
 #include <stdint.h>
 
 #include "blocks.h"
+#include "generator.h"
 #include "gguf.h"
 #include "mrt.h"
 
 #define MRT_MAX_PAIRS 8
 #define MRT_MAX_CTX_GROUPS 4
-#define MRT_MAX_GEN_STAGES 3 /* x2 upsampling stages: p = 8 */
+#define MRT_MAX_GEN_STAGES MRT_GEN_STAGES /* x2 upsampling stages: p = 8 */
 
 /* Architecture hyper-parameters (the "XS" values of DESIGN.md §3.5 are
  * mrt_config_xs()). */
@@ -92,11 +93,7 @@ typedef struct mrt_weights {
     mrt_vit_weights dec_vit[MRT_MAX_PAIRS];
     mrt_rwkv_weights dec_rwkv[MRT_MAX_PAIRS];
     float *dec_ln_g, *dec_ln_b;
-    float *gen_in_w, *gen_in_b;               /* conv3x3 D -> gen_width[0] */
-    float *gen_res1_w, *gen_res1_b, *gen_res2_w, *gen_res2_b; /* res-block at 1/p */
-    float *gen_up_w[MRT_MAX_GEN_STAGES], *gen_up_b[MRT_MAX_GEN_STAGES];     /* conv1x1 -> 4x */
-    float *gen_conv_w[MRT_MAX_GEN_STAGES], *gen_conv_b[MRT_MAX_GEN_STAGES]; /* conv3x3 */
-    float *gen_out_w, *gen_out_b;             /* conv3x3 gen_width[3] -> 3 */
+    mrt_gen_weights gen;      /* the pixel generator (generator.h), input D channels */
 } mrt_weights;
 
 /* Context-model input width: side bits, 4 quadrant flags, the token's own

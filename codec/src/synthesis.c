@@ -33,57 +33,29 @@ static mrt_status mlp2(const mrt_rt *rt, float *out, const float *in, int rows, 
     return MRT_OK;
 }
 
-static void relu_inplace(const mrt_rt *rt, float *x, size_t n) { mrt_relu_forward(rt, x, x, n); }
-
-/* The pixel generator on rows [r0, r1) of the (C0, hp, wp) map `map`;
- * writes RGB8 for the full-resolution rows it owns that fall inside the
- * image. Buffers are sized by the caller for GEN_STRIP + 2 GEN_HALO rows. */
+/* The pixel generator on rows [r0, r1) of the (D, hp, wp) map `map` (the
+ * strip plus its halo); writes RGB8 for the full-resolution rows of
+ * [s0, s1) that fall inside the image. `in` holds D x (GEN_STRIP + 2
+ * GEN_HALO) x wp floats; `acts` was allocated for that many rows. */
 static void generate_strip(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                           const mrt_grid *g, const float *map, int s0, int s1, float *bufA,
-                           float *bufB, uint8_t *rgb) {
-    const int *gw = cfg->gen_width;
+                           const mrt_grid *g, const float *map, int s0, int s1, float *in,
+                           mrt_gen_acts *acts, uint8_t *rgb) {
     int D = cfg->dim;
     int r0 = s0 - GEN_HALO < 0 ? 0 : s0 - GEN_HALO;
     int r1 = s1 + GEN_HALO > g->hp ? g->hp : s1 + GEN_HALO;
     int H = r1 - r0, W = g->wp;
-    /* input rows (channels-first slices of the map) */
     for (int c = 0; c < D; c++)
-        memcpy(bufA + (size_t)c * H * W, map + ((size_t)c * g->hp + r0) * W,
-               sizeof(float) * H * W);
-    /* 1/p: conv in, res-block */
-    size_t n0 = (size_t)gw[0] * H * W;
-    float *x = bufB, *t = bufB + n0, *u = bufB + 2 * n0;
-    mrt_conv2d_forward(rt, x, bufA, w->gen_in_w, w->gen_in_b, 1, D, H, W, gw[0], 3, 1);
-    relu_inplace(rt, x, n0);
-    mrt_conv2d_forward(rt, t, x, w->gen_res1_w, w->gen_res1_b, 1, gw[0], H, W, gw[0], 3, 1);
-    relu_inplace(rt, t, n0);
-    mrt_conv2d_forward(rt, u, t, w->gen_res2_w, w->gen_res2_b, 1, gw[0], H, W, gw[0], 3, 1);
-    mrt_add_inplace(x, u, n0);
-    /* three x2 stages: 1x1 conv to 4C, pixel shuffle, ReLU, 3x3 conv, ReLU */
-    float *cur = x, *spare = bufA;
-    int C = gw[0];
-    for (int s = 0; s < MRT_MAX_GEN_STAGES; s++) {
-        int Cn = gw[s + 1];
-        size_t n = (size_t)4 * Cn * H * W;
-        /* cur (C,H,W) -> spare (4Cn,H,W) -> cur (Cn,2H,2W) -> spare -> swap */
-        mrt_conv2d_forward(rt, spare, cur, w->gen_up_w[s], w->gen_up_b[s], 1, C, H, W, 4 * Cn, 1, 1);
-        mrt_pixelshuffle_forward(cur, spare, 1, Cn, H, W);
-        H *= 2, W *= 2, C = Cn;
-        relu_inplace(rt, cur, n);
-        mrt_conv2d_forward(rt, spare, cur, w->gen_conv_w[s], w->gen_conv_b[s], 1, C, H, W, C, 3, 1);
-        relu_inplace(rt, spare, n);
-        float *tmp = cur;
-        cur = spare, spare = tmp;
-    }
-    mrt_conv2d_forward(rt, spare, cur, w->gen_out_w, w->gen_out_b, 1, C, H, W, 3, 3, 1);
+        memcpy(in + (size_t)c * H * W, map + ((size_t)c * g->hp + r0) * W, sizeof(float) * H * W);
+    acts->h = H; /* a short strip uses the front of each buffer */
+    mrt_gen_forward(rt, &w->gen, acts, in);
     /* keep the rows of [s0, s1) that lie in the image; [-1, 1] -> 0..255 */
-    int scale = 1 << MRT_MAX_GEN_STAGES;
+    int scale = 1 << MRT_GEN_STAGES, OH = H * scale, OW = W * scale;
     for (int y = s0 * scale; y < s1 * scale && y < g->height; y++) {
         int ly = y - r0 * scale;
         for (int x0 = 0; x0 < g->width; x0++) {
             uint8_t *px = rgb + ((size_t)y * g->width + x0) * 3;
             for (int c = 0; c < 3; c++) {
-                float v = spare[((size_t)c * H + ly) * W + x0];
+                float v = acts->out[((size_t)c * OH + ly) * OW + x0];
                 v = (v + 1.0f) * 127.5f + 0.5f;
                 /* !(v > 0) also catches NaN, which must not reach the cast */
                 px[c] = !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
@@ -102,7 +74,7 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     float *Z = malloc(sizeof(float) * nlat * D);
     float *Q = malloc(sizeof(float) * (size_t)g.tokens * D);
     float *ws = malloc(sizeof(float) * mrt_rwkv_infer_floats(g.tokens, D, F));
-    float *map = NULL, *bufA = NULL, *bufB = NULL;
+    float *map = NULL, *in = NULL;
     mrt_status st = MRT_OK;
     if (!Z || !Q || !ws) {
         st = MRT_ERR_NOMEM;
@@ -134,33 +106,26 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     map = ws;
     for (int t = 0; t < g.tokens; t++)
         for (int d = 0; d < D; d++) map[(size_t)d * g.tokens + t] = Q[(size_t)t * D + d];
-    /* strip buffers: the largest activation is 4 C at the finest two scales
-     * or 3 C0 at 1/p, for (GEN_STRIP + 2 GEN_HALO) rows */
-    size_t rows = GEN_STRIP + 2 * GEN_HALO, area = rows * (size_t)g.wp, need = 3 * (size_t)cfg->gen_width[0] * area;
-    if ((size_t)D * area > need) need = (size_t)D * area;
-    for (int s = 0; s < MRT_MAX_GEN_STAGES; s++) {
-        size_t scale = (size_t)1 << (2 * s);
-        size_t n = 4 * (size_t)cfg->gen_width[s + 1] * area * scale;
-        if (n > need) need = n;
-    }
-    bufA = malloc(sizeof(float) * need);
-    bufB = malloc(sizeof(float) * need);
-    if (!bufA || !bufB) {
+    /* strips of the pixel generator, with bounded buffers */
+    int rows = GEN_STRIP + 2 * GEN_HALO;
+    mrt_gen_acts acts;
+    in = malloc(sizeof(float) * (size_t)D * rows * g.wp);
+    if (!in || mrt_gen_acts_alloc(&acts, 1, rows, g.wp, D, cfg->gen_width, false) != 0) {
         st = MRT_ERR_NOMEM;
         goto done;
     }
     for (int s0 = 0; s0 < g.hp; s0 += GEN_STRIP) {
         int s1 = s0 + GEN_STRIP < g.hp ? s0 + GEN_STRIP : g.hp;
-        if (s0 * (1 << MRT_MAX_GEN_STAGES) >= height) break; /* only padding below */
-        generate_strip(rt, cfg, w, &g, map, s0, s1, bufA, bufB, rgb);
+        if (s0 * (1 << MRT_GEN_STAGES) >= height) break; /* only padding below */
+        generate_strip(rt, cfg, w, &g, map, s0, s1, in, &acts, rgb);
     }
+    mrt_gen_acts_free(&acts);
 done:
     if (st == MRT_ERR_NOMEM)
         mrt_fail(err, st, "out of memory decoding a %dx%d image", width, height);
     free(Z);
     free(Q);
     free(ws);
-    free(bufA);
-    free(bufB);
+    free(in);
     return st;
 }
