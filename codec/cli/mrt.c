@@ -18,12 +18,16 @@
 #include <unistd.h>
 
 #include "mrt.h"
+#include "train.h"
 
 static const char *usage_text =
     "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--threads N] [--quiet]\n"
     "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
     "       mrt info IN.mrt\n"
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
+    "       mrt train --stage 0 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
+    "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
+    "                 [--log FILE.jsonl] [--save-every SECONDS] [--stop-after N] [--threads N]\n"
     "\n"
     "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
     "the installed program or in the source tree it was built from.\n"
@@ -281,8 +285,52 @@ static int cmd_init_model(const options *o) {
     return 0;
 }
 
+/* `mrt train`: its own option parser (many options, repeatable --data). */
+static int cmd_train(int argc, char **argv) {
+    mrt_train_options o;
+    mrt_train_defaults(&o);
+    const char **data = calloc((size_t)argc, sizeof *data);
+    if (!data) return usage("out of memory");
+    int ndata = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+#define NEED_VALUE \
+    if (!v) { free(data); return usage("an option needs a value"); } \
+    i++;
+        if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
+        if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
+        NEED_VALUE
+        if (!strcmp(a, "--data")) data[ndata++] = v;
+        else if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--log")) o.log = v;
+        else if (!strcmp(a, "--stage")) o.stage = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--steps")) o.steps = strtol(v, &end, 10);
+        else if (!strcmp(a, "--stop-after")) o.stop_after = strtol(v, &end, 10);
+        else if (!strcmp(a, "--batch")) o.batch = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--crop")) o.crop = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--bits")) o.tok_bits = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, &end, 10);
+        else if (!strcmp(a, "--lr")) o.lr = strtof(v, &end);
+        else if (!strcmp(a, "--warmup")) o.warmup = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--save-every")) o.save_every = strtod(v, &end);
+        else { free(data); return usage("unknown train option"); }
+#undef NEED_VALUE
+        if (end && *end) { free(data); return usage("bad number"); }
+    }
+    o.data = data;
+    o.ndata = ndata;
+    mrt_error err = {0};
+    mrt_status st = mrt_train(&o, &err);
+    free(data);
+    if (st != MRT_OK) return fail("training", &err);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return usage(NULL);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);

@@ -220,3 +220,19 @@ int mrt_model_tensors(const mrt_config *c, mrt_weights *w, mrt_tensor_ref *refs)
     mrt_gen_tensor_table(&t, &w->gen, D, c->gen_width, "gen");
     return t.n;
 }
+
+int mrt_tokenizer_tensors(const mrt_config *c, int bits, mrt_tok_weights *w,
+                          mrt_tensor_ref *refs) {
+    table t = {refs, 0};
+    int cin = 3;
+    for (int l = 0; l < MRT_TOK_LAYERS; l++) {
+        char name[32];
+        int cout = mrt_tok_width(l, bits);
+        snprintf(name, sizeof name, "tok.enc%d", l);
+        add_conv(&t, &w->enc_w[l], &w->enc_b[l], cout, cin, 3, name);
+        cin = cout;
+    }
+    add_conv(&t, &w->embed_w, &w->embed_b, c->dim, bits, 1, "tok.embed");
+    mrt_gen_tensor_table(&t, &w->gen, c->dim, c->gen_width, "gen");
+    return t.n;
+}

@@ -96,6 +96,25 @@ typedef struct mrt_weights {
     mrt_gen_weights gen;      /* the pixel generator (generator.h), input D channels */
 } mrt_weights;
 
+/* The stage-0 tokenizer (DESIGN.md §4): a 2-D conv encoder at 1/8 with
+ * LFQ codes, and the same pixel generator the codec uses, fed by a 1x1
+ * "embed" of the codes into D channels. */
+#define MRT_TOK_LAYERS 4
+typedef struct mrt_tok_weights {
+    float *enc_w[MRT_TOK_LAYERS], *enc_b[MRT_TOK_LAYERS]; /* 3x3: s2, s2, s2, s1 */
+    float *embed_w, *embed_b;                               /* 1x1: bits -> D */
+    mrt_gen_weights gen;
+} mrt_tok_weights;
+
+/* Encoder widths of the tokenizer; the last layer outputs `bits` channels. */
+static inline int mrt_tok_width(int layer, int bits) {
+    static const int widths[MRT_TOK_LAYERS - 1] = {32, 64, 64};
+    return layer < MRT_TOK_LAYERS - 1 ? widths[layer] : bits;
+}
+
+int mrt_tokenizer_tensors(const mrt_config *cfg, int bits, mrt_tok_weights *w,
+                          mrt_tensor_ref *refs);
+
 /* Context-model input width: side bits, 4 quadrant flags, the token's own
  * channels decoded so far, the anchor token's channels decoded so far. */
 static inline int mrt_ctx_inputs(const mrt_config *cfg) {

@@ -1,0 +1,516 @@
+/*
+ * train.c -- the trainer (see train.h). Stage 0: the tokenizer.
+ *
+ *   x (B, 3, S, S) in [-1, 1]
+ *   z   = enc3(relu(enc2(relu(enc1(relu(enc0(x)))))))    3x3 convs, /8, `bits` channels
+ *   q   = sign(z) (z > 0 -> +1, else -1), straight-through where |z| <= 1
+ *   out = generator(embed(q))                           1x1 conv bits -> D, then gen.*
+ *   loss = L1(out, x) + (1 - MS-SSIM) + w (mean_t sum_i H(p_ti) - sum_i H(mean_t p_ti))
+ *          with p = sigmoid(4 z): confident bits, all codes in use (MAGVIT-v2's
+ *          entropy penalty, with the batch term factorised over bits)
+ *
+ * AdamW with warm-up and cosine decay, global gradient clipping, EMA
+ * weights; checkpoints every few minutes and on SIGINT/SIGTERM.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec_internal.h"
+#include "dataset.h"
+#include "gguf.h"
+#include "model.h"
+#include "status.h"
+#include "train.h"
+
+#define MAX_TENSORS 512
+
+void mrt_train_defaults(mrt_train_options *o) {
+    memset(o, 0, sizeof *o);
+    o->stage = 0;
+    o->steps = 100000;
+    o->batch = 16;
+    o->crop = 128;
+    o->lr = 5e-4f;
+    o->lr_min = 1e-5f;
+    o->warmup = 500;
+    o->weight_decay = 1e-4f;
+    o->clip = 1.0f;
+    o->ema = 0.999f;
+    o->tok_bits = 10;
+    o->entropy_weight = 0.1f;
+    o->seed = 1;
+    o->save_every = 300.0;
+}
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------- parameters */
+
+typedef struct {
+    mrt_config cfg;
+    int bits;
+    mrt_tok_weights w, g; /* views of P and G */
+    mrt_tensor_ref refs[MAX_TENSORS], grefs[MAX_TENSORS];
+    int ntensors;
+    size_t n;
+    float *P, *G, *M, *V, *E;
+    long step;
+} params;
+
+static size_t ref_size(const mrt_tensor_ref *r) {
+    size_t n = 1;
+    for (int i = 0; i < r->n_dims; i++) n *= (size_t)r->dims[i];
+    return n;
+}
+
+static int params_alloc(params *p, const mrt_config *cfg, int bits) {
+    memset(p, 0, sizeof *p);
+    p->cfg = *cfg;
+    p->bits = bits;
+    p->ntensors = mrt_tokenizer_tensors(cfg, bits, &p->w, p->refs);
+    mrt_tokenizer_tensors(cfg, bits, &p->g, p->grefs);
+    for (int i = 0; i < p->ntensors; i++) p->n += ref_size(&p->refs[i]);
+    float **bufs[] = {&p->P, &p->G, &p->M, &p->V, &p->E};
+    for (int i = 0; i < 5; i++)
+        if (!(*bufs[i] = calloc(p->n, sizeof(float)))) return -1;
+    size_t off = 0;
+    for (int i = 0; i < p->ntensors; i++) {
+        *p->refs[i].slot = p->P + off;
+        *p->grefs[i].slot = p->G + off;
+        off += ref_size(&p->refs[i]);
+    }
+    return 0;
+}
+
+static void params_free(params *p) {
+    free(p->P), free(p->G), free(p->M), free(p->V), free(p->E);
+}
+
+/* He-uniform for layers followed by a ReLU, variance-preserving otherwise;
+ * biases zero. */
+static void params_init(params *p, uint64_t seed) {
+    mrt_rng rng;
+    mrt_rng_seed(&rng, seed);
+    for (int i = 0; i < p->ntensors; i++) {
+        mrt_tensor_ref *r = &p->refs[i];
+        float *f = *(float **)r->slot;
+        size_t n = ref_size(r);
+        size_t len = strlen(r->name);
+        if (len > 5 && !strcmp(r->name + len - 5, ".bias")) {
+            mrt_fill(f, n, 0.0f);
+            continue;
+        }
+        float fan_in = (float)(n / (size_t)r->dims[0]);
+        bool before_relu = !strstr(r->name, "enc3") && !strstr(r->name, "embed") &&
+                           !strstr(r->name, "gen.out") && !strstr(r->name, "res.conv2");
+        mrt_init_uniform(&rng, f, n, sqrtf((before_relu ? 6.0f : 3.0f) / fan_in));
+    }
+    memcpy(p->E, p->P, sizeof(float) * p->n);
+}
+
+/* ------------------------------------------------------ checkpoints */
+
+static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, const char *path,
+                                  mrt_error *err) {
+    mrt_gguf_writer *w = mrt_gguf_writer_new();
+    if (!w) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    mrt_gguf_writer_add_str(w, "general.architecture", "mrt-tokenizer");
+    mrt_gguf_writer_add_u32(w, "mrt.train.stage", (uint32_t)o->stage);
+    mrt_gguf_writer_add_u64(w, "mrt.train.step", (uint64_t)p->step);
+    mrt_gguf_writer_add_u64(w, "mrt.train.seed", o->seed);
+    mrt_gguf_writer_add_u64(w, "mrt.train.steps", (uint64_t)o->steps);
+    mrt_gguf_writer_add_u32(w, "mrt.train.batch", (uint32_t)o->batch);
+    mrt_gguf_writer_add_u32(w, "mrt.train.crop", (uint32_t)o->crop);
+    mrt_gguf_writer_add_u32(w, "mrt.tok_bits", (uint32_t)p->bits);
+    mrt_gguf_writer_add_u32(w, "mrt.dim", (uint32_t)p->cfg.dim);
+    for (int i = 0; i <= MRT_GEN_STAGES; i++) {
+        char key[40];
+        snprintf(key, sizeof key, "mrt.gen_width.%d", i);
+        mrt_gguf_writer_add_u32(w, key, (uint32_t)p->cfg.gen_width[i]);
+    }
+    /* the EMA weights under the plain names (what later stages load), the
+     * raw weights and AdamW's moments under prefixes */
+    static const char *prefixes[] = {"", "raw.", "adam.m.", "adam.v."};
+    const float *bufs[] = {p->E, p->P, p->M, p->V};
+    for (int k = 0; k < 4; k++) {
+        size_t off = 0;
+        for (int i = 0; i < p->ntensors; i++) {
+            const mrt_tensor_ref *r = &p->refs[i];
+            char name[96];
+            snprintf(name, sizeof name, "%s%s", prefixes[k], r->name);
+            int64_t gdims[4];
+            for (int d = 0; d < r->n_dims; d++) gdims[d] = r->dims[r->n_dims - 1 - d];
+            mrt_gguf_writer_add_tensor(w, name, MRT_GGUF_F32, r->n_dims, gdims, bufs[k] + off);
+            off += ref_size(r);
+        }
+    }
+    char msg[512];
+    mrt_status st = MRT_OK;
+    if (mrt_gguf_writer_save(w, path, msg, sizeof msg) != 0)
+        st = mrt_fail(err, MRT_ERR_IO, "saving the checkpoint: %s", msg);
+    mrt_gguf_writer_free(w);
+    return st;
+}
+
+static mrt_status load_checkpoint(params *p, const mrt_train_options *o, const char *path,
+                                  mrt_error *err) {
+    mrt_gguf *g = NULL;
+    char msg[512];
+    if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0)
+        return mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
+    mrt_status st = MRT_OK;
+    uint64_t step, seed;
+    uint32_t bits, stage;
+    if (mrt_gguf_meta_u64(g, "mrt.train.step", &step, msg, sizeof msg) ||
+        mrt_gguf_meta_u64(g, "mrt.train.seed", &seed, msg, sizeof msg) ||
+        mrt_gguf_meta_u32(g, "mrt.tok_bits", &bits, msg, sizeof msg) ||
+        mrt_gguf_meta_u32(g, "mrt.train.stage", &stage, msg, sizeof msg)) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
+        goto done;
+    }
+    if ((int)bits != p->bits || (int)stage != o->stage || seed != o->seed) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "resuming %s: it is stage %u with %u bits and seed "
+                      "%llu; this run asks for stage %d, %d bits, seed %llu", path, stage, bits,
+                      (unsigned long long)seed, o->stage, p->bits, (unsigned long long)o->seed);
+        goto done;
+    }
+    static const char *prefixes[] = {"", "raw.", "adam.m.", "adam.v."};
+    float *bufs[] = {p->E, p->P, p->M, p->V};
+    for (int k = 0; k < 4; k++) {
+        size_t off = 0;
+        for (int i = 0; i < p->ntensors; i++) {
+            const mrt_tensor_ref *r = &p->refs[i];
+            char name[96];
+            snprintf(name, sizeof name, "%s%s", prefixes[k], r->name);
+            int64_t gdims[4];
+            for (int d = 0; d < r->n_dims; d++) gdims[d] = r->dims[r->n_dims - 1 - d];
+            const float *data = mrt_gguf_get_f32(g, name, r->n_dims, gdims, msg, sizeof msg);
+            if (!data) {
+                st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
+                goto done;
+            }
+            memcpy(bufs[k] + off, data, sizeof(float) * ref_size(r));
+            off += ref_size(r);
+        }
+    }
+    p->step = (long)step;
+done:
+    mrt_gguf_close(g);
+    return st;
+}
+
+/* ------------------------------------------------- stage 0: tokenizer */
+
+typedef struct {
+    int B, S, bits, D;
+    float *x01;                  /* input in [0, 1] for MS-SSIM */
+    float *a[MRT_TOK_LAYERS];    /* pre-activations; a[3] = z */
+    float *r[MRT_TOK_LAYERS - 1];
+    float *q, *e, *out01, *dout;
+    mrt_gen_acts gen;
+    float *mem;
+} tok_acts;
+
+static int tok_side(int S, int layer) { return layer < MRT_TOK_LAYERS - 1 ? S >> (layer + 1) : S >> 3; }
+
+static int tok_acts_alloc(tok_acts *t, const mrt_config *cfg, int bits, int B, int S) {
+    memset(t, 0, sizeof *t);
+    t->B = B, t->S = S, t->bits = bits, t->D = cfg->dim;
+    size_t img = (size_t)B * 3 * S * S, low = (size_t)B * (S / 8) * (S / 8);
+    size_t total = 3 * img + 2 * low * bits + low * cfg->dim;
+    for (int l = 0; l < MRT_TOK_LAYERS; l++) {
+        int side = tok_side(S, l);
+        total += (size_t)(l < MRT_TOK_LAYERS - 1 ? 2 : 1) * B * mrt_tok_width(l, bits) * side * side;
+    }
+    if (!(t->mem = malloc(sizeof(float) * total))) return -1;
+    float *p = t->mem;
+    t->x01 = p, p += img;
+    t->out01 = p, p += img;
+    t->dout = p, p += img;
+    for (int l = 0; l < MRT_TOK_LAYERS; l++) {
+        int side = tok_side(S, l);
+        size_t n = (size_t)B * mrt_tok_width(l, bits) * side * side;
+        t->a[l] = p, p += n;
+        if (l < MRT_TOK_LAYERS - 1) t->r[l] = p, p += n;
+    }
+    t->q = p, p += low * bits;
+    t->e = p, p += low * cfg->dim;
+    (void)p;
+    return mrt_gen_acts_alloc(&t->gen, B, S / 8, S / 8, cfg->dim, cfg->gen_width, true);
+}
+
+static void tok_acts_free(tok_acts *t) {
+    mrt_gen_acts_free(&t->gen);
+    free(t->mem);
+}
+
+typedef struct {
+    double loss, l1, msssim, entropy, psnr, bit_balance;
+} step_stats;
+
+/* Binary entropy in bits, and its derivative d/dp, safe at 0 and 1. */
+static double hb(double p) {
+    p = p < 1e-7 ? 1e-7 : p > 1 - 1e-7 ? 1 - 1e-7 : p;
+    return -(p * log2(p) + (1 - p) * log2(1 - p));
+}
+static double hb_grad(double p) {
+    p = p < 1e-7 ? 1e-7 : p > 1 - 1e-7 ? 1 - 1e-7 : p;
+    return log2((1 - p) / p);
+}
+
+/* Forward + backward of one batch; gradients accumulate into p->G. */
+static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float *x,
+                           float entropy_weight) {
+    int B = t->B, S = t->S, bits = t->bits, D = t->D, s8 = S / 8;
+    size_t img = (size_t)B * 3 * S * S, low = (size_t)B * s8 * s8;
+    const mrt_tok_weights *w = &p->w, *g = &p->g;
+    step_stats st = {0};
+    /* forward: encoder */
+    const float *in = x;
+    int cin = 3, side = S;
+    for (int l = 0; l < MRT_TOK_LAYERS; l++) {
+        int cout = mrt_tok_width(l, bits), stride = l < MRT_TOK_LAYERS - 1 ? 2 : 1;
+        mrt_conv2d_forward(rt, t->a[l], in, w->enc_w[l], w->enc_b[l], B, cin, side, side, cout, 3,
+                           stride);
+        side = mrt_conv2d_out_size(side, stride);
+        if (l < MRT_TOK_LAYERS - 1) {
+            mrt_relu_forward(rt, t->r[l], t->a[l], (size_t)B * cout * side * side);
+            in = t->r[l];
+        }
+        cin = cout;
+    }
+    const float *z = t->a[MRT_TOK_LAYERS - 1];
+    size_t nz = low * bits;
+    for (size_t i = 0; i < nz; i++) t->q[i] = z[i] > 0.0f ? 1.0f : -1.0f;
+    mrt_conv2d_forward(rt, t->e, t->q, w->embed_w, w->embed_b, B, bits, s8, s8, D, 1, 1);
+    mrt_gen_forward(rt, &w->gen, &t->gen, t->e);
+    const float *out = t->gen.out;
+    /* losses; d(loss)/d(out) into t->dout */
+    memset(t->dout, 0, sizeof(float) * img);
+    st.l1 = mrt_l1_loss(t->dout, out, x, img, 1.0f);
+    for (size_t i = 0; i < img; i++) {
+        t->x01[i] = 0.5f * (x[i] + 1.0f);
+        t->out01[i] = 0.5f * (out[i] + 1.0f);
+    }
+    double mse = 0;
+    for (size_t i = 0; i < img; i++) {
+        double d = (double)t->out01[i] - t->x01[i];
+        mse += d * d;
+    }
+    mse /= img;
+    st.psnr = 10.0 * log10(1.0 / (mse > 1e-10 ? mse : 1e-10));
+    /* d(1 - ms)/d(out) = -0.5 d(ms)/d(out01): accumulate with scale -0.5 */
+    st.msssim = mrt_msssim(rt, t->dout, t->out01, t->x01, B, 3, S, S, -0.5f);
+    /* entropy penalty on z, gradient straight into dz (below) */
+    float *dz = malloc(sizeof(float) * nz);
+    double *mean_p = calloc(bits, sizeof(double));
+    if (!dz || !mean_p) {
+        free(dz), free(mean_p);
+        st.loss = NAN;
+        return st;
+    }
+    size_t tokens = low; /* per bit: B * s8 * s8 values, layout (B, bits, s8, s8) */
+    double per_sample = 0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < bits; i++)
+            for (int k = 0; k < s8 * s8; k++) {
+                double pr = 1.0 / (1.0 + exp(-4.0 * z[((size_t)b * bits + i) * s8 * s8 + k]));
+                per_sample += hb(pr);
+                mean_p[i] += pr;
+            }
+    per_sample /= tokens;
+    double batch = 0, balance = 0;
+    for (int i = 0; i < bits; i++) {
+        mean_p[i] /= tokens;
+        batch += hb(mean_p[i]);
+        balance += fabs(mean_p[i] - 0.5);
+    }
+    st.entropy = per_sample - batch;
+    st.bit_balance = balance / bits;
+    /* backward through the generator and the embedding to q */
+    float *de = malloc(sizeof(float) * low * D), *dq = calloc(nz, sizeof(float));
+    if (!de || !dq) {
+        free(dz), free(mean_p), free(de), free(dq);
+        st.loss = NAN;
+        return st;
+    }
+    memset(de, 0, sizeof(float) * low * D);
+    mrt_gen_backward(rt, &w->gen, &g->gen, &t->gen, t->e, t->dout, de);
+    mrt_conv2d_backward(rt, dq, g->embed_w, g->embed_b, de, t->q, w->embed_w, B, bits, s8, s8, D,
+                        1, 1);
+    /* straight-through LFQ, plus the entropy terms' gradients */
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < bits; i++)
+            for (int k = 0; k < s8 * s8; k++) {
+                size_t idx = ((size_t)b * bits + i) * s8 * s8 + k;
+                double pr = 1.0 / (1.0 + exp(-4.0 * z[idx]));
+                double dpdz = 4.0 * pr * (1.0 - pr);
+                double dent = (hb_grad(pr) - hb_grad(mean_p[i])) * dpdz / tokens;
+                float ste = fabsf(z[idx]) <= 1.0f ? dq[idx] : 0.0f;
+                dz[idx] = ste + (float)(entropy_weight * dent);
+            }
+    /* encoder backward */
+    float *dcur = dz, *dprev = NULL;
+    side = s8;
+    for (int l = MRT_TOK_LAYERS - 1; l >= 0; l--) {
+        int cout = mrt_tok_width(l, bits), stride = l < MRT_TOK_LAYERS - 1 ? 2 : 1;
+        int cin_l = l > 0 ? mrt_tok_width(l - 1, bits) : 3;
+        int side_in = l > 0 ? tok_side(S, l - 1) : S;
+        const float *input = l > 0 ? t->r[l - 1] : x;
+        if (l < MRT_TOK_LAYERS - 1) {
+            /* dcur holds d(r[l]); through the ReLU into d(a[l]) */
+            size_t n = (size_t)B * cout * side * side;
+            float *da = calloc(n, sizeof(float));
+            if (!da) break;
+            mrt_relu_backward(rt, da, dcur, t->a[l], n);
+            free(dcur);
+            dcur = da;
+        }
+        dprev = l > 0 ? calloc((size_t)B * cin_l * side_in * side_in, sizeof(float)) : NULL;
+        if (l > 0 && !dprev) break;
+        mrt_conv2d_backward(rt, dprev, g->enc_w[l], g->enc_b[l], dcur, input, w->enc_w[l], B,
+                            cin_l, side_in, side_in, cout, 3, stride);
+        free(dcur);
+        dcur = dprev;
+        side = side_in;
+    }
+    free(dcur);
+    free(mean_p), free(de), free(dq);
+    st.loss = st.l1 + (1.0 - st.msssim) + entropy_weight * st.entropy;
+    return st;
+}
+
+/* --------------------------------------------------------------- loop */
+
+static float learning_rate(const mrt_train_options *o, long step) {
+    if (step < o->warmup) return o->lr * (float)(step + 1) / (float)o->warmup;
+    double t = (double)(step - o->warmup) / (double)(o->steps > o->warmup ? o->steps - o->warmup : 1);
+    if (t > 1) t = 1;
+    return (float)(o->lr_min + 0.5 * (o->lr - o->lr_min) * (1.0 + cos(3.141592653589793 * t)));
+}
+
+mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
+    if (o->stage != 0)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "stage %d is not implemented yet (stage 0: the "
+                        "tokenizer)", o->stage);
+    if (!o->out || o->ndata < 1) return mrt_fail(err, MRT_ERR_ARGUMENT, "need --data and --out");
+    if (o->crop < 16 || o->crop % 8 || o->batch < 1 || o->steps < 1 || o->tok_bits < 1 ||
+        o->tok_bits > 16)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "crop must be a multiple of 8 >= 16, batch and "
+                        "steps positive, bits 1..16");
+    mrt_rt rt = mrt_rt_make(o->threads);
+    mrt_config cfg = mrt_config_xs();
+    params p;
+    tok_acts acts;
+    mrt_dataset ds;
+    mrt_prefetch pf;
+    bool have_acts = false, have_ds = false, have_pf = false;
+    FILE *log = NULL;
+    mrt_status st = MRT_OK;
+    if (params_alloc(&p, &cfg, o->tok_bits) != 0 ||
+        tok_acts_alloc(&acts, &cfg, o->tok_bits, o->batch, o->crop) != 0) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    have_acts = true;
+    if (o->resume) {
+        if ((st = load_checkpoint(&p, o, o->out, err)) != MRT_OK) goto done;
+    } else {
+        params_init(&p, o->seed);
+    }
+    if ((st = mrt_dataset_load(&ds, o->data, o->ndata, o->crop, err)) != MRT_OK) goto done;
+    have_ds = true;
+    if (!o->quiet)
+        fprintf(stderr, "stage %d: %d images (%.1f MP; %d smaller than %d px and %d unreadable "
+                "skipped), %zu parameters, %d threads, from step %ld of %ld\n", o->stage,
+                ds.count, ds.pixels / 1e6, ds.skipped_small, o->crop, ds.skipped_bad, p.n,
+                rt.threads, p.step, o->steps);
+    if (o->log && !(log = fopen(o->log, "a"))) {
+        st = mrt_fail(err, MRT_ERR_IO, "%s: cannot open the log", o->log);
+        goto done;
+    }
+    if (mrt_prefetch_start(&pf, &ds, o->seed, (uint64_t)p.step, o->batch, o->crop) != 0) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "cannot start the data thread");
+        goto done;
+    }
+    have_pf = true;
+    stop_requested = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    mrt_adamw opt = {o->lr, 0.9f, 0.99f, 1e-8f, o->weight_decay};
+    double t_start = now(), t_saved = now(), t_report = now();
+    long first_step = p.step, report_steps = 0;
+    step_stats avg = {0};
+    while (p.step < o->steps && !stop_requested &&
+           !(o->stop_after > 0 && p.step - first_step >= o->stop_after)) {
+        const float *x = mrt_prefetch_get(&pf, (uint64_t)p.step);
+        memset(p.G, 0, sizeof(float) * p.n);
+        step_stats s = tok_step(&rt, &p, &acts, x, o->entropy_weight);
+        if (!isfinite(s.loss)) {
+            st = mrt_fail(err, MRT_ERR_NOMEM, "step %ld: the loss is not finite (out of memory "
+                          "or diverged)", p.step);
+            break;
+        }
+        float gnorm = mrt_clip_grad_norm(p.G, p.n, o->clip);
+        opt.lr = learning_rate(o, p.step);
+        mrt_adamw_update(&opt, p.P, p.G, p.M, p.V, p.n, p.step + 1);
+        for (size_t i = 0; i < p.n; i++) p.E[i] = o->ema * p.E[i] + (1.0f - o->ema) * p.P[i];
+        p.step++;
+        report_steps++;
+        avg.loss += s.loss, avg.l1 += s.l1, avg.msssim += s.msssim, avg.entropy += s.entropy;
+        avg.psnr += s.psnr, avg.bit_balance += s.bit_balance;
+        if (log)
+            fprintf(log, "{\"stage\": %d, \"step\": %ld, \"loss\": %.6f, \"l1\": %.6f, "
+                    "\"msssim\": %.6f, \"entropy\": %.6f, \"psnr\": %.3f, \"grad_norm\": %.4f, "
+                    "\"lr\": %.3g}\n", o->stage, p.step, s.loss, s.l1, s.msssim, s.entropy,
+                    s.psnr, gnorm, opt.lr);
+        double t = now();
+        if (t - t_report >= 10.0 || p.step == o->steps) {
+            double rate = report_steps * o->batch / (t - t_report);
+            double eta = (o->steps - p.step) * o->batch / (rate > 0 ? rate : 1);
+            if (!o->quiet)
+                fprintf(stderr, "stage %d step %ld/%ld loss %.4f l1 %.4f ms-ssim %.4f psnr %.2f "
+                        "entropy %.3f lr %.2e %.1f crops/s eta %.1f h\n", o->stage, p.step,
+                        o->steps, avg.loss / report_steps, avg.l1 / report_steps,
+                        avg.msssim / report_steps, avg.psnr / report_steps,
+                        avg.entropy / report_steps, opt.lr, rate, eta / 3600);
+            if (log) fflush(log);
+            memset(&avg, 0, sizeof avg);
+            report_steps = 0;
+            t_report = t;
+        }
+        if (t - t_saved >= o->save_every) {
+            if ((st = save_checkpoint(&p, o, o->out, err)) != MRT_OK) break;
+            t_saved = t;
+        }
+    }
+    if (st == MRT_OK) st = save_checkpoint(&p, o, o->out, err);
+    if (st == MRT_OK && !o->quiet)
+        fprintf(stderr, "saved %s at step %ld (%.1f s this run)%s\n", o->out, p.step,
+                now() - t_start, stop_requested ? " after a stop signal" : "");
+done:
+    if (have_pf) mrt_prefetch_stop(&pf);
+    if (have_ds) mrt_dataset_free(&ds);
+    if (have_acts) tok_acts_free(&acts);
+    if (log) fclose(log);
+    params_free(&p);
+    return st == MRT_OK ? mrt_ok(err) : st;
+}

@@ -1,0 +1,43 @@
+/*
+ * train.h -- `mrt train`: training in C on the runtime's backward passes
+ * (DESIGN.md §4). Stage 0, the auxiliary tokenizer (a conv encoder with
+ * LFQ codes and the pixel generator), is implemented; stages 1 and 2 build
+ * on its checkpoint.
+ *
+ * A run is resumable at any point: the checkpoint (a GGUF file) holds the
+ * weights, AdamW's moments, the EMA weights, the step and the seeds, and
+ * batches are a function of (seed, step), so "k steps, resume, N - k
+ * steps" equals "N steps" bit for bit (with the same thread count).
+ */
+#ifndef MRT_TRAIN_H
+#define MRT_TRAIN_H
+
+#include <stdint.h>
+
+#include "mrt.h"
+
+typedef struct mrt_train_options {
+    int stage;                 /* 0 */
+    const char *const *data;   /* folders or files of PNG/JPEG */
+    int ndata;
+    const char *out;           /* checkpoint path (written atomically) */
+    const char *log;           /* JSONL log path, or NULL */
+    int resume;                /* continue from `out` */
+    long steps;                /* total steps of the schedule */
+    int batch, crop;
+    float lr, lr_min;
+    int warmup;
+    float weight_decay, clip, ema;
+    int tok_bits;              /* LFQ bits per 8x8 patch */
+    float entropy_weight;
+    uint64_t seed;
+    int threads;
+    double save_every;         /* seconds between checkpoints */
+    int quiet;
+    long stop_after;           /* stop (and save) after this many steps of this run; 0 = no */
+} mrt_train_options;
+
+void mrt_train_defaults(mrt_train_options *o);
+mrt_status mrt_train(const mrt_train_options *o, mrt_error *err);
+
+#endif /* MRT_TRAIN_H */
