@@ -78,6 +78,7 @@ SQLITE_EXTENSION_INIT1
 #include <limits.h>
 #include <link.h>
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -387,21 +388,23 @@ static char *default_model_path(const char **source) {
     return NULL;
 }
 
-/* The connection's model, found and loaded on first use. On failure the
- * result is set to an error and NULL returned; nothing is cached, so the
- * next call looks again (e.g. after MRT_MODEL is fixed). */
-static shared_model *conn_model(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
+/* The connection's model, found and loaded on first use. On failure NULL,
+ * with *code and *msg (sqlite3_mprintf'd) saying why; nothing is cached,
+ * so the next call looks again (e.g. after MRT_MODEL is fixed). */
+static shared_model *conn_model_try(mrt_conn *c, const char *fn, int *code, char **msg) {
     if (c->model) return c->model;
     const char *source = NULL;
     char *path = default_model_path(&source);
+    *code = SQLITE_ERROR;
     if (!path) {
-        fail(ctx, SQLITE_ERROR, "%s: no model: " NO_MODEL_HINT, fn);
+        *msg = sqlite3_mprintf("%s: no model: " NO_MODEL_HINT, fn);
         return NULL;
     }
     mrt_error e = {0};
     shared_model *m;
     if (model_acquire(path, &m, &e) != MRT_OK) {
-        fail_mrt(ctx, fn, source, &e);
+        if (e.status == MRT_ERR_NOMEM) *code = SQLITE_NOMEM;
+        *msg = sqlite3_mprintf("%s: model from %s: %s", fn, source, e.message);
         free(path);
         return NULL;
     }
@@ -409,6 +412,18 @@ static shared_model *conn_model(sqlite3_context *ctx, mrt_conn *c, const char *f
     c->path = path;
     c->source = source;
     return m;
+}
+
+/* The same, setting the function's result to the error. */
+static shared_model *conn_model(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
+    int code;
+    char *msg = NULL;
+    shared_model *m = conn_model_try(c, fn, &code, &msg);
+    if (m) return m;
+    if (msg) fail(ctx, code, "%s", msg);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return NULL;
 }
 
 /* ------------------------------------------------------- rate points */
@@ -492,7 +507,6 @@ static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
     for (int i = 0; i < nfiles; i++) {
         rate_point *r = &c->rates[c->nrates];
         r->name = rate_name(files[i]);
-        r->path = sqlite3_mprintf("%s/%s", dir, files[i]) ? NULL : NULL;
         char *p = sqlite3_mprintf("%s/%s", dir, files[i]);
         r->path = p ? strdup(p) : NULL;
         sqlite3_free(p);
@@ -617,7 +631,7 @@ static shared_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char *f
             if (end != c->rates[i].name && !*end && fabs(x - y) <= 1e-9 * fabs(y))
                 return c->rates[i].model;
         }
-        char *why = sqlite3_mprintf("no rate point named %!g", x);
+        char *why = sqlite3_mprintf("no rate point named %g", x);
         fail_rate(ctx, c, fn, why ? why : "no such rate point");
         sqlite3_free(why);
         return NULL;
@@ -758,11 +772,11 @@ static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     shared_model *m = conn_model(ctx, c, fn);
     if (!m) return;
-    if (memcmp(mrt_model_fingerprint(m->model), info.fingerprint, MRT_FINGERPRINT_BYTES) != 0 &&
-        conn_scan_rates(ctx, c, fn) == 0) {
+    if (memcmp(mrt_model_fingerprint(m->model), info.fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
         /* Made at another rate point: use the one beside ours with the
          * bitstream's fingerprint. If none has it, mrt_decode below reports
          * the mismatch naming both fingerprints. */
+        if (conn_scan_rates(ctx, c, fn) != 0) return;
         for (int i = 0; i < c->nrates; i++) {
             if (!memcmp(mrt_model_fingerprint(c->rates[i].model->model), info.fingerprint,
                         MRT_FINGERPRINT_BYTES)) {
@@ -770,9 +784,6 @@ static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                 break;
             }
         }
-    } else if (!c->rates_scanned && memcmp(mrt_model_fingerprint(m->model), info.fingerprint,
-                                           MRT_FINGERPRINT_BYTES) != 0) {
-        return; /* the scan failed and set the error */
     }
     mrt_image img = {0};
     if (mrt_decode(m->model, data, len, 0, &img, &e) != MRT_OK) {
@@ -876,7 +887,8 @@ static void msssim_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (!want_blob(ctx, fn, argv, 1, "b", "PNG or JPEG bytes")) return;
     mrt_image a, b;
     if (read_pair(ctx, fn, argv, &a, &b) != 0) return;
-    size_t n = (size_t)a.width * (size_t)a.height;
+    int w = a.width, h = a.height;
+    size_t n = (size_t)w * (size_t)h;
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
     double sum = 0.0;
     int ok = x && y;
@@ -886,7 +898,7 @@ static void msssim_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
             x[i] = a.rgb[3 * i + ch] / 255.0f;
             y[i] = b.rgb[3 * i + ch] / 255.0f;
         }
-        float v = mrt_msssim(&rt, NULL, x, y, 1, 1, a.height, a.width, 1.0f);
+        float v = mrt_msssim(&rt, NULL, x, y, 1, 1, h, w, 1.0f);
         if (isnan(v)) ok = 0; /* the runtime's "no scratch memory" */
         sum += v;
     }
@@ -895,8 +907,7 @@ static void msssim_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     mrt_image_free(&a);
     mrt_image_free(&b);
     if (!ok) {
-        fail(ctx, SQLITE_NOMEM, "%s: out of memory for %zux%d pixels", fn, n / (size_t)b.height,
-             b.height);
+        fail(ctx, SQLITE_NOMEM, "%s: out of memory for %dx%d pixels", fn, w, h);
         return;
     }
     sqlite3_result_double(ctx, sum / 3.0);
@@ -962,13 +973,15 @@ static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     /* The model, loaded if this connection has not yet: the fingerprint is
      * the point. A failure is reported in the JSON, not as an error, so
      * that mrt_debug() works exactly when something is wrong. */
-    if (conn_model(ctx, c, "mrt_debug")) {
+    int code;
+    char *msg = NULL;
+    if (conn_model_try(c, "mrt_debug", &code, &msg)) {
         json_model(s, c);
     } else {
-        const char *msg = (const char *)sqlite3_errmsg(sqlite3_context_db_handle(ctx));
-        (void)msg;
-        sqlite3_str_appendall(s, "null");
+        sqlite3_str_appendall(s, "null, \"model_error\": ");
+        json_string(s, msg ? msg : "out of memory");
     }
+    sqlite3_free(msg);
     sqlite3_str_appendf(s, ", \"models_loaded\": %d}", mrt_sqlite_models_loaded());
     result_str(ctx, s);
 }

@@ -17,7 +17,7 @@ check() { if eval "$1"; then pass=$((pass + 1)); else echo "FAIL: $2"; fail=$((f
 common=(--stage 0 --data "$samples" --batch 4 --crop 64 --warmup 5 --threads 2 --quiet)
 
 # the loss decreases (mean L1 of the first 10 logged steps vs the last 10)
-"$mrt" train "${common[@]}" --steps 80 --lr 2e-3 --out "$work/a.gguf" --log "$work/a.jsonl"
+"$mrt" train "${common[@]}" --steps 80 --lr 2e-3 --out "$work/a.gguf" --log "$work/a.jsonl" --log-every 1
 check "[[ \$? -eq 0 && -s $work/a.gguf ]]" "training run failed"
 first=$(head -n 10 "$work/a.jsonl" | sed -E 's/.*"l1": ([0-9.]+).*/\1/' | awk '{s+=$1} END {print s/NR}')
 last=$(tail -n 10 "$work/a.jsonl" | sed -E 's/.*"l1": ([0-9.]+).*/\1/' | awk '{s+=$1} END {print s/NR}')

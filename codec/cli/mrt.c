@@ -27,7 +27,8 @@ static const char *usage_text =
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
     "       mrt train --stage 0 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
     "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
-    "                 [--log FILE.jsonl] [--save-every SECONDS] [--stop-after N] [--threads N]\n"
+    "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
+    "                 [--threads N]\n"
     "\n"
     "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
     "the installed program or in the source tree it was built from.\n"
@@ -307,6 +308,7 @@ static int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--stage")) o.stage = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--steps")) o.steps = strtol(v, &end, 10);
         else if (!strcmp(a, "--stop-after")) o.stop_after = strtol(v, &end, 10);
+        else if (!strcmp(a, "--log-every")) o.log_every = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--batch")) o.batch = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--crop")) o.crop = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--bits")) o.tok_bits = (int)strtol(v, &end, 10);

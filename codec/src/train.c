@@ -44,6 +44,7 @@ void mrt_train_defaults(mrt_train_options *o) {
     o->entropy_weight = 0.1f;
     o->seed = 1;
     o->save_every = 300.0;
+    o->log_every = 10;
 }
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -477,7 +478,7 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         report_steps++;
         avg.loss += s.loss, avg.l1 += s.l1, avg.msssim += s.msssim, avg.entropy += s.entropy;
         avg.psnr += s.psnr, avg.bit_balance += s.bit_balance;
-        if (log)
+        if (log && p.step % (o->log_every > 0 ? o->log_every : 1) == 0)
             fprintf(log, "{\"stage\": %d, \"step\": %ld, \"loss\": %.6f, \"l1\": %.6f, "
                     "\"msssim\": %.6f, \"entropy\": %.6f, \"psnr\": %.3f, \"grad_norm\": %.4f, "
                     "\"lr\": %.3g}\n", o->stage, p.step, s.loss, s.l1, s.msssim, s.entropy,

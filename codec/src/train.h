@@ -22,6 +22,7 @@ typedef struct mrt_train_options {
     int ndata;
     const char *out;           /* checkpoint path (written atomically) */
     const char *log;           /* JSONL log path, or NULL */
+    int log_every;             /* steps between log lines */
     int resume;                /* continue from `out` */
     long steps;                /* total steps of the schedule */
     int batch, crop;
