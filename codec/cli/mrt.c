@@ -18,12 +18,14 @@
 #include <unistd.h>
 
 #include "mrt.h"
+#include "dataset.h"
 #include "train.h"
 
 static const char *usage_text =
     "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--threads N] [--quiet]\n"
     "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
     "       mrt info IN.mrt\n"
+    "       mrt eval DIR [--model M] [--threads N]   rate-distortion JSON on stdout\n"
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
     "       mrt train --stage 0 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
     "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
@@ -278,6 +280,60 @@ static int cmd_info(const options *o) {
     return 0;
 }
 
+/* CompressAI-style results: bpp from the real bitstream bytes, PSNR and
+ * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
+static int cmd_eval(const options *o) {
+    mrt_error err = {0};
+    mrt_model *model = NULL;
+    mrt_dataset ds;
+    const char *dirs[1] = {o->args[0]};
+    if (load_model(o, &model, &err) != 0) return fail("loading the model", &err);
+    if (mrt_dataset_load(&ds, dirs, 1, 1, &err) != MRT_OK) {
+        mrt_model_free(model);
+        return fail(o->args[0], &err);
+    }
+    double sum[5] = {0};
+    int rc = 0;
+    char fp[17];
+    hex(fp, mrt_model_fingerprint(model), MRT_FINGERPRINT_BYTES);
+    printf("{\n  \"name\": \"mrt\",\n  \"model\": \"%s\",\n  \"rate_id\": %d,\n  \"images\": [\n",
+           fp, mrt_model_rate_id(model));
+    for (int i = 0; i < ds.count && rc == 0; i++) {
+        const mrt_image *img = &ds.images[i];
+        uint8_t *bits = NULL;
+        size_t len = 0;
+        mrt_image out = {0};
+        double psnr = 0, msssim = 0;
+        double t0 = now();
+        if (mrt_encode(model, img, o->threads, &bits, &len, &err) != MRT_OK) rc = fail(ds.names[i], &err);
+        double t1 = now();
+        if (!rc && mrt_decode(model, bits, len, o->threads, &out, &err) != MRT_OK) rc = fail(ds.names[i], &err);
+        double t2 = now();
+        if (!rc && mrt_image_compare(img, &out, o->threads, &psnr, &msssim, &err) != MRT_OK)
+            rc = fail(ds.names[i], &err);
+        if (!rc) {
+            double bpp = len * 8.0 / ((double)img->width * img->height);
+            const char *base = strrchr(ds.names[i], '/');
+            printf("    {\"name\": \"%s\", \"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
+                   "\"encoding_time\": %.4f, \"decoding_time\": %.4f}%s\n",
+                   base ? base + 1 : ds.names[i], bpp, psnr, msssim, t1 - t0, t2 - t1,
+                   i + 1 < ds.count ? "," : "");
+            double v[5] = {bpp, psnr, msssim, t1 - t0, t2 - t1};
+            for (int k = 0; k < 5; k++) sum[k] += v[k];
+        }
+        mrt_free(bits);
+        mrt_image_free(&out);
+    }
+    if (!rc)
+        printf("  ],\n  \"results\": {\"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
+               "\"encoding_time\": %.4f, \"decoding_time\": %.4f}\n}\n",
+               sum[0] / ds.count, sum[1] / ds.count, sum[2] / ds.count, sum[3] / ds.count,
+               sum[4] / ds.count);
+    mrt_dataset_free(&ds);
+    mrt_model_free(model);
+    return rc;
+}
+
 static int cmd_init_model(const options *o) {
     mrt_error err = {0};
     if (mrt_model_write_random(o->args[0], o->seed, o->rate_id, &err) != MRT_OK)
@@ -347,6 +403,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "encode") && o.nargs == 2) return cmd_encode(&o);
     if (!strcmp(cmd, "decode") && o.nargs == 2) return cmd_decode(&o);
     if (!strcmp(cmd, "info") && o.nargs == 1) return cmd_info(&o);
+    if (!strcmp(cmd, "eval") && o.nargs == 1) return cmd_eval(&o);
     if (!strcmp(cmd, "init-model") && o.nargs == 1) return cmd_init_model(&o);
     return usage("unknown command or wrong number of arguments");
 }

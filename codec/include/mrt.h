@@ -102,6 +102,13 @@ mrt_status mrt_image_write_png_memory(const mrt_image *img, uint8_t **out, size_
 /* Frees img->rgb and zeroes *img. NULL, or an image freed already, is fine. */
 void mrt_image_free(mrt_image *img);
 
+/* Quality of `test` against `reference` (same size, else
+ * MRT_ERR_ARGUMENT naming both sizes): PSNR over all RGB values in dB
+ * (100 when identical), and MS-SSIM on RGB in [0, 1] (the loss's own
+ * definition, codec/src/runtime.h). Either output pointer may be NULL. */
+mrt_status mrt_image_compare(const mrt_image *reference, const mrt_image *test, int threads,
+                             double *psnr, double *msssim, mrt_error *err);
+
 /* ------------------------------------------------------------- models */
 
 typedef struct mrt_model mrt_model;
