@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "codec_internal.h"
+#include "ctxtrain.h"
 #include "dataset.h"
 #include "gguf.h"
 #include "model.h"
@@ -63,8 +64,10 @@ static double now(void) {
 
 typedef struct {
     mrt_config cfg;
-    int bits;
-    mrt_tok_weights w, g; /* views of P and G */
+    int stage, bits;
+    mrt_tok_weights w, g;  /* stage 0: views of P and G */
+    mrt_weights mw, mg;    /* stages 1-2: the codec's float weights ... */
+    mrt_ctx_float cf, cg;  /* ... and the context model's float twin */
     mrt_tensor_ref refs[MAX_TENSORS], grefs[MAX_TENSORS];
     int ntensors;
     size_t n;
@@ -72,18 +75,51 @@ typedef struct {
     long step;
 } params;
 
+/* The trained tensors of a stage, in a fixed order: stage 0 the
+ * tokenizer's, stages 1-2 the codec's float tensors plus the float context
+ * model (its integer tensors are made from it at export). */
+static int describe(params *p, mrt_tensor_ref *refs, mrt_tok_weights *tw, mrt_weights *mw,
+                    mrt_ctx_float *cf) {
+    if (p->stage == 0) return mrt_tokenizer_tensors(&p->cfg, p->bits, tw, refs);
+    static mrt_tensor_ref all[MAX_TENSORS];
+    int n = 0, total = mrt_model_tensors(&p->cfg, mw, all);
+    for (int i = 0; i < total; i++)
+        if (all[i].type == MRT_GGUF_F32) refs[n++] = all[i];
+    int K = mrt_ctx_inputs(&p->cfg), H = p->cfg.ctx_hidden;
+    for (int g = 0; g < p->cfg.ctx_groups; g++)
+        for (int par = 0; par < 2; par++) {
+            int out = 2 * p->cfg.ctx_group_size[g];
+            mrt_ctx_float_step *st = &cf->step[g][par];
+            struct { const char *what; float **slot; int d0, d1; } parts[4] = {
+                {"fc1.weight", &st->w1, H, K}, {"fc1.bias", &st->b1, H, 0},
+                {"fc2.weight", &st->w2, out, H}, {"fc2.bias", &st->b2, out, 0}};
+            for (int k = 0; k < 4; k++) {
+                mrt_tensor_ref *r = &refs[n++];
+                snprintf(r->name, sizeof r->name, "ctxf.%d.%d.%s", g, par, parts[k].what);
+                r->type = MRT_GGUF_F32;
+                r->n_dims = parts[k].d1 ? 2 : 1;
+                r->dims[0] = parts[k].d0;
+                r->dims[1] = parts[k].d1 ? parts[k].d1 : 1;
+                r->dims[2] = r->dims[3] = 1;
+                r->slot = (void **)parts[k].slot;
+            }
+        }
+    return n;
+}
+
 static size_t ref_size(const mrt_tensor_ref *r) {
     size_t n = 1;
     for (int i = 0; i < r->n_dims; i++) n *= (size_t)r->dims[i];
     return n;
 }
 
-static int params_alloc(params *p, const mrt_config *cfg, int bits) {
+static int params_alloc(params *p, const mrt_config *cfg, int stage, int bits) {
     memset(p, 0, sizeof *p);
     p->cfg = *cfg;
+    p->stage = stage;
     p->bits = bits;
-    p->ntensors = mrt_tokenizer_tensors(cfg, bits, &p->w, p->refs);
-    mrt_tokenizer_tensors(cfg, bits, &p->g, p->grefs);
+    p->ntensors = describe(p, p->refs, &p->w, &p->mw, &p->cf);
+    describe(p, p->grefs, &p->g, &p->mg, &p->cg);
     for (int i = 0; i < p->ntensors; i++) p->n += ref_size(&p->refs[i]);
     float **bufs[] = {&p->P, &p->G, &p->M, &p->V, &p->E};
     for (int i = 0; i < 5; i++)
@@ -273,14 +309,10 @@ static double hb_grad(double p) {
     return log2((1 - p) / p);
 }
 
-/* Forward + backward of one batch; gradients accumulate into p->G. */
-static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float *x,
-                           float entropy_weight) {
+/* The tokenizer's encoder, LFQ and embedding: fills t->a, t->r, t->q and
+ * t->e (the generator's input, also stage 1's target features). */
+static void tok_encode(const mrt_rt *rt, const mrt_tok_weights *w, tok_acts *t, const float *x) {
     int B = t->B, S = t->S, bits = t->bits, D = t->D, s8 = S / 8;
-    size_t img = (size_t)B * 3 * S * S, low = (size_t)B * s8 * s8;
-    const mrt_tok_weights *w = &p->w, *g = &p->g;
-    step_stats st = {0};
-    /* forward: encoder */
     const float *in = x;
     int cin = 3, side = S;
     for (int l = 0; l < MRT_TOK_LAYERS; l++) {
@@ -295,9 +327,21 @@ static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float
         cin = cout;
     }
     const float *z = t->a[MRT_TOK_LAYERS - 1];
-    size_t nz = low * bits;
+    size_t nz = (size_t)B * s8 * s8 * bits;
     for (size_t i = 0; i < nz; i++) t->q[i] = z[i] > 0.0f ? 1.0f : -1.0f;
     mrt_conv2d_forward(rt, t->e, t->q, w->embed_w, w->embed_b, B, bits, s8, s8, D, 1, 1);
+}
+
+/* Forward + backward of one batch; gradients accumulate into p->G. */
+static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float *x,
+                           float entropy_weight) {
+    int B = t->B, S = t->S, bits = t->bits, D = t->D, s8 = S / 8;
+    size_t img = (size_t)B * 3 * S * S, low = (size_t)B * s8 * s8;
+    const mrt_tok_weights *w = &p->w, *g = &p->g;
+    step_stats st = {0};
+    tok_encode(rt, w, t, x);
+    const float *z = t->a[MRT_TOK_LAYERS - 1];
+    size_t nz = low * bits;
     mrt_gen_forward(rt, &w->gen, &t->gen, t->e);
     const float *out = t->gen.out;
     /* losses; d(loss)/d(out) into t->dout */
@@ -366,7 +410,7 @@ static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float
             }
     /* encoder backward */
     float *dcur = dz, *dprev = NULL;
-    side = s8;
+    int side = s8;
     for (int l = MRT_TOK_LAYERS - 1; l >= 0; l--) {
         int cout = mrt_tok_width(l, bits), stride = l < MRT_TOK_LAYERS - 1 ? 2 : 1;
         int cin_l = l > 0 ? mrt_tok_width(l - 1, bits) : 3;
@@ -422,7 +466,7 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     bool have_acts = false, have_ds = false, have_pf = false;
     FILE *log = NULL;
     mrt_status st = MRT_OK;
-    if (params_alloc(&p, &cfg, o->tok_bits) != 0 ||
+    if (params_alloc(&p, &cfg, o->stage, o->tok_bits) != 0 ||
         tok_acts_alloc(&acts, &cfg, o->tok_bits, o->batch, o->crop) != 0) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
         goto done;
