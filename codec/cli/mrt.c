@@ -27,7 +27,9 @@ static const char *usage_text =
     "       mrt info IN.mrt\n"
     "       mrt eval DIR [--model M] [--threads N]   rate-distortion JSON on stdout\n"
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
-    "       mrt train --stage 0 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
+    "       mrt train --stage 0|1|2 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
+    "                 [--tokenizer STAGE0.gguf] [--init STAGE1.gguf] [--export MODEL.gguf]\n"
+    "                 [--lambda L] [--lambda-ramp N] [--rate-id R]\n"
     "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
     "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
     "                 [--threads N]\n"
@@ -360,6 +362,12 @@ static int cmd_train(int argc, char **argv) {
         NEED_VALUE
         if (!strcmp(a, "--data")) data[ndata++] = v;
         else if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
+        else if (!strcmp(a, "--init")) o.init = v;
+        else if (!strcmp(a, "--export")) o.export_path = v;
+        else if (!strcmp(a, "--lambda")) o.lambda = strtof(v, &end);
+        else if (!strcmp(a, "--lambda-ramp")) o.lambda_ramp = strtol(v, &end, 10);
+        else if (!strcmp(a, "--rate-id")) o.rate_id = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--log")) o.log = v;
         else if (!strcmp(a, "--stage")) o.stage = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--steps")) o.steps = strtol(v, &end, 10);

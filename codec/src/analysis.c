@@ -124,6 +124,35 @@ static mrt_status mlp2(const mrt_rt *rt, float *out, const float *in, int rows, 
     return MRT_OK;
 }
 
+mrt_status mrt_side_bits(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                         const mrt_latent_shape *sh, int images, const float *y,
+                         uint8_t *side_bits) {
+    int L = cfg->latents, c = cfg->channels, d = cfg->side_bits;
+    int per_image = sh->ngx * sh->ngy, ngroups = images * per_image, gin = 4 * L * c;
+    int nwin = sh->nwx * sh->nwy;
+    if (d == 0) return MRT_OK;
+    float *gbuf = calloc((size_t)ngroups * (gin + d) + 1, sizeof(float));
+    if (!gbuf) return MRT_ERR_NOMEM;
+    float *gout = gbuf + (size_t)ngroups * gin;
+    for (int img = 0; img < images; img++)
+        for (int gy = 0; gy < sh->ngy; gy++)
+            for (int gx = 0; gx < sh->ngx; gx++)
+                for (int q = 0; q < 4; q++) {
+                    int wy = 2 * gy + q / 2, wx = 2 * gx + q % 2;
+                    if (wy >= sh->nwy || wx >= sh->nwx) continue; /* stays zero */
+                    size_t group = (size_t)img * per_image + gy * sh->ngx + gx;
+                    size_t win = (size_t)img * nwin + wy * sh->nwx + wx;
+                    memcpy(gbuf + (group * 4 + q) * L * c, y + win * L * c,
+                           sizeof(float) * L * c);
+                }
+    mrt_status st = mlp2(rt, gout, gbuf, ngroups, gin, cfg->dim, d, w->side_w1, w->side_b1,
+                         w->side_w2, w->side_b2);
+    for (size_t i = 0; st == MRT_OK && i < (size_t)ngroups * d; i++)
+        side_bits[i] = gout[i] > 0.0f; /* LFQ: sign, 0 -> "negative" */
+    free(gbuf);
+    return st;
+}
+
 mrt_status mrt_analysis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
                         const uint8_t *rgb, int width, int height, float *y, uint8_t *side_bits,
                         mrt_error *err) {
@@ -151,28 +180,7 @@ mrt_status mrt_analysis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weigh
         goto done;
     /* side information: per 2x2 group of windows, signs of an MLP of their y */
     mrt_latent_shape sh = mrt_latent_shape_of(cfg, width, height);
-    int ngroups = sh.ngx * sh.ngy, gin = 4 * L * c, d = cfg->side_bits;
-    float *gbuf = calloc((size_t)ngroups * gin + (size_t)ngroups * d + 1, sizeof(float));
-    if (!gbuf) {
-        st = MRT_ERR_NOMEM;
-        goto done;
-    }
-    float *gout = gbuf + (size_t)ngroups * gin;
-    for (int gy = 0; gy < sh.ngy; gy++)
-        for (int gx = 0; gx < sh.ngx; gx++)
-            for (int q = 0; q < 4; q++) {
-                int wy = 2 * gy + q / 2, wx = 2 * gx + q % 2;
-                if (wy >= g.nwy || wx >= g.nwx) continue; /* stays zero */
-                memcpy(gbuf + ((size_t)(gy * sh.ngx + gx) * 4 + q) * L * c,
-                       y + (size_t)(wy * g.nwx + wx) * L * c, sizeof(float) * L * c);
-            }
-    if (d > 0) {
-        st = mlp2(rt, gout, gbuf, ngroups, gin, D, d, w->side_w1, w->side_b1, w->side_w2,
-                  w->side_b2);
-        for (size_t i = 0; st == MRT_OK && i < (size_t)ngroups * d; i++)
-            side_bits[i] = gout[i] > 0.0f; /* LFQ: sign, 0 -> "negative" */
-    }
-    free(gbuf);
+    st = mrt_side_bits(rt, cfg, w, &sh, 1, y, side_bits);
 done:
     if (st == MRT_ERR_NOMEM)
         mrt_fail(err, st, "out of memory encoding a %dx%d image", width, height);

@@ -26,6 +26,8 @@
 #include "model.h"
 #include "status.h"
 #include "train.h"
+#include "trainmodel.h"
+#include "transform.h"
 
 #define MAX_TENSORS 512
 
@@ -165,7 +167,7 @@ static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, c
                                   mrt_error *err) {
     mrt_gguf_writer *w = mrt_gguf_writer_new();
     if (!w) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
-    mrt_gguf_writer_add_str(w, "general.architecture", "mrt-tokenizer");
+    mrt_gguf_writer_add_str(w, "general.architecture", "mrt-train");
     mrt_gguf_writer_add_u32(w, "mrt.train.stage", (uint32_t)o->stage);
     mrt_gguf_writer_add_u64(w, "mrt.train.step", (uint64_t)p->step);
     mrt_gguf_writer_add_u64(w, "mrt.train.seed", o->seed);
@@ -439,6 +441,219 @@ static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float
     return st;
 }
 
+
+/* --------------------------------------------- stages 1 and 2: the codec */
+
+typedef struct {
+    int B, S, stage;
+    mrt_latent_shape lsh;
+    mrt_analysis_acts an;
+    mrt_synthesis_acts sy;
+    mrt_gen_acts gen; /* stage 2 */
+    params tokp;      /* stage 1: the frozen tokenizer */
+    tok_acts tok;
+    float *y_noisy, *dy, *dy_rate, *dmap, *x01, *out01, *dout;
+    uint8_t *side;
+    size_t ctx_offset; /* where the float context model starts in P/G */
+} codec_acts;
+
+static void codec_acts_free(codec_acts *c, const mrt_config *cfg) {
+    mrt_analysis_acts_free(&c->an, cfg);
+    mrt_synthesis_acts_free(&c->sy, cfg);
+    mrt_gen_acts_free(&c->gen);
+    if (c->stage == 1) {
+        tok_acts_free(&c->tok);
+        params_free(&c->tokp);
+    }
+    free(c->y_noisy), free(c->dy), free(c->dy_rate), free(c->dmap);
+    free(c->x01), free(c->out01), free(c->dout), free(c->side);
+}
+
+/* Copies tensors of a checkpoint (plain names: its EMA weights) into P
+ * and E; with `prefix`, only names starting with it. */
+static mrt_status load_weights(params *p, const char *path, const char *prefix, mrt_error *err) {
+    mrt_gguf *g = NULL;
+    char msg[512];
+    if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0)
+        return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+    mrt_status st = MRT_OK;
+    size_t off = 0;
+    for (int i = 0; i < p->ntensors && st == MRT_OK; i++) {
+        const mrt_tensor_ref *r = &p->refs[i];
+        if (!prefix || !strncmp(r->name, prefix, strlen(prefix))) {
+            int64_t gdims[4];
+            for (int d = 0; d < r->n_dims; d++) gdims[d] = r->dims[r->n_dims - 1 - d];
+            const float *data = mrt_gguf_get_f32(g, r->name, r->n_dims, gdims, msg, sizeof msg);
+            if (!data)
+                st = mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+            else
+                memcpy(p->P + off, data, sizeof(float) * ref_size(r));
+        }
+        off += ref_size(r);
+    }
+    mrt_gguf_close(g);
+    memcpy(p->E, p->P, sizeof(float) * p->n);
+    return st;
+}
+
+/* Stage 1 starts from the codec's random initialisation with the
+ * tokenizer's generator; stage 2 from a stage-1 checkpoint. */
+static mrt_status codec_init(params *p, const mrt_train_options *o, mrt_error *err) {
+    if (o->stage == 2) {
+        if (!o->init) return mrt_fail(err, MRT_ERR_ARGUMENT, "stage 2 needs --init STAGE1.gguf");
+        return load_weights(p, o->init, NULL, err);
+    }
+    mrt_weights tmp;
+    float *storage = NULL;
+    mrt_status st = mrt_model_init_random(&p->cfg, o->seed, &tmp, &storage, err);
+    if (st != MRT_OK) return st;
+    static mrt_tensor_ref all[MAX_TENSORS];
+    int total = mrt_model_tensors(&p->cfg, &tmp, all);
+    size_t off = 0;
+    for (int i = 0; i < total; i++) {
+        if (all[i].type != MRT_GGUF_F32) continue;
+        size_t n = ref_size(&all[i]);
+        memcpy(p->P + off, *(float **)all[i].slot, sizeof(float) * n);
+        off += n;
+    }
+    mrt_ctx_float_from_int(&p->cfg, &tmp, &p->cf);
+    free(storage);
+    memcpy(p->E, p->P, sizeof(float) * p->n);
+    return load_weights(p, o->tokenizer, "gen.", err);
+}
+
+/* Writes the codec model made of the EMA weights (context model rounded to
+ * its fixed-point form). */
+static mrt_status export_model(const params *p, const mrt_train_options *o, mrt_error *err) {
+    params view = *p; /* refs bound to E instead of P */
+    mrt_weights w;
+    mrt_ctx_float cf;
+    static mrt_tensor_ref refs[MAX_TENSORS];
+    int n = describe(&view, refs, NULL, &w, &cf);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        *refs[i].slot = p->E + off;
+        off += ref_size(&refs[i]);
+    }
+    size_t nint = mrt_ctx_float_size(&p->cfg);
+    int32_t *ints = malloc(sizeof(int32_t) * (nint ? nint : 1));
+    if (!ints) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    int32_t *q = ints;
+    int K = mrt_ctx_inputs(&p->cfg), H = p->cfg.ctx_hidden;
+    for (int g = 0; g < p->cfg.ctx_groups; g++)
+        for (int par = 0; par < 2; par++) {
+            int out = 2 * p->cfg.ctx_group_size[g];
+            w.ctx[g][par].w1 = q, q += (size_t)H * K;
+            w.ctx[g][par].b1 = q, q += H;
+            w.ctx[g][par].w2 = q, q += (size_t)out * H;
+            w.ctx[g][par].b2 = q, q += out;
+        }
+    mrt_ctx_float_to_int(&p->cfg, &cf, &w);
+    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->export_path, err);
+    free(ints);
+    return st;
+}
+
+static int codec_acts_alloc(codec_acts *c, params *p, const mrt_train_options *o, mrt_error *err) {
+    const mrt_config *cfg = &p->cfg;
+    memset(c, 0, sizeof *c);
+    c->B = o->batch, c->S = o->crop, c->stage = o->stage;
+    c->lsh = mrt_latent_shape_of(cfg, o->crop, o->crop);
+    size_t ny = (size_t)o->batch * c->lsh.ntokens * cfg->channels;
+    size_t img = (size_t)o->batch * 3 * o->crop * o->crop;
+    int g = o->crop / cfg->patch;
+    size_t nmap = (size_t)o->batch * cfg->dim * g * g;
+    size_t nside = (size_t)o->batch * c->lsh.ngx * c->lsh.ngy * cfg->side_bits;
+    if (mrt_analysis_acts_alloc(&c->an, cfg, o->batch, o->crop) ||
+        mrt_synthesis_acts_alloc(&c->sy, cfg, o->batch, o->crop) ||
+        !(c->y_noisy = malloc(sizeof(float) * ny)) || !(c->dy = malloc(sizeof(float) * ny)) ||
+        !(c->dy_rate = malloc(sizeof(float) * ny)) || !(c->dmap = malloc(sizeof(float) * nmap)) ||
+        !(c->x01 = malloc(sizeof(float) * img)) || !(c->out01 = malloc(sizeof(float) * img)) ||
+        !(c->dout = malloc(sizeof(float) * img)) || !(c->side = malloc(nside + 1)))
+        return mrt_fail(err, MRT_ERR_NOMEM, "out of memory"), -1;
+    if (o->stage == 2 &&
+        mrt_gen_acts_alloc(&c->gen, o->batch, g, g, cfg->dim, cfg->gen_width, true) != 0)
+        return mrt_fail(err, MRT_ERR_NOMEM, "out of memory"), -1;
+    if (o->stage == 1) {
+        if (params_alloc(&c->tokp, cfg, 0, o->tok_bits) != 0 ||
+            tok_acts_alloc(&c->tok, cfg, o->tok_bits, o->batch, o->crop) != 0)
+            return mrt_fail(err, MRT_ERR_NOMEM, "out of memory"), -1;
+        if (load_weights(&c->tokp, o->tokenizer, NULL, err) != MRT_OK) return -1;
+    }
+    /* the float context model is the last block of the table */
+    size_t off = 0;
+    for (int i = 0; i < p->ntensors; i++) {
+        if (!strncmp(p->refs[i].name, "ctxf.", 5)) break;
+        off += ref_size(&p->refs[i]);
+    }
+    c->ctx_offset = off;
+    return 0;
+}
+
+static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const float *x,
+                             float lambda, uint64_t noise_seed) {
+    const mrt_config *cfg = &p->cfg;
+    int B = c->B, S = c->S, g = S / cfg->patch, D = cfg->dim;
+    size_t ny = (size_t)B * c->lsh.ntokens * cfg->channels, img = (size_t)B * 3 * S * S;
+    size_t nmap = (size_t)B * D * g * g;
+    step_stats st = {0};
+    mrt_analysis_train_forward(rt, cfg, &p->mw, &c->an, x);
+    /* additive uniform noise: the training stand-in for rounding */
+    mrt_rng rng;
+    mrt_rng_seed(&rng, noise_seed);
+    for (size_t i = 0; i < ny; i++) c->y_noisy[i] = c->an.y[i] + mrt_rng_uniform(&rng) - 0.5f;
+    if (mrt_side_bits(rt, cfg, &p->mw, &c->lsh, B, c->an.y, c->side) != MRT_OK) {
+        st.loss = NAN;
+        return st;
+    }
+    memset(c->dy_rate, 0, sizeof(float) * ny);
+    double bits = mrt_ctx_float_bits(cfg, &p->cf, &c->lsh, B, c->side, c->y_noisy, c->dy_rate,
+                                     &p->cg, NULL, NULL);
+    double pixels = (double)B * S * S;
+    double side_bits = (double)B * c->lsh.ngx * c->lsh.ngy * cfg->side_bits;
+    st.entropy = (bits + side_bits) / pixels; /* bpp estimate */
+    mrt_synthesis_train_forward(rt, cfg, &p->mw, &c->sy, c->y_noisy);
+    memset(c->dmap, 0, sizeof(float) * nmap);
+    double distortion;
+    if (c->stage == 1) {
+        tok_encode(rt, &c->tokp.w, &c->tok, x); /* target features: c->tok.e */
+        double se = 0;
+        for (size_t i = 0; i < nmap; i++) {
+            double d = (double)c->sy.map[i] - c->tok.e[i];
+            se += d * d;
+            c->dmap[i] = (float)(2.0 * d / nmap);
+        }
+        distortion = st.l1 = se / nmap; /* reported in the l1 column: feature MSE */
+        st.msssim = 0;
+        st.psnr = 0;
+    } else {
+        mrt_gen_forward(rt, &p->mw.gen, &c->gen, c->sy.map);
+        const float *out = c->gen.out;
+        memset(c->dout, 0, sizeof(float) * img);
+        st.l1 = mrt_l1_loss(c->dout, out, x, img, 1.0f);
+        double se = 0;
+        for (size_t i = 0; i < img; i++) {
+            c->x01[i] = 0.5f * (x[i] + 1.0f);
+            c->out01[i] = 0.5f * (out[i] + 1.0f);
+            double d = (double)c->out01[i] - c->x01[i];
+            se += d * d;
+        }
+        st.psnr = 10.0 * log10(1.0 / (se / img > 1e-10 ? se / img : 1e-10));
+        st.msssim = mrt_msssim(rt, c->dout, c->out01, c->x01, B, 3, S, S, -0.5f);
+        distortion = st.l1 + (1.0 - st.msssim);
+        mrt_gen_backward(rt, &p->mw.gen, &p->mg.gen, &c->gen, c->sy.map, c->dout, c->dmap);
+    }
+    memset(c->dy, 0, sizeof(float) * ny);
+    mrt_synthesis_train_backward(rt, cfg, &p->mw, &p->mg, &c->sy, c->dmap, c->dy);
+    /* the rate term: d(lambda * bpp) */
+    float scale = (float)(lambda / pixels);
+    for (size_t i = 0; i < ny; i++) c->dy[i] += scale * c->dy_rate[i];
+    for (size_t i = c->ctx_offset; i < p->n; i++) p->G[i] *= scale;
+    if (c->stage == 1) mrt_analysis_train_backward(rt, cfg, &p->mw, &p->mg, &c->an, c->dy);
+    st.loss = distortion + lambda * st.entropy;
+    return st;
+}
+
 /* --------------------------------------------------------------- loop */
 
 static float learning_rate(const mrt_train_options *o, long step) {
@@ -449,9 +664,14 @@ static float learning_rate(const mrt_train_options *o, long step) {
 }
 
 mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
-    if (o->stage != 0)
-        return mrt_fail(err, MRT_ERR_ARGUMENT, "stage %d is not implemented yet (stage 0: the "
-                        "tokenizer)", o->stage);
+    if (o->stage < 0 || o->stage > 2)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "stage %d: the stages are 0, 1 and 2", o->stage);
+    if (o->stage >= 1 && o->crop % 64)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "stages 1 and 2 need crops that are whole "
+                        "64-pixel windows");
+    if (o->stage == 1 && !o->tokenizer)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "stage 1 needs --tokenizer STAGE0.gguf (its "
+                        "targets)");
     if (!o->out || o->ndata < 1) return mrt_fail(err, MRT_ERR_ARGUMENT, "need --data and --out");
     if (o->crop < 16 || o->crop % 8 || o->batch < 1 || o->steps < 1 || o->tok_bits < 1 ||
         o->tok_bits > 16)
@@ -461,21 +681,28 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     mrt_config cfg = mrt_config_xs();
     params p;
     tok_acts acts;
+    codec_acts cacts;
     mrt_dataset ds;
     mrt_prefetch pf;
     bool have_acts = false, have_ds = false, have_pf = false;
     FILE *log = NULL;
     mrt_status st = MRT_OK;
     if (params_alloc(&p, &cfg, o->stage, o->tok_bits) != 0 ||
-        tok_acts_alloc(&acts, &cfg, o->tok_bits, o->batch, o->crop) != 0) {
+        (o->stage == 0 && tok_acts_alloc(&acts, &cfg, o->tok_bits, o->batch, o->crop) != 0)) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
         goto done;
     }
     have_acts = true;
+    if (o->stage > 0 && codec_acts_alloc(&cacts, &p, o, err) != 0) {
+        st = err ? err->status : MRT_ERR_NOMEM;
+        goto done;
+    }
     if (o->resume) {
         if ((st = load_checkpoint(&p, o, o->out, err)) != MRT_OK) goto done;
-    } else {
+    } else if (o->stage == 0) {
         params_init(&p, o->seed);
+    } else if ((st = codec_init(&p, o, err)) != MRT_OK) {
+        goto done;
     }
     if ((st = mrt_dataset_load(&ds, o->data, o->ndata, o->crop, err)) != MRT_OK) goto done;
     have_ds = true;
@@ -500,7 +727,9 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    mrt_adamw opt = {o->lr, 0.9f, 0.99f, 1e-8f, o->weight_decay};
+    /* stages 1-2 keep some tensors fixed (the generator in stage 1, the
+     * encoder in stage 2): no weight decay, so a zero gradient moves nothing */
+    mrt_adamw opt = {o->lr, 0.9f, 0.99f, 1e-8f, o->stage == 0 ? o->weight_decay : 0.0f};
     double t_start = now(), t_saved = now(), t_report = now();
     long first_step = p.step, report_steps = 0;
     step_stats avg = {0};
@@ -508,7 +737,15 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
            !(o->stop_after > 0 && p.step - first_step >= o->stop_after)) {
         const float *x = mrt_prefetch_get(&pf, (uint64_t)p.step);
         memset(p.G, 0, sizeof(float) * p.n);
-        step_stats s = tok_step(&rt, &p, &acts, x, o->entropy_weight);
+        step_stats s;
+        if (o->stage == 0) {
+            s = tok_step(&rt, &p, &acts, x, o->entropy_weight);
+        } else {
+            double ramp = o->lambda_ramp > 0 ? (double)p.step / o->lambda_ramp : 1.0;
+            float lambda = (float)(o->lambda * (ramp < 1.0 ? ramp : 1.0));
+            s = codec_step(&rt, &p, &cacts, x, lambda,
+                           o->seed ^ (0xd1342543de82ef95ULL * (uint64_t)(p.step + 1)));
+        }
         if (!isfinite(s.loss)) {
             st = mrt_fail(err, MRT_ERR_NOMEM, "step %ld: the loss is not finite (out of memory "
                           "or diverged)", p.step);
@@ -544,17 +781,20 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         }
         if (t - t_saved >= o->save_every) {
             if ((st = save_checkpoint(&p, o, o->out, err)) != MRT_OK) break;
+            if (o->stage > 0 && o->export_path && (st = export_model(&p, o, err)) != MRT_OK) break;
             t_saved = t;
         }
     }
     if (st == MRT_OK) st = save_checkpoint(&p, o, o->out, err);
+    if (st == MRT_OK && o->stage > 0 && o->export_path) st = export_model(&p, o, err);
     if (st == MRT_OK && !o->quiet)
         fprintf(stderr, "saved %s at step %ld (%.1f s this run)%s\n", o->out, p.step,
                 now() - t_start, stop_requested ? " after a stop signal" : "");
 done:
     if (have_pf) mrt_prefetch_stop(&pf);
     if (have_ds) mrt_dataset_free(&ds);
-    if (have_acts) tok_acts_free(&acts);
+    if (have_acts && o->stage == 0) tok_acts_free(&acts);
+    if (have_acts && o->stage > 0) codec_acts_free(&cacts, &cfg);
     if (log) fclose(log);
     params_free(&p);
     return st == MRT_OK ? mrt_ok(err) : st;

@@ -36,6 +36,13 @@ typedef struct mrt_train_options {
     double save_every;         /* seconds between checkpoints */
     int quiet;
     long stop_after;           /* stop (and save) after this many steps of this run; 0 = no */
+    /* stages 1 and 2 */
+    const char *tokenizer;     /* stage-0 checkpoint: targets (1) and the generator's init */
+    const char *init;          /* stage 2: the stage-1 checkpoint to start from */
+    const char *export_path;   /* write the codec model here at every checkpoint */
+    float lambda;              /* rate weight: loss = distortion + lambda * bpp */
+    long lambda_ramp;          /* steps over which lambda rises from 0 */
+    int rate_id;               /* written into the exported model */
 } mrt_train_options;
 
 void mrt_train_defaults(mrt_train_options *o);

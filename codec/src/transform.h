@@ -29,6 +29,12 @@ mrt_status mrt_analysis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weigh
                         const uint8_t *rgb, int width, int height, float *y, uint8_t *side_bits,
                         mrt_error *err);
 
+/* The LFQ side bits of `images` latents of one shape, laid out one after
+ * the other (ngx * ngy * d bytes of 0/1 per image). */
+mrt_status mrt_side_bits(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                         const mrt_latent_shape *sh, int images, const float *y,
+                         uint8_t *side_bits);
+
 /* y_hat: (nwin * L, c) floats; rgb: width * height * 3 bytes. */
 mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
                          const float *y_hat, int width, int height, uint8_t *rgb,
