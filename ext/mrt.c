@@ -26,21 +26,22 @@
 **       A bitstream in, a PNG out (with the connection's model, or the
 **       rate point beside it whose fingerprint the bitstream names).
 **         SELECT writefile('coffee.png', mrt_decode(data)) FROM images
-**          WHERE name = 'coffee.jpg';                                 -> 313542
+**          WHERE name = 'samples/coffee.jpg';                         -> 414176
 **
 **   mrt_info(bits BLOB) -> TEXT
 **       The bitstream header as JSON, no model needed (as `mrt info`).
 **         SELECT mrt_info(mrt_encode(readfile('samples/coffee.jpg')));
 **         -> {"version": 1, "width": 600, "height": 400, "bytes": 590,
-**             "bpp": 0.019667, "rate_id": 0, "model": "a4c2...", "streams": [11, 551]}
+**             "bpp": 0.019667, "rate_id": 0, "model": "60fa4823c2a20aca", "streams": [20, 540]}
 **
 **   mrt_psnr(a BLOB, b BLOB) -> REAL
-**       PSNR in dB over the RGB8 pixels of two PNG/JPEG images of one size.
+**       PSNR in dB over the RGB8 pixels of two PNG/JPEG images of one size
+**       (100 when identical).
 **         SELECT round(mrt_psnr(readfile('samples/coffee.jpg'),
-**                               mrt_decode(mrt_encode(readfile('samples/coffee.jpg')))), 2);
+**                               mrt_decode(mrt_encode(readfile('samples/coffee.jpg')))), 2);  -> 6.01
 **
 **   mrt_msssim(a BLOB, b BLOB) -> REAL
-**       MS-SSIM (mean over R, G, B) of two PNG/JPEG images of one size.
+**       MS-SSIM (the training loss's, on RGB) of two PNG/JPEG images of one size.
 **         SELECT mrt_msssim(readfile('samples/coffee.jpg'), readfile('samples/coffee.jpg'));  -> 1.0
 **
 **   mrt_version() -> TEXT
@@ -54,7 +55,7 @@
 **   mrt_model(path TEXT) -> TEXT
 **       Loads a weights file as this connection's model and returns it
 **       as JSON; '' goes back to the default model.
-**         SELECT json_extract(mrt_model('models/mrt-0.01.gguf'), '$.rate_id');
+**         SELECT json_extract(mrt_model('/tmp/other.gguf'), '$.source');  -> mrt_model()
 **
 ** The default model (no configuration needed): $MRT_MODEL, else
 ** default.gguf beside mrt.so, else <datadir>/mrt/models/default.gguf of the
@@ -88,7 +89,7 @@ SQLITE_EXTENSION_INIT1
 
 #include "mrt.h"
 #include "mrt_sqlite.h"
-#include "runtime.h" /* mrt_msssim, mrt_default_threads, mrt_blis_* */
+#include "runtime.h" /* mrt_default_threads, mrt_blis_version, mrt_blis_arch */
 
 /* Compile-time facts, from ext/CMakeLists.txt (fallbacks for a bare build). */
 #ifndef MRT_SOURCE_MODEL_DIR
@@ -323,6 +324,16 @@ static int want_blob(sqlite3_context *ctx, const char *fn, sqlite3_value **argv,
     return 0;
 }
 
+/* A BLOB argument's bytes. SQLite gives NULL for a zero-length BLOB; libmrt
+ * takes NULL as a missing argument, so an empty BLOB becomes a pointer to
+ * nothing and gets libmrt's own "empty input" / "bad magic" reason. */
+static const uint8_t *blob_bytes(sqlite3_value *v, size_t *len) {
+    static const uint8_t nothing[1];
+    const uint8_t *p = sqlite3_value_blob(v);
+    *len = (size_t)sqlite3_value_bytes(v);
+    return p ? p : nothing;
+}
+
 /* Hands a libmrt buffer to SQLite without a copy, or refuses it when it is
  * over the connection's SQLITE_LIMIT_LENGTH. */
 static void result_bytes(sqlite3_context *ctx, const char *fn, uint8_t *p, size_t n) {
@@ -507,9 +518,8 @@ static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
     for (int i = 0; i < nfiles; i++) {
         rate_point *r = &c->rates[c->nrates];
         r->name = rate_name(files[i]);
-        char *p = sqlite3_mprintf("%s/%s", dir, files[i]);
-        r->path = p ? strdup(p) : NULL;
-        sqlite3_free(p);
+        size_t plen = strlen(dir) + strlen(files[i]) + 2;
+        if ((r->path = malloc(plen))) snprintf(r->path, plen, "%s/%s", dir, files[i]);
         if (!r->name || !r->path) {
             free(r->name);
             free(r->path);
@@ -735,8 +745,8 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (!want_blob(ctx, fn, argv, 0, "image", "PNG or JPEG bytes")) return;
     shared_model *m = argc > 1 ? rate_model(ctx, c, fn, argv[1]) : conn_model(ctx, c, fn);
     if (!m) return;
-    const void *data = sqlite3_value_blob(argv[0]);
-    size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+    size_t len;
+    const uint8_t *data = blob_bytes(argv[0], &len);
     mrt_error e = {0};
     mrt_image img = {0};
     if (mrt_image_read_memory(data, len, &img, &e) != MRT_OK) {
@@ -760,8 +770,8 @@ static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     mrt_conn *c = sqlite3_user_data(ctx);
     if (any_null(argc, argv)) return;
     if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return;
-    const uint8_t *data = sqlite3_value_blob(argv[0]);
-    size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+    size_t len;
+    const uint8_t *data = blob_bytes(argv[0], &len);
     mrt_error e = {0};
     mrt_info info;
     /* The header first: damage is reported as such before any model is
@@ -806,8 +816,8 @@ static void info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_info";
     if (any_null(argc, argv)) return;
     if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return;
-    const uint8_t *data = sqlite3_value_blob(argv[0]);
-    size_t len = (size_t)sqlite3_value_bytes(argv[0]);
+    size_t len;
+    const uint8_t *data = blob_bytes(argv[0], &len);
     mrt_error e = {0};
     mrt_info info;
     if (mrt_info_read(data, len, &info, &e) != MRT_OK) {
@@ -828,89 +838,50 @@ static void info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     result_str(ctx, s);
 }
 
-/* Reads both images of mrt_psnr/mrt_msssim; they must have one size. */
-static int read_pair(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, mrt_image *a,
-                     mrt_image *b) {
+/* mrt_psnr and mrt_msssim: both images read, then libmrt's
+ * mrt_image_compare, the one PSNR/MS-SSIM of the project (the CLI's eval
+ * and the benchmarks use it too). It refuses images of different sizes,
+ * naming both. */
+static void compare(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int want_psnr) {
     static const char *names[2] = {"argument 1 (a)", "argument 2 (b)"};
-    mrt_image *img[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
-        mrt_error e = {0};
-        const void *data = sqlite3_value_blob(argv[i]);
-        size_t len = (size_t)sqlite3_value_bytes(argv[i]);
-        if (mrt_image_read_memory(data, len, img[i], &e) != MRT_OK) {
+    if (!want_blob(ctx, fn, argv, 0, "a", "PNG or JPEG bytes")) return;
+    if (!want_blob(ctx, fn, argv, 1, "b", "PNG or JPEG bytes")) return;
+    mrt_image img[2] = {{0}, {0}};
+    mrt_error e = {0};
+    int ok = 1;
+    for (int i = 0; ok && i < 2; i++) {
+        size_t len;
+        const uint8_t *data = blob_bytes(argv[i], &len);
+        if (mrt_image_read_memory(data, len, &img[i], &e) != MRT_OK) {
             fail_mrt(ctx, fn, names[i], &e);
-            mrt_image_free(a);
-            return -1;
+            ok = 0;
         }
     }
-    if (a->width != b->width || a->height != b->height) {
-        fail(ctx, SQLITE_ERROR, "%s: the images differ in size: %dx%d and %dx%d", fn, a->width,
-             a->height, b->width, b->height);
-        mrt_image_free(a);
-        mrt_image_free(b);
-        return -1;
+    double value = 0;
+    /* Thread count: the default; MS-SSIM's planes are computed
+     * independently, so the value does not depend on it. */
+    if (ok && mrt_image_compare(&img[0], &img[1], 0, want_psnr ? &value : NULL,
+                                want_psnr ? NULL : &value, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        ok = 0;
     }
-    return 0;
+    mrt_image_free(&img[0]);
+    mrt_image_free(&img[1]);
+    if (ok) sqlite3_result_double(ctx, value);
 }
 
-/* mrt_psnr(a BLOB, b BLOB) -> REAL: 10 log10(255^2 / MSE) over every R, G
- * and B sample; +Inf for identical pixels. Exact integer sums, so the
- * value is the same everywhere. */
+/* mrt_psnr(a BLOB, b BLOB) -> REAL: dB over every R, G and B sample; 100
+ * for identical pixels (libmrt's stand-in for infinity). */
 static void psnr_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    static const char fn[] = "mrt_psnr";
     if (any_null(argc, argv)) return;
-    if (!want_blob(ctx, fn, argv, 0, "a", "PNG or JPEG bytes")) return;
-    if (!want_blob(ctx, fn, argv, 1, "b", "PNG or JPEG bytes")) return;
-    mrt_image a, b;
-    if (read_pair(ctx, fn, argv, &a, &b) != 0) return;
-    size_t n = (size_t)a.width * (size_t)a.height * 3;
-    uint64_t sse = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d = (int)a.rgb[i] - (int)b.rgb[i];
-        sse += (uint64_t)(d * d);
-    }
-    mrt_image_free(&a);
-    mrt_image_free(&b);
-    sqlite3_result_double(ctx, sse ? 10.0 * log10(255.0 * 255.0 * (double)n / (double)sse)
-                                   : (double)INFINITY);
+    compare(ctx, "mrt_psnr", argv, 1);
 }
 
-/* mrt_msssim(a BLOB, b BLOB) -> REAL: the runtime's MS-SSIM (the one the
- * trainer optimises: 5 scales, 11-tap Gaussian of sigma 1.5, fewer scales
- * for small images) on each of R, G, B as floats in [0, 1], averaged. One
- * plane at a time keeps the memory at ~64 bytes per pixel; the runtime
- * computes a plane the same way on any thread count. */
+/* mrt_msssim(a BLOB, b BLOB) -> REAL: the training loss's MS-SSIM on RGB
+ * in [0, 1] (codec/src/runtime.h). */
 static void msssim_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    static const char fn[] = "mrt_msssim";
     if (any_null(argc, argv)) return;
-    if (!want_blob(ctx, fn, argv, 0, "a", "PNG or JPEG bytes")) return;
-    if (!want_blob(ctx, fn, argv, 1, "b", "PNG or JPEG bytes")) return;
-    mrt_image a, b;
-    if (read_pair(ctx, fn, argv, &a, &b) != 0) return;
-    int w = a.width, h = a.height;
-    size_t n = (size_t)w * (size_t)h;
-    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
-    double sum = 0.0;
-    int ok = x && y;
-    mrt_rt rt = mrt_rt_make(1);
-    for (int ch = 0; ok && ch < 3; ch++) {
-        for (size_t i = 0; i < n; i++) {
-            x[i] = a.rgb[3 * i + ch] / 255.0f;
-            y[i] = b.rgb[3 * i + ch] / 255.0f;
-        }
-        float v = mrt_msssim(&rt, NULL, x, y, 1, 1, h, w, 1.0f);
-        if (isnan(v)) ok = 0; /* the runtime's "no scratch memory" */
-        sum += v;
-    }
-    free(x);
-    free(y);
-    mrt_image_free(&a);
-    mrt_image_free(&b);
-    if (!ok) {
-        fail(ctx, SQLITE_NOMEM, "%s: out of memory for %dx%d pixels", fn, w, h);
-        return;
-    }
-    sqlite3_result_double(ctx, sum / 3.0);
+    compare(ctx, "mrt_msssim", argv, 0);
 }
 
 /* mrt_version() -> TEXT */

@@ -36,3 +36,14 @@ for img in samples/*.jpg samples/*.png; do
   "$mrt" decode "$out/$name.mrt" "$out/$name.png" --model "$model"
 done
 echo "bitstreams and decoded PNGs are in $out/ ('$mrt info $out/coffee.mrt' shows a header)"
+
+echo
+echo "== the SQLite extension (ext/README.md) =="
+# The extension finds models/default.gguf by itself; the random model needs MRT_MODEL.
+[[ $model == models/default.gguf ]] || export MRT_MODEL=$PWD/$model
+sql() {
+  echo "\$ sqlite3 :memory: \".load build/ext/mrt\" \"$1\""
+  sqlite3 :memory: ".load build/ext/mrt" "$1"
+}
+sql "select length(mrt_encode(readfile('samples/coffee.jpg')))"
+sql "select writefile('$out/coffee-sql.png', mrt_decode(mrt_encode(readfile('samples/coffee.jpg'))))"

@@ -3,6 +3,7 @@
 #   - the loss goes down over a short run;
 #   - resuming is exact: 12 steps straight give the same checkpoint, byte
 #     for byte, as 6 steps + resume + 6 steps (same seed, same threads);
+#   - stages 1 and 2 run, resume exactly, and export a working codec model;
 #   - bad options and a mismatched resume are refused.
 #
 #   test_train.sh MRT_BINARY SAMPLES_DIR
@@ -14,10 +15,10 @@ trap 'rm -rf "$work"' EXIT
 pass=0
 fail=0
 check() { if eval "$1"; then pass=$((pass + 1)); else echo "FAIL: $2"; fail=$((fail + 1)); fi; }
-common=(--stage 0 --data "$samples" --batch 4 --crop 64 --warmup 5 --threads 2 --quiet)
+common=(--data "$samples" --batch 4 --crop 64 --warmup 5 --threads 2 --quiet)
 
 # the loss decreases (mean L1 of the first 10 logged steps vs the last 10)
-"$mrt" train "${common[@]}" --steps 80 --lr 2e-3 --out "$work/a.gguf" --log "$work/a.jsonl" --log-every 1
+"$mrt" train "${common[@]}" --stage 0 --steps 80 --lr 2e-3 --out "$work/a.gguf" --log "$work/a.jsonl" --log-every 1
 check "[[ \$? -eq 0 && -s $work/a.gguf ]]" "training run failed"
 first=$(head -n 10 "$work/a.jsonl" | sed -E 's/.*"l1": ([0-9.]+).*/\1/' | awk '{s+=$1} END {print s/NR}')
 last=$(tail -n 10 "$work/a.jsonl" | sed -E 's/.*"l1": ([0-9.]+).*/\1/' | awk '{s+=$1} END {print s/NR}')
@@ -26,13 +27,33 @@ check "awk -v a=$first -v b=$last 'BEGIN {exit !(b < 0.9 * a)}'" "loss did not d
 check "[[ \$(wc -l < $work/a.jsonl) -eq 80 ]]" "log does not have one line per step"
 
 # resume equality
-"$mrt" train "${common[@]}" --steps 12 --out "$work/straight.gguf"
-"$mrt" train "${common[@]}" --steps 12 --stop-after 6 --out "$work/resumed.gguf"
-"$mrt" train "${common[@]}" --steps 12 --resume --out "$work/resumed.gguf"
+"$mrt" train "${common[@]}" --stage 0 --steps 12 --out "$work/straight.gguf"
+"$mrt" train "${common[@]}" --stage 0 --steps 12 --stop-after 6 --out "$work/resumed.gguf"
+"$mrt" train "${common[@]}" --stage 0 --steps 12 --resume --out "$work/resumed.gguf"
 check "cmp -s $work/straight.gguf $work/resumed.gguf" "12 steps != 6 + resume + 6"
 
+# stages 1 and 2 on top of the stage-0 run above, exported as a codec model
+# that then encodes and decodes; stage 1 resumes exactly too
+"$mrt" train "${common[@]}" --stage 1 --steps 6 --tokenizer "$work/a.gguf" --lambda 0.5 \
+  --out "$work/s1.gguf"
+check "[[ \$? -eq 0 && -s $work/s1.gguf ]]" "stage 1 failed"
+"$mrt" train "${common[@]}" --stage 1 --steps 6 --stop-after 3 --tokenizer "$work/a.gguf" \
+  --lambda 0.5 --out "$work/s1r.gguf"
+"$mrt" train "${common[@]}" --stage 1 --steps 6 --resume --tokenizer "$work/a.gguf" \
+  --lambda 0.5 --out "$work/s1r.gguf"
+check "cmp -s $work/s1.gguf $work/s1r.gguf" "stage 1: 6 steps != 3 + resume + 3"
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --init "$work/s1.gguf" --lambda 0.5 \
+  --out "$work/s2.gguf" --export "$work/model.gguf" --rate-id 3
+check "[[ \$? -eq 0 && -s $work/model.gguf ]]" "stage 2 or its export failed"
+"$mrt" encode "$samples/coffee.jpg" "$work/c.mrt" --model "$work/model.gguf" --quiet &&
+  "$mrt" decode "$work/c.mrt" "$work/c.png" --model "$work/model.gguf" --quiet
+check "[[ \$? -eq 0 && -s $work/c.png ]]" "the exported model does not round-trip"
+check "\"$mrt\" info $work/c.mrt | grep -q '\"rate_id\": 3'" "exported rate id missing"
+"$mrt" train "${common[@]}" --stage 1 --steps 6 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'tokenizer' $work/err" "stage 1 without a tokenizer was accepted"
+
 # refusals
-"$mrt" train "${common[@]}" --steps 12 --resume --seed 99 --out "$work/resumed.gguf" 2>"$work/err"
+"$mrt" train "${common[@]}" --stage 0 --steps 12 --resume --seed 99 --out "$work/resumed.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'seed' $work/err" "resume with another seed was not refused"
 "$mrt" train --stage 0 --data "$work/nothing" --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'nothing' $work/err" "missing data folder was not refused"

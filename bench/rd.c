@@ -1,0 +1,1362 @@
+/*
+ * rd.c -- bench_rd: mrt against the best classical codecs at the same bytes
+ * (DESIGN.md §8).
+ *
+ *   build/bench/bench_rd [options] IMAGE...
+ *     --model FILE    our codec at this model's rate (repeatable); each
+ *                     model is a rate point whose classical budget, per
+ *                     image, is the size of our bitstream for that image
+ *     --bpp X         a rate point at X bits per pixel (repeatable), for the
+ *                     classical codecs alone
+ *     --codecs LIST   comma-separated subset of jpeg,webp,avif,jxl
+ *                     (default: every one whose tools are installed)
+ *     --factors LIST  downscale factors (default 1,1.5,2,3,4,6,8,12,16)
+ *     --max-side N    first shrink each image so its longer side is <= N
+ *                     (quick runs and tests; the shrunk image is the reference)
+ *     --out DIR       where rd-<codec>.json, rd.md and rd.gp go (default .)
+ *     --threads N     threads for our codec and the metrics (default 1)
+ *     --timeout S     seconds allowed to one external tool call (default 120)
+ *     --quiet         no progress on stderr
+ *     --self-test     check the Lanczos resampler and exit
+ *
+ * For every image, rate point and classical codec: at every factor s the
+ * image is Lanczos-3 downscaled to ceil(W/s) x ceil(H/s), the codec's
+ * quality is binary-searched for the largest real file <= the budget, the
+ * file is decoded by the codec's own decoder and Lanczos-upscaled back to
+ * W x H; PSNR and MS-SSIM come from mrt_image_compare, the same function
+ * that measures our codec. Per image the factor with the best MS-SSIM is
+ * kept (the best PSNR one is recorded beside it). bench/README.md has the
+ * details and the reasons.
+ *
+ * External tools run through posix_spawnp with an explicit argv (no
+ * shell), stdin from /dev/null, stdout and stderr into a log file, under a
+ * timeout; their files live in one mkdtemp directory removed at exit (also
+ * on SIGINT/SIGTERM).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mrt.h"
+
+extern char **environ;
+
+#define PI 3.14159265358979323846
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *fmt, ...);
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) die("out of memory");
+    return p;
+}
+
+/* ------------------------------------------------------ Lanczos-3 resampler */
+
+/* Lanczos-3 kernel: sinc(x) sinc(x/3) for |x| < 3. */
+static double lanczos3(double x) {
+    x = fabs(x);
+    if (x < 1e-9) return 1.0;
+    if (x >= 3.0) return 0.0;
+    double px = PI * x;
+    return 3.0 * sin(px) * sin(px / 3.0) / (px * px);
+}
+
+/* One axis of a resampling: output sample i is sum_k w[i*taps+k] *
+ * in[idx[i*taps+k]]. Pixel centres are aligned ((i + 0.5) * scale - 0.5),
+ * the kernel is stretched by the scale when shrinking (so it also low-pass
+ * filters), samples past the edge repeat the edge pixel, and each row of
+ * weights is normalised to sum to 1 so flat areas stay exactly flat. */
+typedef struct axis_filter {
+    int n_out, taps;
+    int *idx;
+    float *w;
+} axis_filter;
+
+static void axis_filter_make(axis_filter *f, int n_in, int n_out) {
+    double scale = (double)n_in / n_out;
+    double fs = scale > 1.0 ? scale : 1.0;
+    double support = 3.0 * fs;
+    int taps = (int)ceil(2.0 * support) + 1;
+    f->n_out = n_out;
+    f->taps = taps;
+    f->idx = xmalloc(sizeof(int) * (size_t)n_out * taps);
+    f->w = xmalloc(sizeof(float) * (size_t)n_out * taps);
+    double *wk = xmalloc(sizeof(double) * taps);
+    for (int i = 0; i < n_out; i++) {
+        double centre = (i + 0.5) * scale - 0.5;
+        int first = (int)ceil(centre - support);
+        double sum = 0;
+        for (int k = 0; k < taps; k++) {
+            int j = first + k;
+            wk[k] = lanczos3((j - centre) / fs);
+            sum += wk[k];
+        }
+        for (int k = 0; k < taps; k++) {
+            int j = first + k;
+            f->idx[(size_t)i * taps + k] = j < 0 ? 0 : j >= n_in ? n_in - 1 : j;
+            f->w[(size_t)i * taps + k] = (float)(wk[k] / sum);
+        }
+    }
+    free(wk);
+}
+
+static void axis_filter_free(axis_filter *f) {
+    free(f->idx);
+    free(f->w);
+}
+
+static uint8_t to_u8(float v) {
+    if (!(v > 0.0f)) return 0;
+    if (v >= 255.0f) return 255;
+    return (uint8_t)(v + 0.5f);
+}
+
+/* Separable Lanczos-3 resize of 8-bit RGB, horizontal pass first into
+ * floats, then vertical, rounded once at the end. It works directly on
+ * the 8-bit sRGB values (as PIL, ImageMagick's default and most codec
+ * benchmarks do): what it is fair to ask of a pipeline that stores 8-bit
+ * sRGB. Out of [0, 255] overshoot (ringing) is clamped. */
+static mrt_image resize_lanczos(const mrt_image *in, int w_out, int h_out) {
+    int w = in->width, h = in->height;
+    axis_filter fx, fy;
+    axis_filter_make(&fx, w, w_out);
+    axis_filter_make(&fy, h, h_out);
+    float *tmp = xmalloc(sizeof(float) * (size_t)h * w_out * 3);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = in->rgb + (size_t)y * w * 3;
+        float *trow = tmp + (size_t)y * w_out * 3;
+        for (int x = 0; x < w_out; x++) {
+            const int *idx = fx.idx + (size_t)x * fx.taps;
+            const float *wt = fx.w + (size_t)x * fx.taps;
+            float r = 0, g = 0, b = 0;
+            for (int k = 0; k < fx.taps; k++) {
+                const uint8_t *p = row + (size_t)idx[k] * 3;
+                r += wt[k] * p[0];
+                g += wt[k] * p[1];
+                b += wt[k] * p[2];
+            }
+            trow[3 * x] = r;
+            trow[3 * x + 1] = g;
+            trow[3 * x + 2] = b;
+        }
+    }
+    mrt_image out = {w_out, h_out, xmalloc((size_t)w_out * h_out * 3)};
+    float *acc = xmalloc(sizeof(float) * (size_t)w_out * 3);
+    for (int y = 0; y < h_out; y++) {
+        const int *idx = fy.idx + (size_t)y * fy.taps;
+        const float *wt = fy.w + (size_t)y * fy.taps;
+        for (int x = 0; x < w_out * 3; x++) acc[x] = 0;
+        for (int k = 0; k < fy.taps; k++) {
+            const float *trow = tmp + (size_t)idx[k] * w_out * 3;
+            for (int x = 0; x < w_out * 3; x++) acc[x] += wt[k] * trow[x];
+        }
+        uint8_t *orow = out.rgb + (size_t)y * w_out * 3;
+        for (int x = 0; x < w_out * 3; x++) orow[x] = to_u8(acc[x]);
+    }
+    free(acc);
+    free(tmp);
+    axis_filter_free(&fx);
+    axis_filter_free(&fy);
+    return out;
+}
+
+static mrt_image image_copy(const mrt_image *in) {
+    size_t n = (size_t)in->width * in->height * 3;
+    mrt_image out = {in->width, in->height, xmalloc(n)};
+    memcpy(out.rgb, in->rgb, n);
+    return out;
+}
+
+/* The downscaled size for factor s: ceil(side / s), at least 1. The small
+ * epsilon keeps an exact division (768 / 1.5) from rounding up. */
+static int scaled_side(int side, double s) {
+    int n = (int)ceil(side / s - 1e-9);
+    return n < 1 ? 1 : n;
+}
+
+/* ------------------------------------------------------------- self-test */
+
+static int self_test(void) {
+    int failures = 0;
+    /* Identity: a resize to the same size must give back every byte (the
+     * kernel is 1 at 0 and 0 at the other integers). */
+    {
+        mrt_image img = {97, 61, xmalloc(97 * 61 * 3)};
+        uint32_t s = 12345;
+        for (size_t i = 0; i < (size_t)97 * 61 * 3; i++) {
+            s = s * 1664525u + 1013904223u;
+            img.rgb[i] = (uint8_t)(s >> 24);
+        }
+        mrt_image same = resize_lanczos(&img, 97, 61);
+        int diff = memcmp(img.rgb, same.rgb, (size_t)97 * 61 * 3) != 0;
+        printf("lanczos identity 97x61 -> 97x61: %s\n", diff ? "FAIL" : "ok");
+        failures += diff;
+        mrt_image_free(&same);
+        mrt_image_free(&img);
+    }
+    /* Flat stays flat at any size (normalised weights). */
+    {
+        mrt_image img = {50, 40, xmalloc(50 * 40 * 3)};
+        memset(img.rgb, 77, 50 * 40 * 3);
+        mrt_image a = resize_lanczos(&img, 17, 13), b = resize_lanczos(&a, 123, 91);
+        int bad = 0;
+        for (size_t i = 0; i < (size_t)17 * 13 * 3; i++) bad |= a.rgb[i] != 77;
+        for (size_t i = 0; i < (size_t)123 * 91 * 3; i++) bad |= b.rgb[i] != 77;
+        printf("lanczos flat 50x40 -> 17x13 -> 123x91: %s\n", bad ? "FAIL" : "ok");
+        failures += bad;
+        mrt_image_free(&a);
+        mrt_image_free(&b);
+        mrt_image_free(&img);
+    }
+    /* A smooth picture (ramps and a slow wave, well below the Nyquist rate
+     * of the smallest size) survives down-and-up with a small error. */
+    const int W = 240, H = 160;
+    mrt_image img = {W, H, xmalloc((size_t)W * H * 3)};
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint8_t *p = img.rgb + ((size_t)y * W + x) * 3;
+            p[0] = (uint8_t)(20 + 200.0 * x / (W - 1) + 0.5);
+            p[1] = (uint8_t)(30 + 180.0 * y / (H - 1) + 0.5);
+            p[2] = (uint8_t)(128 + 90.0 * sin(2 * PI * x / 120.0) * cos(2 * PI * y / 90.0) + 0.5);
+        }
+    const double factors[] = {1.5, 2, 3, 4};
+    for (size_t f = 0; f < sizeof factors / sizeof factors[0]; f++) {
+        int w = scaled_side(W, factors[f]), h = scaled_side(H, factors[f]);
+        mrt_image small = resize_lanczos(&img, w, h);
+        mrt_image back = resize_lanczos(&small, W, H);
+        double se = 0;
+        int maxerr = 0, margin = (int)(4 * factors[f]) + 4;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++) {
+                    size_t i = ((size_t)y * W + x) * 3 + c;
+                    int d = abs((int)img.rgb[i] - back.rgb[i]);
+                    se += (double)d * d;
+                    /* the edges repeat their pixel, which bends a ramp:
+                     * the maximum is checked on the interior only */
+                    if (x >= margin && x < W - margin && y >= margin && y < H - margin &&
+                        d > maxerr)
+                        maxerr = d;
+                }
+        double rmse = sqrt(se / ((double)W * H * 3));
+        int bad = !(rmse < 1.0) || maxerr > 2;
+        printf("lanczos smooth 240x160 -> %dx%d -> 240x160: rmse %.3f, interior max %d: %s\n", w,
+               h, rmse, maxerr, bad ? "FAIL" : "ok");
+        failures += bad;
+        mrt_image_free(&small);
+        mrt_image_free(&back);
+    }
+    mrt_image_free(&img);
+    /* scaled_side: ceil, exact divisions not rounded up */
+    int bad = scaled_side(768, 1.5) != 512 || scaled_side(769, 2) != 385 ||
+              scaled_side(5, 8) != 1;
+    printf("scaled_side: %s\n", bad ? "FAIL" : "ok");
+    failures += bad;
+    printf("%s\n", failures ? "self-test FAILED" : "self-test passed");
+    return failures ? 1 : 0;
+}
+
+/* ------------------------------------------------------ temporary files */
+
+static char tmpdir[4096];
+static volatile pid_t child_pid = 0;
+
+/* Every name bench_rd ever creates in its directory: the cleanup removes
+ * exactly these (never a recursive delete). */
+static const char *const tmp_names[] = {
+    "in.ppm", "in.png", "try.jpg", "try.webp", "try.avif", "try.jxl", "best.jpg", "best.webp",
+    "best.avif", "best.jxl", "dec.ppm", "dec.png", "tool.log",
+};
+#define NTMP (sizeof tmp_names / sizeof tmp_names[0])
+/* Paths built once so the signal handler needs no formatting. */
+static char tmp_paths[NTMP][4200];
+
+/* Async-signal-safe: unlink and rmdir only. */
+static void cleanup_tmp(void) {
+    if (!tmpdir[0]) return;
+    for (size_t i = 0; i < NTMP; i++) unlink(tmp_paths[i]);
+    rmdir(tmpdir);
+    tmpdir[0] = 0;
+}
+
+static void on_signal(int sig) {
+    if (child_pid > 0) kill(-child_pid, SIGKILL); /* the tool's process group */
+    cleanup_tmp();
+    _exit(128 + sig);
+}
+
+static void make_tmpdir(void) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/bench_rd.XXXXXX", base);
+    if (!mkdtemp(tmpdir)) {
+        tmpdir[0] = 0;
+        die("cannot create a temporary directory under %s: %s", base, strerror(errno));
+    }
+    for (size_t i = 0; i < NTMP; i++)
+        snprintf(tmp_paths[i], sizeof tmp_paths[i], "%s/%s", tmpdir, tmp_names[i]);
+    atexit(cleanup_tmp);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *tmp_path(const char *name) {
+    for (size_t i = 0; i < NTMP; i++)
+        if (!strcmp(tmp_names[i], name)) return tmp_paths[i];
+    die("internal: unknown temporary name %s", name);
+    return NULL;
+}
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench_rd: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+/* ------------------------------------------------------------ PPM files */
+
+static void write_ppm(const mrt_image *img, const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) die("%s: %s", path, strerror(errno));
+    fprintf(f, "P6\n%d %d\n255\n", img->width, img->height);
+    size_t n = (size_t)img->width * img->height * 3;
+    if (fwrite(img->rgb, 1, n, f) != n || fclose(f) != 0) die("%s: write failed", path);
+}
+
+/* One header number, skipping whitespace and '#' comments. */
+static int ppm_number(FILE *f, long *v) {
+    int c = fgetc(f);
+    for (;;) {
+        while (c == ' ' || c == '\t' || c == '\n' || c == '\r') c = fgetc(f);
+        if (c != '#') break;
+        while (c != '\n' && c != EOF) c = fgetc(f);
+    }
+    if (c < '0' || c > '9') return 0;
+    *v = 0;
+    while (c >= '0' && c <= '9') {
+        if (*v > 100000000) return 0;
+        *v = *v * 10 + (c - '0');
+        c = fgetc(f);
+    }
+    /* exactly one whitespace byte ends the header's last number */
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Binary PPM (P6), maxval 255 or up to 65535 (big-endian samples, scaled
+ * to 8 bits with rounding): what djpeg, dwebp and djxl write. */
+static int read_ppm(const char *path, mrt_image *out, char *why, size_t whylen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return 0;
+    }
+    long w, h, maxval;
+    if (fgetc(f) != 'P' || fgetc(f) != '6' || !ppm_number(f, &w) || !ppm_number(f, &h) ||
+        !ppm_number(f, &maxval) || w < 1 || h < 1 || w > MRT_MAX_SIDE || h > MRT_MAX_SIDE ||
+        maxval < 1 || maxval > 65535) {
+        snprintf(why, whylen, "%s: not a binary PPM this program reads", path);
+        fclose(f);
+        return 0;
+    }
+    size_t n = (size_t)w * h * 3, bps = maxval > 255 ? 2 : 1;
+    uint8_t *raw = xmalloc(n * bps);
+    size_t got = fread(raw, 1, n * bps, f);
+    fclose(f);
+    if (got != n * bps) {
+        free(raw);
+        snprintf(why, whylen, "%s: truncated PPM", path);
+        return 0;
+    }
+    out->width = (int)w;
+    out->height = (int)h;
+    out->rgb = xmalloc(n);
+    for (size_t i = 0; i < n; i++) {
+        long v = bps == 2 ? raw[2 * i] << 8 | raw[2 * i + 1] : raw[i];
+        out->rgb[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);
+    }
+    free(raw);
+    return 1;
+}
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* --------------------------------------------------------- running tools */
+
+static double tool_timeout = 120;
+
+/* Runs argv (PATH lookup, no shell) with stdin from /dev/null and stdout +
+ * stderr into tool.log; waits at most tool_timeout seconds, then kills it.
+ * Returns 1 on exit status 0; otherwise 0 with the reason (and the log's
+ * first line) in `why`. *seconds gets the wall time. */
+static int run_tool(char *const argv[], double *seconds, char *why, size_t whylen) {
+    const char *log = tmp_path("tool.log");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* its own process group, so a timeout or a signal kills whatever the
+     * tool started too (a wrapper script's children) */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    pid_t pid;
+    double t0 = now();
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot run %s: %s", argv[0], strerror(rc));
+        return 0;
+    }
+    child_pid = pid;
+    int status = 0, timed_out = 0;
+    /* Poll instead of blocking so the timeout needs no signals or threads;
+     * 1 ms steps keep the timing error well under a tool's run time. */
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) {
+            child_pid = 0;
+            snprintf(why, whylen, "waitpid %s: %s", argv[0], strerror(errno));
+            return 0;
+        }
+        if (now() - t0 > tool_timeout) {
+            kill(-pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            timed_out = 1;
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    child_pid = 0;
+    *seconds = now() - t0;
+    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0) return 1;
+    char first[200] = "";
+    FILE *f = fopen(log, "r");
+    if (f) {
+        if (!fgets(first, sizeof first, f)) first[0] = 0;
+        fclose(f);
+        first[strcspn(first, "\r\n")] = 0;
+    }
+    if (timed_out)
+        snprintf(why, whylen, "%s timed out after %.0f s", argv[0], tool_timeout);
+    else if (WIFEXITED(status))
+        snprintf(why, whylen, "%s exited with status %d: %s", argv[0], WEXITSTATUS(status), first);
+    else
+        snprintf(why, whylen, "%s killed by signal %d", argv[0],
+                 WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+    return 0;
+}
+
+/* Is `name` an executable file in a PATH directory? */
+static int in_path(const char *name) {
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/bin:/bin";
+    char buf[4096];
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        if (len > 0 && len < sizeof buf - strlen(name) - 2) {
+            memcpy(buf, path, len);
+            buf[len] = '/';
+            strcpy(buf + len + 1, name);
+            struct stat st;
+            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) return 1;
+        }
+        path += len;
+        if (*path == ':') path++;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- the codecs */
+
+/* Each codec's quality knob is searched as an integer q in [0, qsteps),
+ * oriented so that a larger q means better quality and (nearly always)
+ * more bytes; native() maps it to the tool's own parameter. */
+typedef struct codec {
+    const char *name;     /* JSON file and table name */
+    const char *label;    /* plot legend */
+    const char *enc, *dec;
+    const char *ext;      /* of the compressed file */
+    int in_png, out_png;  /* encoder input / decoder output: PNG, else PPM */
+    int qsteps;
+    const char *param;    /* what "quality" means in the JSON */
+    const char *version_flag;
+    const char *settings; /* the fixed settings, for the description */
+} codec;
+
+enum { C_JPEG, C_WEBP, C_AVIF, C_JXL, NCODECS };
+
+static const codec codecs[NCODECS] = {
+    {"jpeg", "JPEG (libjpeg-turbo)", "cjpeg", "djpeg", "jpg", 0, 0, 100, "cjpeg -quality",
+     "-version", "cjpeg -quality Q -optimize (baseline, 4:2:0)"},
+    {"webp", "WebP (libwebp)", "cwebp", "dwebp", "webp", 0, 0, 101, "cwebp -q", "-version",
+     "cwebp -m 6 -q Q"},
+    {"avif", "AVIF (libavif, aom)", "avifenc", "avifdec", "avif", 1, 1, 64,
+     "avifenc quantizer (--min = --max, 0 best .. 63 worst)", "--version",
+     "avifenc -s 6 -y 420 --min Q --max Q"},
+    {"jxl", "JPEG XL (libjxl)", "cjxl", "djxl", "jxl", 0, 0, 256, "cjxl -d (distance)",
+     "--version", "cjxl -e 7 -d D"},
+};
+
+/* JPEG XL's distance runs from 25 (the largest cjxl accepts) down to 0.1,
+ * log-spaced over the 256 steps (about 2.2 % apart). */
+static double native_param(int c, int q) {
+    switch (c) {
+    case C_JPEG: return q + 1;           /* 1 .. 100 */
+    case C_WEBP: return q;               /* 0 .. 100 */
+    case C_AVIF: return 63 - q;          /* quantizer 63 .. 0 */
+    default: return 25.0 * pow(0.1 / 25.0, q / 255.0);
+    }
+}
+
+static int encode_with(int c, int q, const char *in, const char *out, double *sec, char *why,
+                       size_t whylen) {
+    char p[32];
+    double v = native_param(c, q);
+    if (c == C_JXL)
+        snprintf(p, sizeof p, "%.4f", v);
+    else
+        snprintf(p, sizeof p, "%d", (int)v);
+    switch (c) {
+    case C_JPEG: {
+        char *argv[] = {"cjpeg", "-quality", p, "-optimize", "-outfile", (char *)out, (char *)in,
+                        NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    case C_WEBP: {
+        /* -m 6: the slowest, smallest method; single-threaded by default */
+        char *argv[] = {"cwebp", "-quiet", "-m", "6", "-q", p, (char *)in, "-o", (char *)out,
+                        NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    case C_AVIF: {
+        /* 4:2:0: at these rates chroma resolution is the first thing worth
+         * giving up (avifenc's default for PNG input is 4:4:4) */
+        char *argv[] = {"avifenc", "-j", "1", "-s", "6", "-y", "420", "--min", p, "--max", p,
+                        (char *)in, (char *)out, NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    default: {
+        char *argv[] = {"cjxl", (char *)in, (char *)out, "-e", "7", "-d", p, "--num_threads=0",
+                        "--quiet", NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    }
+}
+
+static int decode_with(int c, const char *in, const char *out, double *sec, char *why,
+                       size_t whylen) {
+    switch (c) {
+    case C_JPEG: {
+        char *argv[] = {"djpeg", "-ppm", "-outfile", (char *)out, (char *)in, NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    case C_WEBP: {
+        char *argv[] = {"dwebp", "-quiet", (char *)in, "-ppm", "-o", (char *)out, NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    case C_AVIF: {
+        char *argv[] = {"avifdec", "-j", "1", "-d", "8", (char *)in, (char *)out, NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    default: {
+        /* djxl's --num_threads=0 means "machine default": ask for 1 */
+        char *argv[] = {"djxl", (char *)in, (char *)out, "--num_threads=1",
+                        "--bits_per_sample=8", NULL};
+        return run_tool(argv, sec, why, whylen);
+    }
+    }
+}
+
+/* The tool's version line, for the JSON description ("" if unknown). */
+static void tool_version(int c, char *buf, size_t len) {
+    char *argv[] = {(char *)codecs[c].enc, (char *)codecs[c].version_flag, NULL};
+    double sec;
+    char why[256];
+    buf[0] = 0;
+    run_tool(argv, &sec, why, sizeof why); /* some print their version with status 1 */
+    FILE *f = fopen(tmp_path("tool.log"), "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (line[0]) {
+            /* cut to fit on purpose: a version line, not data */
+            size_t n = strlen(line);
+            if (n >= len) n = len - 1;
+            memcpy(buf, line, n);
+            buf[n] = 0;
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* ------------------------------------------------------------- results */
+
+/* One coded image: what was measured at the chosen setting. */
+typedef struct outcome {
+    int fits;
+    long bytes;
+    double bpp, psnr, msssim, enc_s, dec_s;
+    double factor, quality;
+} outcome;
+
+/* One image at one rate point through one codec: the factor kept by
+ * MS-SSIM (`best`) and the one that PSNR would keep (`best_psnr`). */
+typedef struct result {
+    long budget;
+    outcome best, best_psnr;
+} result;
+
+typedef struct point {
+    const char *model; /* NULL: a --bpp point */
+    double bpp;
+    char fingerprint[2 * MRT_FINGERPRINT_BYTES + 1]; /* the model's, in hex */
+} point;
+
+static int quiet = 0;
+
+static void progress(const char *fmt, ...) {
+    if (quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static void measure(const mrt_image *ref, const mrt_image *test, int threads, double *psnr,
+                    double *msssim) {
+    mrt_error err;
+    if (mrt_image_compare(ref, test, threads, psnr, msssim, &err) != MRT_OK)
+        die("comparing images: %s", err.message);
+}
+
+/* One codec at one factor and budget: searches the quality, decodes and
+ * measures. The small image's files (in.ppm / in.png) are written already. */
+static outcome code_at_factor(int c, const mrt_image *ref, int ws, int hs, double factor,
+                              double down_s, long budget, int threads) {
+    outcome o = {0};
+    const codec *cd = &codecs[c];
+    const char *in = tmp_path(cd->in_png ? "in.png" : "in.ppm");
+    char tryname[16], bestname[16];
+    snprintf(tryname, sizeof tryname, "try.%s", cd->ext);
+    snprintf(bestname, sizeof bestname, "best.%s", cd->ext);
+    const char *try_p = tmp_path(tryname), *best_p = tmp_path(bestname);
+    char why[512];
+    double sec, best_sec = 0;
+    long best_bytes = -1;
+    int best_q = -1;
+
+    /* fits(q): encode at q; if the real file fits, keep it as the best */
+#define TRY(q, fitted)                                                                         \
+    do {                                                                                       \
+        if (!encode_with(c, (q), in, try_p, &sec, why, sizeof why))                            \
+            die("%s at %dx%d: %s", cd->enc, ws, hs, why);                                      \
+        long sz_ = file_size(try_p);                                                           \
+        if (sz_ < 0) die("%s wrote no file", cd->enc);                                         \
+        (fitted) = sz_ <= budget;                                                              \
+        if (fitted) {                                                                          \
+            if (rename(try_p, best_p) != 0) die("rename %s: %s", try_p, strerror(errno));      \
+            best_bytes = sz_, best_q = (q), best_sec = sec;                                    \
+        }                                                                                      \
+    } while (0)
+
+    int fit;
+    TRY(0, fit);
+    if (!fit) return o; /* not even the worst quality fits at this factor */
+    TRY(cd->qsteps - 1, fit);
+    if (!fit) {
+        /* invariant: lo fits, hi does not; file size is assumed to grow
+         * with quality (nearly always true; a rare non-monotone step only
+         * costs a slightly lower quality than possible) */
+        int lo = 0, hi = cd->qsteps - 1;
+        while (hi - lo > 1) {
+            int mid = lo + (hi - lo) / 2;
+            TRY(mid, fit);
+            if (fit)
+                lo = mid;
+            else
+                hi = mid;
+        }
+    }
+#undef TRY
+
+    const char *dec_p = tmp_path(cd->out_png ? "dec.png" : "dec.ppm");
+    double dsec;
+    if (!decode_with(c, best_p, dec_p, &dsec, why, sizeof why))
+        die("%s at %dx%d: %s", cd->dec, ws, hs, why);
+    mrt_image small = {0};
+    if (cd->out_png) {
+        mrt_error err;
+        if (mrt_image_read_file(dec_p, &small, &err) != MRT_OK)
+            die("%s output: %s", cd->dec, err.message);
+    } else if (!read_ppm(dec_p, &small, why, sizeof why)) {
+        die("%s output: %s", cd->dec, why);
+    }
+    if (small.width != ws || small.height != hs)
+        die("%s decoded %dx%d, expected %dx%d", cd->dec, small.width, small.height, ws, hs);
+    double t0 = now();
+    mrt_image back = small.width == ref->width && small.height == ref->height
+                         ? image_copy(&small)
+                         : resize_lanczos(&small, ref->width, ref->height);
+    double up_s = now() - t0;
+    o.fits = 1;
+    o.bytes = best_bytes;
+    o.bpp = best_bytes * 8.0 / ((double)ref->width * ref->height);
+    o.enc_s = down_s + best_sec;
+    o.dec_s = dsec + up_s;
+    o.factor = factor;
+    o.quality = native_param(c, best_q);
+    measure(ref, &back, threads, &o.psnr, &o.msssim);
+    mrt_image_free(&small);
+    mrt_image_free(&back);
+    return o;
+}
+
+/* --------------------------------------------------------------- output */
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_num(FILE *f, double v) {
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fprintf(f, "null");
+}
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Means over images of one codec at one point (selection by MS-SSIM, or
+ * by PSNR when by_psnr). Returns the number of images that fit; the
+ * means are only meaningful when that is every image. */
+typedef struct mean {
+    int nfit;
+    double bpp, psnr, msssim, enc_s, dec_s;
+} mean;
+
+static mean mean_of(result *r, int nimg, int by_psnr) {
+    mean m = {0};
+    for (int i = 0; i < nimg; i++) {
+        const outcome *o = by_psnr ? &r[i].best_psnr : &r[i].best;
+        if (!o->fits) continue;
+        m.nfit++;
+        m.bpp += o->bpp, m.psnr += o->psnr, m.msssim += o->msssim;
+        m.enc_s += o->enc_s, m.dec_s += o->dec_s;
+    }
+    if (m.nfit) {
+        m.bpp /= m.nfit, m.psnr /= m.nfit, m.msssim /= m.nfit;
+        m.enc_s /= m.nfit, m.dec_s /= m.nfit;
+    }
+    return m;
+}
+
+static void json_outcome(FILE *f, const outcome *o, const char *param) {
+    fprintf(f, "\"fits\": %s", o->fits ? "true" : "false");
+    if (!o->fits) return;
+    fprintf(f, ", \"bytes\": %ld, \"bpp\": ", o->bytes);
+    json_num(f, o->bpp);
+    fprintf(f, ", \"psnr-rgb\": ");
+    json_num(f, o->psnr);
+    fprintf(f, ", \"ms-ssim-rgb\": ");
+    json_num(f, o->msssim);
+    fprintf(f, ", \"encoding_time\": ");
+    json_num(f, o->enc_s);
+    fprintf(f, ", \"decoding_time\": ");
+    json_num(f, o->dec_s);
+    fprintf(f, ", \"factor\": ");
+    json_num(f, o->factor);
+    if (param) {
+        fprintf(f, ", \"quality\": ");
+        json_num(f, o->quality);
+    }
+}
+
+/* CompressAI's layout ("name", "description", "results" with lists of
+ * bpp, psnr-rgb, ms-ssim-rgb, encoding_time, decoding_time), the lists
+ * holding the means of the rate points where every image fits, sorted by
+ * rate point order; "rate_points" keeps everything, per image. */
+static void write_json(const char *dir, const char *name, const char *description,
+                       const char *param, result **res, const point *pts, int npts,
+                       char **images, const mrt_image *sizes, int nimg) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rd-%s.json", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) die("%s: %s", path, strerror(errno));
+    fprintf(f, "{\n  \"name\": ");
+    json_string(f, name);
+    fprintf(f, ",\n  \"description\": ");
+    json_string(f, description);
+    if (param)
+        fprintf(f, ",\n  \"selection\": \"per image, the downscale factor with the best "
+                   "ms-ssim-rgb; results_best_psnr: the one with the best psnr-rgb\"");
+    for (int by_psnr = 0; by_psnr < 2; by_psnr++) {
+        fprintf(f, ",\n  \"%s\": {", by_psnr ? "results_best_psnr" : "results");
+        static const char *keys[] = {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
+                                     "decoding_time"};
+        for (int k = 0; k < 5; k++) {
+            fprintf(f, "%s\n    \"%s\": [", k ? "," : "", keys[k]);
+            int first = 1;
+            for (int p = 0; p < npts; p++) {
+                if (!res[p]) continue;
+                mean m = mean_of(res[p], nimg, by_psnr);
+                if (m.nfit != nimg) continue;
+                double v = k == 0 ? m.bpp : k == 1 ? m.psnr : k == 2 ? m.msssim
+                                            : k == 3 ? m.enc_s : m.dec_s;
+                fprintf(f, "%s", first ? "" : ", ");
+                json_num(f, v);
+                first = 0;
+            }
+            fprintf(f, "]");
+        }
+        fprintf(f, "\n  }");
+    }
+    fprintf(f, ",\n  \"quality_parameter\": ");
+    json_string(f, param ? param : "none");
+    fprintf(f, ",\n  \"rate_points\": [");
+    int firstp = 1;
+    for (int p = 0; p < npts; p++) {
+        if (!res[p]) continue;
+        fprintf(f, "%s\n    {", firstp ? "" : ",");
+        firstp = 0;
+        if (pts[p].model) {
+            fprintf(f, "\"target\": \"same bytes as mrt with ");
+            /* the model's file name, escaped, without the quotes */
+            for (const char *s = base_name(pts[p].model); *s; s++)
+                if (*s == '"' || *s == '\\')
+                    fprintf(f, "\\%c", *s);
+                else if ((unsigned char)*s >= 0x20)
+                    fputc(*s, f);
+            fprintf(f, "\", \"model_fingerprint\": \"%s\"", pts[p].fingerprint);
+        } else {
+            fprintf(f, "\"target\": \"%g bpp\", \"target_bpp\": %g", pts[p].bpp, pts[p].bpp);
+        }
+        mean m = mean_of(res[p], nimg, 0);
+        fprintf(f, ", \"images\": %d, \"images_fit\": %d,\n     \"mean\": ", nimg, m.nfit);
+        if (m.nfit == nimg) {
+            fprintf(f, "{\"bpp\": ");
+            json_num(f, m.bpp);
+            fprintf(f, ", \"psnr-rgb\": ");
+            json_num(f, m.psnr);
+            fprintf(f, ", \"ms-ssim-rgb\": ");
+            json_num(f, m.msssim);
+            fprintf(f, ", \"encoding_time\": ");
+            json_num(f, m.enc_s);
+            fprintf(f, ", \"decoding_time\": ");
+            json_num(f, m.dec_s);
+            fprintf(f, "}");
+        } else {
+            fprintf(f, "null");
+        }
+        fprintf(f, ",\n     \"per_image\": [");
+        for (int i = 0; i < nimg; i++) {
+            const result *r = &res[p][i];
+            fprintf(f, "%s\n      {\"image\": ", i ? "," : "");
+            json_string(f, base_name(images[i]));
+            fprintf(f, ", \"width\": %d, \"height\": %d, \"budget_bytes\": %ld, ",
+                    sizes[i].width, sizes[i].height, r->budget);
+            json_outcome(f, &r->best, param);
+            if (param && r->best.fits) {
+                fprintf(f, ",\n       \"best_psnr\": {");
+                json_outcome(f, &r->best_psnr, param);
+                fprintf(f, "}");
+            }
+            fprintf(f, "}");
+        }
+        fprintf(f, "\n    ]}");
+    }
+    fprintf(f, "\n  ]\n}\n");
+    if (fclose(f) != 0) die("%s: write failed", path);
+}
+
+static void point_name(const point *pt, char *buf, size_t len) {
+    if (pt->model)
+        snprintf(buf, len, "mrt %s", base_name(pt->model));
+    else
+        snprintf(buf, len, "%g bpp", pt->bpp);
+}
+
+/* "4 (2), 6 (1)": how often each factor was chosen. */
+static void factor_summary(const result *r, int nimg, char *buf, size_t len) {
+    double seen[64];
+    int count[64], n = 0;
+    for (int i = 0; i < nimg; i++) {
+        if (!r[i].best.fits) continue;
+        int k = 0;
+        while (k < n && seen[k] != r[i].best.factor) k++;
+        if (k == n && n < 64) seen[n] = r[i].best.factor, count[n++] = 0;
+        if (k < n) count[k]++;
+    }
+    buf[0] = 0;
+    size_t used = 0;
+    for (int k = 0; k < n && used < len; k++)
+        used += snprintf(buf + used, len - used, "%s%g (%d)", k ? ", " : "", seen[k], count[k]);
+    if (!n) snprintf(buf, len, "-");
+}
+
+/* The table: one row per rate point and codec, means over the images (only
+ * where every image fits: a mean over the images that fit would flatter
+ * the codec), then one row per image. */
+static void write_markdown(const char *dir, result ***res, const int *active, int ncodec_slots,
+                           const char *const *names, const point *pts, int npts, char **images,
+                           const mrt_image *sizes, int nimg, const char *factors_text) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rd.md", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) die("%s: %s", path, strerror(errno));
+    fprintf(f, "# Rate-distortion: mrt against classical codecs at the same bytes\n\n");
+    fprintf(f, "Written by `bench_rd` (bench/README.md). %d image%s:", nimg, nimg == 1 ? "" : "s");
+    for (int i = 0; i < nimg; i++)
+        fprintf(f, "%s %s (%dx%d)", i ? "," : "", base_name(images[i]), sizes[i].width,
+                sizes[i].height);
+    fprintf(f, ".\nClassical codecs: best of downscale factors %s (Lanczos-3 down and back up) "
+               "by MS-SSIM per image, quality searched for the largest file within the budget; "
+               "bpp from real file bytes. PSNR and MS-SSIM on RGB at full size, the same code "
+               "for every codec. Means only where every image fits the budget.\n\n",
+            factors_text);
+    fprintf(f, "| rate point | codec | images fit | bpp | PSNR-RGB (dB) | MS-SSIM-RGB | factors "
+               "chosen (count) | encode s | decode s |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|\n");
+    char pn[256], fs[512];
+    for (int p = 0; p < npts; p++) {
+        point_name(&pts[p], pn, sizeof pn);
+        for (int c = 0; c < ncodec_slots; c++) {
+            if (!active[c] || !res[c][p]) continue;
+            mean m = mean_of(res[c][p], nimg, 0);
+            factor_summary(res[c][p], nimg, fs, sizeof fs);
+            if (m.nfit == nimg)
+                fprintf(f, "| %s | %s | %d/%d | %.4f | %.2f | %.4f | %s | %.3f | %.3f |\n", pn,
+                        names[c], m.nfit, nimg, m.bpp, m.psnr, m.msssim, fs, m.enc_s, m.dec_s);
+            else
+                fprintf(f, "| %s | %s | %d/%d | does not fit | | | %s | | |\n", pn, names[c],
+                        m.nfit, nimg, fs);
+        }
+    }
+    fprintf(f, "\n## Per image\n\n");
+    fprintf(f, "| image | rate point | codec | budget bytes | bytes | bpp | PSNR-RGB | MS-SSIM-RGB "
+               "| factor | quality | by PSNR: factor, PSNR, MS-SSIM |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < nimg; i++)
+        for (int p = 0; p < npts; p++) {
+            point_name(&pts[p], pn, sizeof pn);
+            for (int c = 0; c < ncodec_slots; c++) {
+                if (!active[c] || !res[c][p]) continue;
+                const result *r = &res[c][p][i];
+                const outcome *o = &r->best, *q = &r->best_psnr;
+                if (!o->fits) {
+                    fprintf(f, "| %s | %s | %s | %ld | does not fit | | | | | | |\n",
+                            base_name(images[i]), pn, names[c], r->budget);
+                    continue;
+                }
+                fprintf(f, "| %s | %s | %s | %ld | %ld | %.4f | %.2f | %.4f | %g | %.4g | ",
+                        base_name(images[i]), pn, names[c], r->budget, o->bytes, o->bpp, o->psnr,
+                        o->msssim, o->factor, o->quality);
+                if (c == 0 && pts[p].model)
+                    fprintf(f, " |\n"); /* ours has no factor to choose */
+                else
+                    fprintf(f, "%g, %.2f, %.4f |\n", q->factor, q->psnr, q->msssim);
+            }
+        }
+    if (fclose(f) != 0) die("%s: write failed", path);
+}
+
+/* A gnuplot script with its data inline (datablocks), run in `dir`:
+ * `gnuplot rd.gp` writes rd.png, PSNR and MS-SSIM against bpp, one line
+ * per codec over the rate points where every image fits. */
+static void write_gnuplot(const char *dir, result ***res, const int *active, int ncodec_slots,
+                          const char *const *names, const char *const *labels, int npts,
+                          int nimg) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rd.gp", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) die("%s: %s", path, strerror(errno));
+    fprintf(f, "# Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.\n");
+    int plotted[16] = {0}, any = 0;
+    for (int c = 0; c < ncodec_slots; c++) {
+        if (!active[c]) continue;
+        /* sorted by bpp so the lines run left to right */
+        double xs[256][3];
+        int n = 0;
+        for (int p = 0; p < npts && n < 256; p++) {
+            if (!res[c][p]) continue;
+            mean m = mean_of(res[c][p], nimg, 0);
+            if (m.nfit != nimg) continue;
+            int k = n++;
+            while (k > 0 && xs[k - 1][0] > m.bpp) {
+                memcpy(xs[k], xs[k - 1], sizeof xs[k]);
+                k--;
+            }
+            xs[k][0] = m.bpp, xs[k][1] = m.psnr, xs[k][2] = m.msssim;
+        }
+        if (!n) continue;
+        plotted[c] = any = 1;
+        fprintf(f, "$%s << EOD\n# bpp psnr-rgb ms-ssim-rgb\n", names[c]);
+        for (int k = 0; k < n; k++) fprintf(f, "%.6g %.6g %.6g\n", xs[k][0], xs[k][1], xs[k][2]);
+        fprintf(f, "EOD\n");
+    }
+    fprintf(f, "set terminal pngcairo size 1400,560 font ',11'\nset output 'rd.png'\n");
+    fprintf(f, "set multiplot layout 1,2 title 'mrt against classical codecs at the same bytes "
+               "(mean over %d image%s; classical: best downscale factor by MS-SSIM)'\n",
+            nimg, nimg == 1 ? "" : "s");
+    /* log x: the rate points span a decade (0.005 .. 0.05 bpp); xfix and
+     * the offsets keep the range to the data (not whole decades) with the
+     * points off the frame */
+    fprintf(f, "set grid\nset key bottom right\nset logscale x\nset autoscale xfix\n"
+               "set xtics (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)\n"
+               "set xlabel 'bits per pixel'\n"
+               "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n");
+    for (int panel = 0; panel < 2; panel++) {
+        fprintf(f, "set ylabel '%s'\n", panel ? "MS-SSIM (RGB)" : "PSNR-RGB (dB)");
+        if (!any) {
+            fprintf(f, "set label 1 'no codec fits every image at any rate point' at graph 0.5,0.5 "
+                       "center\nplot [0:1] NaN notitle\n");
+            continue;
+        }
+        fprintf(f, "plot");
+        int first = 1;
+        for (int c = 0; c < ncodec_slots; c++) {
+            if (!plotted[c]) continue;
+            fprintf(f, "%s $%s using 1:%d with linespoints lw 2 pt 7 title '%s'", first ? "" : ",",
+                    names[c], panel ? 3 : 2, labels[c]);
+            first = 0;
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "unset multiplot\n");
+    if (fclose(f) != 0) die("%s: write failed", path);
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: bench_rd [--model FILE]... [--bpp X]... [--codecs jpeg,webp,avif,jxl]\n"
+            "                [--factors 1,1.5,2,3,4,6,8,12,16] [--max-side N] [--out DIR]\n"
+            "                [--threads N] [--timeout S] [--quiet] IMAGE...\n"
+            "       bench_rd --self-test\n");
+    exit(2);
+}
+
+static double parse_double(const char *s, const char *what) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) {
+        fprintf(stderr, "bench_rd: bad %s '%s'\n", what, s);
+        usage();
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    enum { MAXPTS = 64, MAXIMG = 4096, MAXF = 32 };
+    point pts[MAXPTS];
+    int npts = 0, nmodels = 0;
+    char **images = xcalloc(MAXIMG, sizeof(char *));
+    int nimg = 0;
+    int want[NCODECS] = {0}, codecs_given = 0;
+    /* 12 and 16 past the usual 8: at 0.01 bpp on Kodak, JPEG and JPEG XL
+     * are best at 12-16 on some images (measured) */
+    double factors[MAXF] = {1, 1.5, 2, 3, 4, 6, 8, 12, 16};
+    int nfactors = 9;
+    int max_side = 0, threads = 1;
+    const char *outdir = ".";
+    for (int a = 1; a < argc; a++)
+        if (!strcmp(argv[a], "--self-test")) {
+            free(images);
+            return self_test();
+        }
+
+    for (int a = 1; a < argc; a++) {
+        const char *o = argv[a];
+        int more = a + 1 < argc;
+        if (!strcmp(o, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(o, "--model") && more) {
+            if (npts == MAXPTS) die("too many rate points");
+            pts[npts++] = (point){argv[++a], 0, ""};
+            nmodels++;
+        } else if (!strcmp(o, "--bpp") && more) {
+            if (npts == MAXPTS) die("too many rate points");
+            double v = parse_double(argv[++a], "--bpp");
+            if (!(v > 0 && v <= 24)) die("--bpp must be in (0, 24]");
+            pts[npts++] = (point){NULL, v, ""};
+        } else if (!strcmp(o, "--codecs") && more) {
+            codecs_given = 1;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", argv[++a]);
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+                int c = 0;
+                while (c < NCODECS && strcmp(codecs[c].name, t)) c++;
+                if (c == NCODECS) die("unknown codec '%s' (jpeg, webp, avif, jxl)", t);
+                want[c] = 1;
+            }
+        } else if (!strcmp(o, "--factors") && more) {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", argv[++a]);
+            nfactors = 0;
+            for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+                if (nfactors == MAXF) die("too many factors");
+                double v = parse_double(t, "factor");
+                if (!(v >= 1 && v <= 64)) die("factors must be in [1, 64]");
+                factors[nfactors++] = v;
+            }
+            if (!nfactors) die("no factors");
+        } else if (!strcmp(o, "--max-side") && more) {
+            max_side = (int)parse_double(argv[++a], "--max-side");
+            if (max_side < 16) die("--max-side must be at least 16");
+        } else if (!strcmp(o, "--out") && more) {
+            outdir = argv[++a];
+        } else if (!strcmp(o, "--threads") && more) {
+            threads = (int)parse_double(argv[++a], "--threads");
+            if (threads < 0) die("--threads must be >= 0");
+        } else if (!strcmp(o, "--timeout") && more) {
+            tool_timeout = parse_double(argv[++a], "--timeout");
+            if (!(tool_timeout > 0)) die("--timeout must be > 0");
+        } else if (o[0] == '-' && o[1]) {
+            usage();
+        } else {
+            if (nimg == MAXIMG) die("too many images");
+            images[nimg++] = (char *)o;
+        }
+    }
+    if (!nimg || !npts) usage();
+
+    /* Codecs: the ones asked for must be installed; by default every one
+     * that is. Slot 0 is ours (when models are given), 1 + c classical. */
+    int active[1 + NCODECS] = {0};
+    active[0] = nmodels > 0;
+    int nclassical = 0;
+    for (int c = 0; c < NCODECS; c++) {
+        int have = in_path(codecs[c].enc) && in_path(codecs[c].dec);
+        if (codecs_given && want[c] && !have)
+            die("%s needs %s and %s in PATH (scripts/install-deps.sh)", codecs[c].name,
+                codecs[c].enc, codecs[c].dec);
+        if (codecs_given ? want[c] : have) active[1 + c] = 1, nclassical++;
+        if (!codecs_given && !have)
+            progress("bench_rd: %s skipped: %s/%s not installed\n", codecs[c].name, codecs[c].enc,
+                     codecs[c].dec);
+    }
+    if (!nclassical && !nmodels) die("no codec to run (none of cjpeg, cwebp, avifenc, cjxl found)");
+
+    struct stat st;
+    if (stat(outdir, &st) != 0 || !S_ISDIR(st.st_mode)) die("--out %s: not a directory", outdir);
+    make_tmpdir();
+
+    mrt_model **models = xcalloc((size_t)npts, sizeof *models);
+    for (int p = 0; p < npts; p++) {
+        if (!pts[p].model) continue;
+        mrt_error err;
+        if (mrt_model_load(pts[p].model, &models[p], &err) != MRT_OK) die("%s", err.message);
+        const uint8_t *fp = mrt_model_fingerprint(models[p]);
+        for (int b = 0; b < MRT_FINGERPRINT_BYTES; b++)
+            snprintf(pts[p].fingerprint + 2 * b, 3, "%02x", fp[b]);
+    }
+
+    /* res[slot][point][image]; NULL where a slot has no result for a point
+     * (ours at a --bpp point) */
+    result ***res = xcalloc(1 + NCODECS, sizeof *res);
+    for (int s = 0; s < 1 + NCODECS; s++) {
+        res[s] = xcalloc((size_t)npts, sizeof **res);
+        for (int p = 0; p < npts; p++)
+            if (active[s] && (s > 0 || pts[p].model))
+                res[s][p] = xcalloc((size_t)nimg, sizeof ***res);
+    }
+    mrt_image *sizes = xcalloc((size_t)nimg, sizeof *sizes);
+    /* candidates at every factor, [point][codec][factor] */
+    outcome *cand = xcalloc((size_t)npts * NCODECS * nfactors, sizeof *cand);
+
+    for (int i = 0; i < nimg; i++) {
+        mrt_image ref;
+        mrt_error err;
+        if (mrt_image_read_file(images[i], &ref, &err) != MRT_OK) die("%s", err.message);
+        int longer = ref.width > ref.height ? ref.width : ref.height;
+        if (max_side && longer > max_side) {
+            double s = (double)longer / max_side;
+            mrt_image small =
+                resize_lanczos(&ref, scaled_side(ref.width, s), scaled_side(ref.height, s));
+            mrt_image_free(&ref);
+            ref = small;
+        }
+        sizes[i] = (mrt_image){ref.width, ref.height, NULL};
+        double pixels = (double)ref.width * ref.height;
+        progress("%s (%dx%d)\n", base_name(images[i]), ref.width, ref.height);
+
+        /* Ours first: its bytes are the other codecs' budgets. */
+        long budget[MAXPTS];
+        for (int p = 0; p < npts; p++) {
+            if (!pts[p].model) {
+                budget[p] = (long)floor(pts[p].bpp * pixels / 8.0);
+                continue;
+            }
+            uint8_t *bits;
+            size_t len;
+            double t0 = now();
+            if (mrt_encode(models[p], &ref, threads, &bits, &len, &err) != MRT_OK)
+                die("%s: encode: %s", images[i], err.message);
+            double t1 = now();
+            mrt_image dec;
+            if (mrt_decode(models[p], bits, len, threads, &dec, &err) != MRT_OK)
+                die("%s: decode: %s", images[i], err.message);
+            double t2 = now();
+            mrt_free(bits);
+            outcome o = {1, (long)len, len * 8.0 / pixels, 0, 0, t1 - t0, t2 - t1, 1,
+                         mrt_model_rate_id(models[p])};
+            measure(&ref, &dec, threads, &o.psnr, &o.msssim);
+            mrt_image_free(&dec);
+            res[0][p][i] = (result){(long)len, o, o};
+            budget[p] = (long)len;
+            progress("  %-26s mrt   %6ld B  %.4f bpp  PSNR %6.2f  MS-SSIM %.4f\n",
+                     base_name(pts[p].model), o.bytes, o.bpp, o.psnr, o.msssim);
+        }
+
+        /* Each factor's small image is made and written once, then every
+         * point and codec is searched on it. */
+        memset(cand, 0, sizeof *cand * (size_t)npts * NCODECS * nfactors);
+        if (nclassical)
+            for (int k = 0; k < nfactors; k++) {
+                int ws = scaled_side(ref.width, factors[k]), hs = scaled_side(ref.height, factors[k]);
+                double t0 = now();
+                mrt_image small = ws == ref.width && hs == ref.height
+                                      ? image_copy(&ref)
+                                      : resize_lanczos(&ref, ws, hs);
+                double down_s = now() - t0;
+                write_ppm(&small, tmp_path("in.ppm"));
+                if (active[1 + C_AVIF] &&
+                    mrt_image_write_png_file(&small, tmp_path("in.png"), &err) != MRT_OK)
+                    die("%s", err.message);
+                for (int p = 0; p < npts; p++)
+                    for (int c = 0; c < NCODECS; c++)
+                        if (active[1 + c])
+                            cand[((size_t)p * NCODECS + c) * nfactors + k] = code_at_factor(
+                                c, &ref, ws, hs, factors[k], down_s, budget[p], threads);
+                mrt_image_free(&small);
+            }
+        for (int p = 0; p < npts; p++)
+            for (int c = 0; c < NCODECS; c++) {
+                if (!active[1 + c]) continue;
+                result r = {budget[p], {0}, {0}};
+                for (int k = 0; k < nfactors; k++) {
+                    const outcome *o = &cand[((size_t)p * NCODECS + c) * nfactors + k];
+                    if (!o->fits) continue;
+                    if (!r.best.fits || o->msssim > r.best.msssim) r.best = *o;
+                    if (!r.best_psnr.fits || o->psnr > r.best_psnr.psnr) r.best_psnr = *o;
+                }
+                res[1 + c][p][i] = r;
+                char pn[256];
+                point_name(&pts[p], pn, sizeof pn);
+                if (r.best.fits)
+                    progress("  %-26s %-5s %6ld B  %.4f bpp  PSNR %6.2f  MS-SSIM %.4f  s=%g q=%g"
+                             "  (by PSNR: s=%g %.2f dB)\n",
+                             pn, codecs[c].name, r.best.bytes, r.best.bpp, r.best.psnr,
+                             r.best.msssim, r.best.factor, r.best.quality, r.best_psnr.factor,
+                             r.best_psnr.psnr);
+                else
+                    progress("  %-26s %-5s does not fit %ld B at any factor\n", pn,
+                             codecs[c].name, budget[p]);
+            }
+        mrt_image_free(&ref);
+    }
+
+    /* Outputs */
+    char factors_text[512] = "";
+    size_t used = 0;
+    for (int k = 0; k < nfactors && used < sizeof factors_text; k++)
+        used += snprintf(factors_text + used, sizeof factors_text - used, "%s%g", k ? ", " : "",
+                         factors[k]);
+    const char *names[1 + NCODECS] = {"mrt"}, *labels[1 + NCODECS] = {"mrt (ours)"};
+    for (int c = 0; c < NCODECS; c++) {
+        names[1 + c] = codecs[c].name;
+        labels[1 + c] = codecs[c].label;
+    }
+    if (active[0]) {
+        char desc[1024] = "mrt (ours), one rate point per model:";
+        size_t u = strlen(desc);
+        for (int p = 0; p < npts && u < sizeof desc; p++)
+            if (pts[p].model)
+                u += snprintf(desc + u, sizeof desc - u, " %s", base_name(pts[p].model));
+        write_json(outdir, "mrt", desc, NULL, res[0], pts, npts, images, sizes, nimg);
+    }
+    for (int c = 0; c < NCODECS; c++) {
+        if (!active[1 + c]) continue;
+        char ver[160], desc[1024];
+        tool_version(c, ver, sizeof ver);
+        snprintf(desc, sizeof desc,
+                 "%s [%s]; per image the best of downscale factors %s (Lanczos-3 down, %s, %s, "
+                 "Lanczos-3 up) with the quality searched for the largest file within the budget",
+                 codecs[c].settings, ver, factors_text, codecs[c].enc, codecs[c].dec);
+        write_json(outdir, codecs[c].name, desc, codecs[c].param, res[1 + c], pts, npts, images,
+                   sizes, nimg);
+    }
+    write_markdown(outdir, res, active, 1 + NCODECS, names, pts, npts, images, sizes, nimg,
+                   factors_text);
+    write_gnuplot(outdir, res, active, 1 + NCODECS, names, labels, npts, nimg);
+    progress("bench_rd: wrote rd-*.json, rd.md and rd.gp in %s\n", outdir);
+
+    for (int s = 0; s < 1 + NCODECS; s++) {
+        for (int p = 0; p < npts; p++) free(res[s][p]);
+        free(res[s]);
+    }
+    free(res);
+    for (int p = 0; p < npts; p++) mrt_model_free(models[p]);
+    free(models);
+    free(cand);
+    free(sizes);
+    free(images);
+    return 0;
+}

@@ -1,0 +1,44 @@
+-- The mrt archive schema, version 1: shared by mrtarchive and by hand-written SQL.
+-- Idempotent: running it on an existing archive changes nothing.
+--
+--   sqlite3 photos.db < sql/schema.sql
+--
+-- The bitstreams are a few hundred bytes, so `images` stays small and fast to
+-- scan; originals, when kept, live in their own table so that scans of
+-- `images` never page through megabytes of JPEG.
+
+PRAGMA application_id = 1297240129;  -- 0x4D525441, 'MRTA': `file` and tools can recognise an archive
+PRAGMA foreign_keys = ON;            -- per connection: writers should set it too
+
+CREATE TABLE IF NOT EXISTS images (
+  id      INTEGER PRIMARY KEY,
+  -- The photo's relative path in the collection it came from: '/'-separated,
+  -- not empty, no leading or trailing '/', no '.' or '..' component, no '//'
+  -- (DESIGN.md §6), and no '\' (a Windows separator, which would make one
+  -- name mean two paths).
+  name    TEXT NOT NULL UNIQUE CONSTRAINT name_is_relative CHECK (
+            name <> '' AND substr(name, 1, 1) <> '/' AND substr(name, -1, 1) <> '/'
+            AND instr(name, '//') = 0 AND instr(name, '\') = 0
+            AND instr('/' || name || '/', '/./') = 0 AND instr('/' || name || '/', '/../') = 0),
+  mtime   INTEGER,                     -- the original's modification time, Unix seconds (NULL: unknown)
+  sz      INTEGER NOT NULL CHECK (sz >= 0),                -- the original file's size in bytes
+  format  TEXT NOT NULL CHECK (format IN ('png', 'jpeg')), -- the original's format
+  -- Copied from the bitstream header at insert time (mrt_info), so that the
+  -- archive can be queried without the extension:
+  width   INTEGER NOT NULL CHECK (width BETWEEN 1 AND 65535),
+  height  INTEGER NOT NULL CHECK (height BETWEEN 1 AND 65535),
+  model   TEXT NOT NULL CHECK (length(model) = 16),        -- first 8 bytes of the model's SHA-256, hex
+  rate_id INTEGER NOT NULL CHECK (rate_id BETWEEN 0 AND 255),
+  data    BLOB NOT NULL                -- the mrt bitstream (codec/BITSTREAM.md); mrt_decode(data) is the photo
+);
+
+-- Optional: the original bytes, for archives made with "keep originals".
+CREATE TABLE IF NOT EXISTS originals (
+  id   INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+  data BLOB NOT NULL
+);
+
+-- Which photos a given model can decode (one model per rate point).
+CREATE INDEX IF NOT EXISTS images_model ON images(model);
+
+PRAGMA user_version = 1;             -- the schema version; mrtarchive refuses versions it does not know
