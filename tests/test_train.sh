@@ -49,6 +49,10 @@ check "[[ \$? -eq 0 && -s $work/model.gguf ]]" "stage 2 or its export failed"
   "$mrt" decode "$work/c.mrt" "$work/c.png" --model "$work/model.gguf" --quiet
 check "[[ \$? -eq 0 && -s $work/c.png ]]" "the exported model does not round-trip"
 check "\"$mrt\" info $work/c.mrt | grep -q '\"rate_id\": 3'" "exported rate id missing"
+# fine-tuning a model file (the user feature): stage 2 from the exported model
+"$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --lambda 0.5 \
+  --out "$work/ft.gguf" --export "$work/ft-model.gguf"
+check "[[ \$? -eq 0 && -s $work/ft-model.gguf ]]" "fine-tuning from a model file failed"
 "$mrt" train "${common[@]}" --stage 1 --steps 6 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'tokenizer' $work/err" "stage 1 without a tokenizer was accepted"
 

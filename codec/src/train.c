@@ -497,11 +497,23 @@ static mrt_status load_weights(params *p, const char *path, const char *prefix, 
 }
 
 /* Stage 1 starts from the codec's random initialisation with the
- * tokenizer's generator; stage 2 from a stage-1 checkpoint. */
+ * tokenizer's generator; stage 2 from a stage-1 checkpoint or from a codec
+ * model file (fine-tuning a shipped model on one's own photos: its integer
+ * context model is read back into floats). */
 static mrt_status codec_init(params *p, const mrt_train_options *o, mrt_error *err) {
     if (o->stage == 2) {
-        if (!o->init) return mrt_fail(err, MRT_ERR_ARGUMENT, "stage 2 needs --init STAGE1.gguf");
-        return load_weights(p, o->init, NULL, err);
+        if (!o->init)
+            return mrt_fail(err, MRT_ERR_ARGUMENT, "stage 2 needs --init (a stage-1 checkpoint "
+                            "or a model)");
+        mrt_model *m = NULL;
+        if (mrt_model_load(o->init, &m, NULL) != MRT_OK) return load_weights(p, o->init, NULL, err);
+        mrt_status st = load_weights(p, o->init, "enc.", err);
+        static const char *parts[] = {"side.", "dec.", "gen."};
+        for (int i = 0; i < 3 && st == MRT_OK; i++) st = load_weights(p, o->init, parts[i], err);
+        mrt_ctx_float_from_int(&p->cfg, mrt_model_weights(m), &p->cf);
+        memcpy(p->E, p->P, sizeof(float) * p->n);
+        mrt_model_free(m);
+        return st;
     }
     mrt_weights tmp;
     float *storage = NULL;
