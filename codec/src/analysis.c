@@ -112,7 +112,7 @@ static mrt_status embed_patches(const mrt_rt *rt, const mrt_config *cfg, const m
 }
 
 /* Two-layer MLP with GELU between: out = W2 gelu(W1 in + b1) + b2. */
-static mrt_status mlp2(const mrt_rt *rt, float *out, const float *in, int rows, int cin, int hid,
+mrt_status mrt_mlp2(const mrt_rt *rt, float *out, const float *in, int rows, int cin, int hid,
                        int cout, const float *w1, const float *b1, const float *w2,
                        const float *b2) {
     float *h = malloc(sizeof(float) * ((size_t)rows * hid + 1));
@@ -145,7 +145,7 @@ mrt_status mrt_side_bits(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
                     memcpy(gbuf + (group * 4 + q) * L * c, y + win * L * c,
                            sizeof(float) * L * c);
                 }
-    mrt_status st = mlp2(rt, gout, gbuf, ngroups, gin, cfg->dim, d, w->side_w1, w->side_b1,
+    mrt_status st = mrt_mlp2(rt, gout, gbuf, ngroups, gin, cfg->dim, d, w->side_w1, w->side_b1,
                          w->side_w2, w->side_b2);
     for (size_t i = 0; st == MRT_OK && i < (size_t)ngroups * d; i++)
         side_bits[i] = gout[i] > 0.0f; /* LFQ: sign, 0 -> "negative" */
@@ -176,7 +176,7 @@ mrt_status mrt_analysis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weigh
     }
     /* y = MLP(LN(Z)) */
     mrt_layernorm_forward(rt, Z, NULL, NULL, Z, w->enc_ln_g, w->enc_ln_b, (int)nlat, D);
-    if ((st = mlp2(rt, y, Z, (int)nlat, D, D, c, w->lat_w1, w->lat_b1, w->lat_w2, w->lat_b2)))
+    if ((st = mrt_mlp2(rt, y, Z, (int)nlat, D, D, c, w->lat_w1, w->lat_b1, w->lat_w2, w->lat_b2)))
         goto done;
     /* side information: per 2x2 group of windows, signs of an MLP of their y */
     mrt_latent_shape sh = mrt_latent_shape_of(cfg, width, height);

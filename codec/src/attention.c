@@ -20,21 +20,6 @@
 #include "fastmath.h"
 #include "runtime.h"
 
-/* In-place softmax of one row of n scores. */
-MRT_INLINE void softmax_row(float *s, int n) {
-    float m = s[0];
-    for (int j = 1; j < n; j++) m = s[j] > m ? s[j] : m;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-        s[j] = mrt_exp_approx(s[j] - m);
-        sum += s[j];
-    }
-    float inv = 1.0f / sum;
-#pragma omp simd
-    for (int j = 0; j < n; j++) s[j] *= inv;
-}
-
 /* The inner products below are written with GCC/clang vector extensions:
  * a vf16 lives in registers (one zmm in the AVX-512 clone, two ymm in the
  * AVX2 one, four xmm otherwise). Plain arrays of accumulators end up in
@@ -139,7 +124,7 @@ MRT_SIMD_CLONES static void head_forward(float *O, int ldo, float *P, const floa
         for (int d = 0; d < hd; d++) qs[d] = Q[(size_t)i * ld + d] * scale;
         combine_rows(row, qs, Kt, hd, npad);
         memcpy(s, row, sizeof(float) * n);
-        softmax_row(s, n);
+        mrt_softmax_row(s, s, n);
         weighted_rows(O + (size_t)i * ldo, false, s, 1, V, ld, n, hd);
     }
 }

@@ -52,4 +52,21 @@ static inline float mrt_exp_approx(float x) {
     return p * scale;
 }
 
+/* y = softmax(x) over one row of n values (y may be x): the max is
+ * subtracted first so exp never overflows. Inline, so each SIMD clone that
+ * calls it gets its own vector code. */
+MRT_INLINE void mrt_softmax_row(float *y, const float *x, int n) {
+    float m = x[0];
+    for (int j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        y[j] = mrt_exp_approx(x[j] - m);
+        sum += y[j];
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < n; j++) y[j] *= inv;
+}
+
 #endif /* MRT_FASTMATH_H */

@@ -242,21 +242,7 @@ void mrt_sigmoid_backward(const mrt_rt *rt, float *din, const float *dout, const
 /* --------------------------------------------------------------- softmax */
 
 MRT_SIMD_CLONES static void softmax_rows(float *out, const float *in, size_t rows, int C) {
-    for (size_t i = 0; i < rows; i++) {
-        const float *x = in + i * C;
-        float *y = out + i * C;
-        float m = x[0];
-        for (int c = 1; c < C; c++) m = x[c] > m ? x[c] : m;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int c = 0; c < C; c++) {
-            y[c] = mrt_exp_approx(x[c] - m);
-            s += y[c];
-        }
-        float inv = 1.0f / s;
-#pragma omp simd
-        for (int c = 0; c < C; c++) y[c] *= inv;
-    }
+    for (size_t i = 0; i < rows; i++) mrt_softmax_row(out + i * C, in + i * C, C);
 }
 
 MRT_SIMD_CLONES static void softmax_bwd_rows(float *din, const float *dout, const float *out,

@@ -19,19 +19,6 @@
 #define GEN_STRIP 16 /* rows of the 1/p map per strip */
 #define GEN_HALO 5
 
-/* out = W2 gelu(W1 in + b1) + b2 (the same helper as analysis.c; kept
- * local so each transform reads on its own). */
-static mrt_status mlp2(const mrt_rt *rt, float *out, const float *in, int rows, int cin, int hid,
-                       int cout, const float *w1, const float *b1, const float *w2,
-                       const float *b2) {
-    float *h = malloc(sizeof(float) * ((size_t)rows * hid + 1));
-    if (!h) return MRT_ERR_NOMEM;
-    mrt_linear_forward(rt, h, in, w1, b1, rows, cin, hid);
-    mrt_gelu_forward(rt, h, h, (size_t)rows * hid);
-    mrt_linear_forward(rt, out, h, w2, b2, rows, hid, cout);
-    free(h);
-    return MRT_OK;
-}
 
 /* The pixel generator on rows [r0, r1) of the (D, hp, wp) map `map` (the
  * strip plus its halo); writes RGB8 for the full-resolution rows of
@@ -80,7 +67,7 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
         st = MRT_ERR_NOMEM;
         goto done;
     }
-    if ((st = mlp2(rt, Z, y_hat, (int)nlat, c, D, D, w->unlat_w1, w->unlat_b1, w->unlat_w2,
+    if ((st = mrt_mlp2(rt, Z, y_hat, (int)nlat, c, D, D, w->unlat_w1, w->unlat_b1, w->unlat_w2,
                    w->unlat_b2)))
         goto done;
     /* queries: position + a learned mix of the window's latent tokens */

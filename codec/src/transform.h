@@ -40,6 +40,10 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
                          const float *y_hat, int width, int height, uint8_t *rgb,
                          mrt_error *err);
 
+/* out = W2 gelu(W1 in + b1) + b2 over rows (the latent MLPs). */
+mrt_status mrt_mlp2(const mrt_rt *rt, float *out, const float *in, int rows, int cin, int hid,
+                    int cout, const float *w1, const float *b1, const float *w2, const float *b2);
+
 /* Shared by both: ViT blocks over windows of [grid tokens of the window;
  * its L latent tokens], processed in chunks of windows. grid: (hp*wp, D)
  * raster; latents: (nwin * L, D). Both are updated in place. */
