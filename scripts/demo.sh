@@ -47,3 +47,15 @@ sql() {
 }
 sql "select length(mrt_encode(readfile('samples/coffee.jpg')))"
 sql "select writefile('$out/coffee-sql.png', mrt_decode(mrt_encode(readfile('samples/coffee.jpg'))))"
+
+echo
+echo "== mrtarchive on samples/ (archive-tool/README.md) =="
+arch=$out/photos.mrtdb
+rm -f "$arch" "$arch-wal" "$arch-shm"
+./build/archive-tool/mrtarchive -f "$arch" --model "$model" add samples
+./build/archive-tool/mrtarchive -f "$arch" ls
+sqlite3 "$arch" ".load build/ext/mrt" \
+  "select name, length(data), length(mrt_decode(data)) as png_bytes from images limit 1"
+./build/archive-tool/mrtarchive -f "$arch" --model "$model" export "$out/photos.tar.gz"
+tar -tzf "$out/photos.tar.gz"
+./build/archive-tool/mrtarchive -f "$arch" stats

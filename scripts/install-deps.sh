@@ -11,6 +11,7 @@ packages=(
   libpng-dev libjpeg62-turbo-dev      # image input/output
   libarchive-dev                      # tarball import/export
   clang                               # second compiler for the determinism tests
+  python3 tar unzip zstd xz-utils     # the archive tests (test PNGs, reading exports back)
   # bench/rd.sh only (the classical codecs and the plot), not the build or
   # the codec; bench_rd_smoke skips when none of the codecs is present:
   libjpeg-turbo-progs webp libavif-bin libjxl-tools gnuplot-nox

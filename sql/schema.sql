@@ -41,4 +41,22 @@ CREATE TABLE IF NOT EXISTS originals (
 -- Which photos a given model can decode (one model per rate point).
 CREATE INDEX IF NOT EXISTS images_model ON images(model);
 
+-- mrtarchive's bookkeeping (idempotent, optional for hand-written SQL):
+-- the SHA-256 of each photo's original bytes, for de-duplication on ingest,
+CREATE TABLE IF NOT EXISTS image_sha256 (
+  id     INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+  sha256 TEXT NOT NULL CHECK (length(sha256) = 64)  -- lower-case hex
+);
+CREATE INDEX IF NOT EXISTS image_sha256_sha256 ON image_sha256(sha256);
+
+-- and the files an ingest could not store, with why (cleared when a later
+-- run stores the name).
+CREATE TABLE IF NOT EXISTS ingest_errors (
+  id      INTEGER PRIMARY KEY,
+  name    TEXT NOT NULL,     -- the name it would have had in `images`
+  source  TEXT,              -- where it was read from (a path, or archive:entry)
+  time    INTEGER NOT NULL,  -- Unix seconds
+  message TEXT NOT NULL
+);
+
 PRAGMA user_version = 1;             -- the schema version; mrtarchive refuses versions it does not know

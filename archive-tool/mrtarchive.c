@@ -1,0 +1,1638 @@
+/*
+ * mrtarchive.c -- a photo archive in one SQLite file (sql/schema.sql), over
+ * libmrt and the mrt SQL functions (ext/, linked statically) and libarchive.
+ *
+ *   mrtarchive add PATH...        store PNG/JPEG files, folders, .tar/.zip...
+ *   mrtarchive ls | info NAME | cat NAME | extract [NAME...] -C DIR
+ *   mrtarchive export OUT [--sqlar] | verify | rm NAME... | stats
+ *
+ * Exit status: 0 all done, 1 some files failed, 2 usage or fatal error.
+ * See archive-tool/README.md.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mrt.h"
+#include "mrt_sqlite.h"
+#include "schema_sql.h"
+#include "sha256.h"
+
+#define EXIT_SOME 1
+#define EXIT_FATAL 2
+#define MAX_INPUT_BYTES (1024LL * 1024 * 1024) /* as mrt_image_read_file */
+#define BATCH_FILES 16                         /* commit at least this often... */
+#define BATCH_SECONDS 2                        /* ...or after this long */
+
+/* ------------------------------------------------------------ options */
+
+static struct {
+    const char *archive;
+    const char *model;
+    const char *rate;
+    const char *dir; /* -C */
+    int threads;
+    int quiet, json, sqlar, help;
+} opt;
+
+static void msg(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("mrtarchive: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void info_msg(const char *fmt, ...) {
+    if (opt.quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static const char *const usage_common =
+    "Options: -f ARCHIVE (else $MRT_ARCHIVE, else photos.mrtdb), -j N threads, --rate R,\n"
+    "         --model M, --quiet, --json, --help\n";
+
+static const struct {
+    const char *name, *usage;
+} commands[] = {
+    {"add", "add PATH...\n  Stores PNG and JPEG files, folders (recursively) and the images inside\n"
+            "  archives given as arguments (.tar, .tar.gz, .tgz, .tar.xz, .tar.bz2, .tar.zst, .zip).\n"
+            "  Other files are skipped with a reason; identical content (SHA-256) is stored once;\n"
+            "  files whose name, size and mtime are unchanged are not read again.\n"
+            "  Exit 0: all stored or skipped, 1: some failed (see `stats`), 2: fatal.\n"},
+    {"ls", "ls\n  Lists the names (with --json: name, size, format, bytes, bpp).\n"},
+    {"info", "info NAME\n  One image's row and bitstream header.\n"},
+    {"cat", "cat NAME\n  Writes the decoded image as PNG to stdout.\n"},
+    {"extract", "extract [NAME...] -C DIR\n  Decodes images (all if none named) to DIR/NAME, with\n"
+                "  '.png' appended unless NAME ends in .png. Never writes outside DIR or through\n"
+                "  symlinks; hostile names are refused.\n"},
+    {"export", "export OUT [--sqlar]\n  Writes every image, decoded to PNG, into OUT: .tar, .tar.gz,\n"
+               "  .tgz, .tar.xz, .tar.bz2, .tar.zst or .zip by its name; --sqlar writes an sqlar\n"
+               "  file (`sqlite3 OUT -Ax` unpacks it).\n"},
+    {"verify", "verify\n  Checks the database, every name, every header, and decodes every image.\n"},
+    {"rm", "rm NAME...\n  Removes images.\n"},
+    {"stats", "stats\n  Counts, sizes, bits per pixel, models, recorded ingest errors.\n"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f, const char *cmd) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (cmd && strcmp(cmd, commands[i].name) == 0) {
+            fprintf(f, "Usage: mrtarchive [-f ARCHIVE] %s%s", commands[i].usage, usage_common);
+            return;
+        }
+    fprintf(f, "Usage: mrtarchive [-f ARCHIVE] COMMAND [ARGS]\nCommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) {
+        const char *u = commands[i].usage;
+        fprintf(f, "  %.*s\n", (int)strcspn(u, "\n"), u);
+    }
+    fputs(usage_common, f);
+    fputs("`mrtarchive COMMAND --help` describes a command.\n", f);
+}
+
+/* ------------------------------------------------------------- names */
+
+/* The schema's rule (sql/schema.sql, DESIGN.md §6), plus no control bytes. */
+static int name_is_safe(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 4000 || name[0] == '/' || name[n - 1] == '/') return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '\\') return 0;
+    const char *p = name;
+    for (;;) {
+        size_t len = strcspn(p, "/");
+        if (len == 0) return 0;
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) return 0;
+        if (p[len] == 0) break;
+        p += len + 1;
+    }
+    return 1;
+}
+
+/* Normalises an input path into a name: drops empty and '.' components and
+ * a leading '/'. Returns NULL (with *why) for '..' or unsafe characters. */
+static char *make_name(const char *path, const char **why) {
+    char *out = malloc(strlen(path) + 1);
+    if (!out) {
+        *why = "out of memory";
+        return NULL;
+    }
+    size_t o = 0;
+    const char *p = path;
+    while (*p) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            free(out);
+            *why = "name has a '..' component";
+            return NULL;
+        }
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (o) out[o++] = '/';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+        if (*p == '/') p++;
+    }
+    out[o] = 0;
+    if (!name_is_safe(out)) {
+        free(out);
+        *why = "name is empty or has a control character or '\\'";
+        return NULL;
+    }
+    return out;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+/* The file name an image is extracted/exported under. */
+static char *png_name(const char *name) {
+    size_t n = strlen(name);
+    char *out = malloc(n + 5);
+    if (!out) return NULL;
+    memcpy(out, name, n + 1);
+    if (!ends_with(name, ".png")) memcpy(out + n, ".png", 5);
+    return out;
+}
+
+/* ---------------------------------------------------------- database */
+
+static sqlite3 *db;
+
+static void db_fail(const char *what) {
+    msg("%s: %s: %s", opt.archive, what, sqlite3_errmsg(db));
+}
+
+static int exec(const char *sql) {
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        msg("%s: %s", opt.archive, err ? err : "SQL error");
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+static sqlite3_stmt *prep(const char *sql) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_fail("prepare");
+        return NULL;
+    }
+    return st;
+}
+
+static int pragma_int(const char *sql) {
+    sqlite3_stmt *st = prep(sql);
+    int v = -1;
+    if (st && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Opens the archive; `create`: make it (and apply the schema) if needed. */
+static int open_archive(int create) {
+    struct stat sb;
+    if (!create && stat(opt.archive, &sb) != 0) {
+        msg("%s: no such archive (mrtarchive add creates one; -f ARCHIVE picks it)", opt.archive);
+        return -1;
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(opt.archive, &db, flags, NULL) != SQLITE_OK) {
+        db_fail("cannot open");
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 30000);
+    if (mrt_sqlite_register(db) != SQLITE_OK) {
+        db_fail("cannot register the mrt functions");
+        return -1;
+    }
+    int uv = pragma_int("PRAGMA user_version");
+    if (uv < 0) return -1;
+    if (uv > 1) {
+        msg("%s: archive schema version %d is newer than this mrtarchive knows (1)", opt.archive, uv);
+        return -1;
+    }
+    if (exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != 0)
+        return -1;
+    if (uv == 0 || create) {
+        int napp = pragma_int("PRAGMA application_id");
+        int ntab = pragma_int("SELECT count(*) FROM sqlite_schema");
+        if (uv == 0 && ntab > 0 && napp != 1297240129) {
+            msg("%s: not an mrt archive (it has tables but no mrt schema)", opt.archive);
+            return -1;
+        }
+        if (exec(mrtarchive_schema_sql) != 0) return -1;
+    }
+    if (opt.model) {
+        sqlite3_stmt *st = prep("SELECT mrt_model(?1)");
+        if (!st) return -1;
+        sqlite3_bind_text(st, 1, opt.model, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            db_fail("--model");
+            sqlite3_finalize(st);
+            return -1;
+        }
+        sqlite3_finalize(st);
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------- add */
+
+static struct {
+    long stored, unchanged, duplicates, skipped, failed;
+    int in_tx;
+    long batch;
+    time_t batch_start;
+} ing;
+
+static int tx_begin(void) {
+    if (ing.in_tx) return 0;
+    if (exec("BEGIN IMMEDIATE") != 0) return -1;
+    ing.in_tx = 1;
+    ing.batch = 0;
+    ing.batch_start = time(NULL);
+    return 0;
+}
+
+static int tx_commit(void) {
+    if (!ing.in_tx) return 0;
+    ing.in_tx = 0;
+    return exec("COMMIT");
+}
+
+static int tx_tick(void) {
+    ing.batch++;
+    if (ing.batch >= BATCH_FILES || time(NULL) - ing.batch_start >= BATCH_SECONDS) return tx_commit();
+    return 0;
+}
+
+static void record_error(const char *name, const char *source, const char *why) {
+    ing.failed++;
+    msg("%s: %s", source, why);
+    if (tx_begin() != 0) return;
+    sqlite3_stmt *del = prep("DELETE FROM ingest_errors WHERE name = ?1"); /* the latest only */
+    if (!del) return;
+    sqlite3_bind_text(del, 1, name ? name : source, -1, SQLITE_STATIC);
+    sqlite3_step(del);
+    sqlite3_finalize(del);
+    sqlite3_stmt *st =
+        prep("INSERT INTO ingest_errors(name, source, time, message) VALUES (?1, ?2, ?3, ?4)");
+    if (!st) return;
+    sqlite3_bind_text(st, 1, name ? name : source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(st, 4, why, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) db_fail("recording an error");
+    sqlite3_finalize(st);
+    tx_tick();
+}
+
+static void skip(const char *source, const char *why) {
+    ing.skipped++;
+    info_msg("skipped %s: %s", source, why);
+}
+
+static int is_image_ext(const char *name) {
+    return ends_with(name, ".png") || ends_with(name, ".jpg") || ends_with(name, ".jpeg") ||
+           ends_with(name, ".jpe") || ends_with(name, ".jfif");
+}
+
+/* 1: name, size and mtime match a stored image (nothing to do). */
+static int unchanged(const char *name, long long size, long long mtime) {
+    sqlite3_stmt *st = prep("SELECT 1 FROM images WHERE name = ?1 AND sz = ?2 AND mtime IS ?3");
+    if (!st) return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, size);
+    if (mtime >= 0) sqlite3_bind_int64(st, 3, mtime);
+    int r = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Encodes with connection c's model (and --rate) through mrt_encode(). */
+static int encode(sqlite3 *c, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len,
+                  char *why, size_t whylen) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c, opt.rate ? "SELECT mrt_encode(?1, ?2)" : "SELECT mrt_encode(?1)", -1,
+                           &st, NULL) != SQLITE_OK) {
+        snprintf(why, whylen, "%s", sqlite3_errmsg(c));
+        return -1;
+    }
+    sqlite3_bind_blob(st, 1, data, (int)len, SQLITE_STATIC);
+    if (opt.rate) {
+        char *end;
+        long v = strtol(opt.rate, &end, 10);
+        if (*opt.rate && !*end)
+            sqlite3_bind_int64(st, 2, v);
+        else
+            sqlite3_bind_text(st, 2, opt.rate, -1, SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_BLOB) {
+        snprintf(why, whylen, "%s", sqlite3_errmsg(c));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    *out_len = (size_t)sqlite3_column_bytes(st, 0);
+    *out = malloc(*out_len ? *out_len : 1);
+    if (!*out) {
+        snprintf(why, whylen, "out of memory");
+        sqlite3_finalize(st);
+        return -1;
+    }
+    memcpy(*out, sqlite3_column_blob(st, 0), *out_len);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* One file on its way in: read and checked by the main thread, encoded by a
+ * worker (-j N > 1) or inline, stored by the main thread (the one writer). */
+typedef struct job {
+    char *name, *source;
+    uint8_t *data, *bits;
+    size_t len, nbits;
+    long long mtime;
+    const char *format;
+    char hex[MRT_SHA256_HEX_CHARS + 1];
+    int failed;
+    char why[600];
+    struct job *next;
+} job;
+
+static void job_free(job *j) {
+    if (!j) return;
+    free(j->name);
+    free(j->source);
+    free(j->data);
+    free(j->bits);
+    free(j);
+}
+
+static void store(job *j);
+
+/* The worker pool (only for -j N > 1). */
+static struct {
+    int n, stopping, inflight;
+    pthread_t *tids;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    job *todo, *todo_tail, *fin, *fin_tail;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
+
+static void *worker(void *arg) {
+    (void)arg;
+    sqlite3 *c = NULL;
+    char setup[600] = "";
+    if (sqlite3_open(":memory:", &c) != SQLITE_OK || mrt_sqlite_register(c) != SQLITE_OK)
+        snprintf(setup, sizeof setup, "cannot open an encoder connection: %s", sqlite3_errmsg(c));
+    else if (opt.model) {
+        sqlite3_stmt *st = NULL;
+        sqlite3_prepare_v2(c, "SELECT mrt_model(?1)", -1, &st, NULL);
+        sqlite3_bind_text(st, 1, opt.model, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW) snprintf(setup, sizeof setup, "%s", sqlite3_errmsg(c));
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.todo && !pool.stopping) pthread_cond_wait(&pool.work, &pool.mu);
+        if (!pool.todo) break;
+        job *j = pool.todo;
+        pool.todo = j->next;
+        if (!pool.todo) pool.todo_tail = NULL;
+        pthread_mutex_unlock(&pool.mu);
+        if (setup[0]) {
+            j->failed = 1;
+            snprintf(j->why, sizeof j->why, "%s", setup);
+        } else
+            j->failed = encode(c, j->data, j->len, &j->bits, &j->nbits, j->why, sizeof j->why) != 0;
+        pthread_mutex_lock(&pool.mu);
+        j->next = NULL;
+        if (pool.fin_tail)
+            pool.fin_tail->next = j;
+        else
+            pool.fin = j;
+        pool.fin_tail = j;
+        pthread_cond_signal(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    sqlite3_close(c);
+    return NULL;
+}
+
+/* Stores finished jobs; waits for one when `wait` (and any is in flight). */
+static void pool_drain(int wait) {
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (wait && !pool.fin && pool.inflight > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        job *j = pool.fin;
+        if (!j) break;
+        pool.fin = j->next;
+        if (!pool.fin) pool.fin_tail = NULL;
+        pool.inflight--;
+        pthread_mutex_unlock(&pool.mu);
+        store(j);
+        pthread_mutex_lock(&pool.mu);
+        wait = 0;
+    }
+    pthread_mutex_unlock(&pool.mu);
+}
+
+static int pool_start(int n) {
+    pool.tids = calloc((size_t)n, sizeof *pool.tids);
+    if (!pool.tids) return -1;
+    for (pool.n = 0; pool.n < n; pool.n++)
+        if (pthread_create(&pool.tids[pool.n], NULL, worker, NULL) != 0) break;
+    return pool.n > 0 ? 0 : -1;
+}
+
+static void pool_finish(void) {
+    if (!pool.n) return;
+    while (pool.inflight > 0) pool_drain(1);
+    pthread_mutex_lock(&pool.mu);
+    pool.stopping = 1;
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < pool.n; i++) pthread_join(pool.tids[i], NULL);
+    free(pool.tids);
+    pool.n = 0;
+}
+
+/* SHA-256s of the jobs handed to workers and not stored yet. */
+static int pending_has(const char *hex, const char **name);
+static void pending_add(job *j);
+static void pending_remove(job *j);
+
+static void submit(job *j) {
+    if (!pool.n) {
+        j->failed = encode(db, j->data, j->len, &j->bits, &j->nbits, j->why, sizeof j->why) != 0;
+        store(j);
+        return;
+    }
+    pending_add(j);
+    pthread_mutex_lock(&pool.mu);
+    int full = pool.inflight >= 2 * pool.n;
+    pthread_mutex_unlock(&pool.mu);
+    if (full) pool_drain(1);
+    pthread_mutex_lock(&pool.mu);
+    j->next = NULL;
+    if (pool.todo_tail)
+        pool.todo_tail->next = j;
+    else
+        pool.todo = j;
+    pool.todo_tail = j;
+    pool.inflight++;
+    pthread_cond_signal(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    pool_drain(0);
+}
+
+static job **pending;
+static size_t npending, cappending;
+
+static int pending_has(const char *hex, const char **name) {
+    for (size_t i = 0; i < npending; i++)
+        if (strcmp(pending[i]->hex, hex) == 0) {
+            *name = pending[i]->name;
+            return 1;
+        }
+    return 0;
+}
+
+static void pending_add(job *j) {
+    if (npending == cappending) {
+        size_t nc = cappending ? cappending * 2 : 16;
+        job **np = realloc(pending, nc * sizeof *np);
+        if (!np) return; /* only dedupe of in-flight duplicates is lost */
+        pending = np;
+        cappending = nc;
+    }
+    pending[npending++] = j;
+}
+
+static void pending_remove(job *j) {
+    for (size_t i = 0; i < npending; i++)
+        if (pending[i] == j) {
+            pending[i] = pending[--npending];
+            return;
+        }
+}
+
+/* Stores one file's bytes under `name`. */
+static void ingest(const char *name, const char *source, const uint8_t *data, size_t len,
+                   long long mtime) {
+    const char *format = NULL;
+    if (len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0)
+        format = "png";
+    else if (len >= 3 && memcmp(data, "\xff\xd8\xff", 3) == 0)
+        format = "jpeg";
+    if (!format) {
+        if (is_image_ext(name))
+            record_error(name, source, len == 0 ? "empty file" : "not a PNG or JPEG (bad signature)");
+        else
+            skip(source, "not a PNG or JPEG");
+        return;
+    }
+    uint8_t digest[MRT_SHA256_DIGEST_BYTES];
+    char hex[MRT_SHA256_HEX_CHARS + 1];
+    mrt_sha256_buffer(data, len, digest);
+    mrt_sha256_hex(digest, hex);
+
+    sqlite3_stmt *st = prep("SELECT i.name FROM image_sha256 h JOIN images i ON i.id = h.id "
+                            "WHERE h.sha256 = ?1 LIMIT 1");
+    if (!st) return;
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *other = (const char *)sqlite3_column_text(st, 0);
+        if (strcmp(other, name) == 0) {
+            ing.unchanged++;
+            info_msg("unchanged %s", name);
+        } else {
+            ing.duplicates++;
+            info_msg("duplicate %s: same content as %s", source, other);
+        }
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_finalize(st);
+
+    const char *other = NULL;
+    if (pending_has(hex, &other)) {
+        ing.duplicates++;
+        info_msg("duplicate %s: same content as %s", source, other);
+        return;
+    }
+    job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->name = strdup(name);
+        j->source = strdup(source);
+        j->data = malloc(len ? len : 1);
+    }
+    if (!j || !j->name || !j->source || !j->data) {
+        record_error(name, source, "out of memory");
+        job_free(j);
+        return;
+    }
+    memcpy(j->data, data, len);
+    j->len = len;
+    j->mtime = mtime;
+    j->format = format;
+    memcpy(j->hex, hex, sizeof j->hex);
+    submit(j);
+}
+
+/* Writes an encoded job into the archive (main thread only). */
+static void store(job *j) {
+    pending_remove(j);
+    const char *name = j->name, *source = j->source, *format = j->format, *hex = j->hex;
+    long long mtime = j->mtime;
+    size_t len = j->len;
+    uint8_t *bits = j->bits;
+    size_t nbits = j->nbits;
+    char *why = j->why;
+    if (j->failed) {
+        record_error(name, source, why);
+        job_free(j);
+        return;
+    }
+    mrt_info hdr;
+    mrt_error err;
+    if (mrt_info_read(bits, nbits, &hdr, &err) != MRT_OK) {
+        record_error(name, source, err.message);
+        job_free(j);
+        return;
+    }
+    char model[2 * MRT_FINGERPRINT_BYTES + 1];
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) snprintf(model + 2 * i, 3, "%02x", hdr.fingerprint[i]);
+
+    if (tx_begin() != 0 || exec("SAVEPOINT image") != 0) {
+        job_free(j);
+        return;
+    }
+    int ok = 1; /* all of the image's rows, or none (the savepoint) */
+    sqlite3_stmt *del = prep("DELETE FROM images WHERE name = ?1");
+    if (del) {
+        sqlite3_bind_text(del, 1, name, -1, SQLITE_STATIC);
+        ok = sqlite3_step(del) == SQLITE_DONE;
+        sqlite3_finalize(del);
+    } else
+        ok = 0;
+    sqlite3_stmt *ins =
+        ok ? prep("INSERT INTO images(name, mtime, sz, format, width, height, model, rate_id, data) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+           : NULL;
+    if (ins) {
+        sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+        if (mtime >= 0) sqlite3_bind_int64(ins, 2, mtime);
+        sqlite3_bind_int64(ins, 3, (sqlite3_int64)len);
+        sqlite3_bind_text(ins, 4, format, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 5, hdr.width);
+        sqlite3_bind_int(ins, 6, hdr.height);
+        sqlite3_bind_text(ins, 7, model, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 8, hdr.rate_id);
+        sqlite3_bind_blob(ins, 9, bits, (int)nbits, SQLITE_STATIC);
+        ok = sqlite3_step(ins) == SQLITE_DONE;
+        if (!ok) snprintf(why, sizeof j->why, "cannot store: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(ins);
+    } else {
+        ok = 0;
+        snprintf(why, sizeof j->why, "cannot store: %s", sqlite3_errmsg(db));
+    }
+    if (ok) {
+        sqlite3_int64 id = sqlite3_last_insert_rowid(db);
+        sqlite3_stmt *h = prep("INSERT INTO image_sha256(id, sha256) VALUES (?1, ?2)");
+        sqlite3_stmt *e = prep("DELETE FROM ingest_errors WHERE name = ?1");
+        if (h && e) {
+            sqlite3_bind_int64(h, 1, id);
+            sqlite3_bind_text(h, 2, hex, -1, SQLITE_STATIC);
+            sqlite3_bind_text(e, 1, name, -1, SQLITE_STATIC);
+            ok = sqlite3_step(h) == SQLITE_DONE && sqlite3_step(e) == SQLITE_DONE;
+        } else
+            ok = 0;
+        if (!ok) snprintf(why, sizeof j->why, "cannot store: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(h);
+        sqlite3_finalize(e);
+    }
+    if (!ok) {
+        exec("ROLLBACK TO image");
+        exec("RELEASE image");
+        record_error(name, source, why);
+        job_free(j);
+        return;
+    }
+    exec("RELEASE image");
+    ing.stored++;
+    info_msg("stored %s (%zu bytes, %dx%d, %.4f bpp)", name, nbits, hdr.width, hdr.height, hdr.bpp);
+    job_free(j);
+    tx_tick();
+}
+
+static int read_all_fd(int fd, uint8_t **out, size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf) return -1;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= (size_t)MAX_INPUT_BYTES) {
+                free(buf);
+                errno = EFBIG;
+                return -1;
+            }
+            uint8_t *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return -1;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            free(buf);
+            return -1;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static void add_file(const char *path, const char *name_path, const struct stat *sb) {
+    const char *why = NULL;
+    char *name = make_name(name_path, &why);
+    if (!name) {
+        record_error(NULL, path, why);
+        return;
+    }
+    if (unchanged(name, (long long)sb->st_size, (long long)sb->st_mtime)) {
+        ing.unchanged++;
+        info_msg("unchanged %s", name);
+        free(name);
+        return;
+    }
+    if (!is_image_ext(name) && sb->st_size == 0) {
+        skip(path, "not a PNG or JPEG (empty)");
+        free(name);
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (fd < 0 || read_all_fd(fd, &data, &len) != 0) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "cannot read: %s", strerror(errno));
+        record_error(name, path, buf);
+    } else
+        ingest(name, path, data, len, (long long)sb->st_mtime);
+    if (fd >= 0) close(fd);
+    free(data);
+    free(name);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void add_tree(const char *path, const char *name_path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "%s", strerror(errno));
+        record_error(NULL, path, buf);
+        return;
+    }
+    if (S_ISLNK(sb.st_mode)) {
+        skip(path, "a symbolic link (not followed)");
+        return;
+    }
+    if (S_ISREG(sb.st_mode)) {
+        add_file(path, name_path, &sb);
+        return;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        skip(path, "not a regular file");
+        return;
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "cannot open folder: %s", strerror(errno));
+        record_error(NULL, path, buf);
+        return;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, cap * sizeof *names);
+            if (!nn) break;
+            names = nn;
+        }
+        names[n] = strdup(de->d_name);
+        if (names[n]) n++;
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        size_t l1 = strlen(path), l2 = strlen(name_path), l3 = strlen(names[i]);
+        char *p = malloc(l1 + l3 + 2), *q = malloc(l2 + l3 + 2);
+        if (p && q) {
+            sprintf(p, "%s%s%s", path, (l1 && path[l1 - 1] == '/') ? "" : "/", names[i]);
+            sprintf(q, "%s%s%s", name_path, l2 ? "/" : "", names[i]);
+            add_tree(p, q);
+        }
+        free(p);
+        free(q);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static int is_archive_name(const char *p) {
+    static const char *const ext[] = {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2",
+                                      ".tbz2", ".tar.zst", ".tzst", ".zip", ".7z", ".cpio"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ends_with(p, ext[i])) return 1;
+    return 0;
+}
+
+static void add_archive(const char *path) {
+    struct archive *a = archive_read_new();
+    archive_read_support_filter_all(a);
+    archive_read_support_format_all(a);
+    if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        record_error(NULL, path, archive_error_string(a) ? archive_error_string(a) : "cannot open");
+        archive_read_free(a);
+        return;
+    }
+    struct archive_entry *e;
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        const char *ep = archive_entry_pathname(e);
+        if (!ep) ep = "";
+        size_t sl = strlen(path) + strlen(ep) + 2;
+        char *source = malloc(sl);
+        if (!source) break;
+        snprintf(source, sl, "%s:%s", path, ep);
+        if (archive_entry_filetype(e) == AE_IFDIR) {
+            free(source);
+            continue;
+        }
+        if (archive_entry_filetype(e) != AE_IFREG) {
+            skip(source, "not a regular file");
+            free(source);
+            continue;
+        }
+        const char *why = NULL;
+        char *name = make_name(ep, &why);
+        if (!name) {
+            record_error(NULL, source, why);
+            free(source);
+            continue;
+        }
+        long long mtime = archive_entry_mtime_is_set(e) ? (long long)archive_entry_mtime(e) : -1;
+        long long size = archive_entry_size_is_set(e) ? (long long)archive_entry_size(e) : -1;
+        if (size >= 0 && unchanged(name, size, mtime)) {
+            ing.unchanged++;
+            info_msg("unchanged %s", name);
+        } else if (size > MAX_INPUT_BYTES) {
+            record_error(name, source, "over 1 GiB");
+        } else {
+            size_t cap = size > 0 ? (size_t)size : 65536, n = 0;
+            uint8_t *buf = malloc(cap);
+            int bad = !buf;
+            while (!bad) {
+                if (n == cap) {
+                    uint8_t *nb = cap < (size_t)MAX_INPUT_BYTES ? realloc(buf, cap * 2) : NULL;
+                    if (!nb) {
+                        bad = 1;
+                        break;
+                    }
+                    buf = nb;
+                    cap *= 2;
+                }
+                la_ssize_t got = archive_read_data(a, buf + n, cap - n);
+                if (got < 0) {
+                    bad = 2;
+                    break;
+                }
+                if (got == 0) break;
+                n += (size_t)got;
+            }
+            if (bad)
+                record_error(name, source,
+                             bad == 2 && archive_error_string(a) ? archive_error_string(a)
+                                                                 : "cannot read entry");
+            else
+                ingest(name, source, buf, n, mtime);
+            free(buf);
+            if (bad == 2) {
+                free(name);
+                free(source);
+                break;
+            }
+        }
+        free(name);
+        free(source);
+    }
+    if (r != ARCHIVE_EOF && r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        record_error(NULL, path, archive_error_string(a) ? archive_error_string(a) : "read error");
+    archive_read_free(a);
+}
+
+static int cmd_add(int argc, char **argv) {
+    if (argc < 1) {
+        usage(stderr, "add");
+        return EXIT_FATAL;
+    }
+    if (open_archive(1) != 0) return EXIT_FATAL;
+    /* No model is fatal once, not a failure per file. */
+    sqlite3_stmt *ms = prep("SELECT json_extract(mrt_debug(), '$.model.path'), "
+                            "json_extract(mrt_debug(), '$.model_error')");
+    if (!ms) return EXIT_FATAL;
+    if (sqlite3_step(ms) != SQLITE_ROW || sqlite3_column_type(ms, 0) == SQLITE_NULL) {
+        const char *why = (const char *)sqlite3_column_text(ms, 1);
+        msg("no model: %s", why ? why : sqlite3_errmsg(db));
+        sqlite3_finalize(ms);
+        return EXIT_FATAL;
+    }
+    sqlite3_finalize(ms);
+    if (opt.rate) { /* a --rate the models cannot give is fatal once, too */
+        uint8_t px[16 * 16 * 3] = {0}, *png = NULL, *bits = NULL;
+        size_t plen = 0, blen = 0;
+        mrt_image probe = {16, 16, px};
+        mrt_error err;
+        char why[600];
+        if (mrt_image_write_png_memory(&probe, &png, &plen, &err) != MRT_OK ||
+            encode(db, png, plen, &bits, &blen, why, sizeof why) != 0) {
+            msg("--rate %s: %s", opt.rate, png ? why : err.message);
+            mrt_free(png);
+            return EXIT_FATAL;
+        }
+        mrt_free(png);
+        free(bits);
+    }
+    if (opt.threads > 1 && pool_start(opt.threads) != 0) {
+        msg("cannot start %d threads", opt.threads);
+        return EXIT_FATAL;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *path = argv[i];
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && is_archive_name(path)) {
+            add_archive(path);
+            continue;
+        }
+        /* Names are relative to the argument's parent: `add /x/photos` stores photos/... */
+        char *copy = strdup(path);
+        if (!copy) return EXIT_FATAL;
+        size_t l = strlen(copy);
+        while (l > 1 && copy[l - 1] == '/') copy[--l] = 0;
+        const char *base = strrchr(copy, '/');
+        base = base ? base + 1 : copy;
+        if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 || !*base)
+            base = "";
+        add_tree(path, base);
+        free(copy);
+    }
+    pool_finish();
+    if (tx_commit() != 0) return EXIT_FATAL;
+    if (opt.json)
+        printf("{\"stored\": %ld, \"unchanged\": %ld, \"duplicates\": %ld, \"skipped\": %ld, "
+               "\"failed\": %ld}\n",
+               ing.stored, ing.unchanged, ing.duplicates, ing.skipped, ing.failed);
+    else
+        info_msg("%ld stored, %ld unchanged, %ld duplicates, %ld skipped, %ld failed", ing.stored,
+                 ing.unchanged, ing.duplicates, ing.skipped, ing.failed);
+    return ing.failed ? EXIT_SOME : 0;
+}
+
+/* ---------------------------------------------------- decode helpers */
+
+/* Decoded PNG of image `id` (malloc'd); NULL with a message on failure. */
+static uint8_t *decode_id(sqlite3_int64 id, const char *name, size_t *len) {
+    sqlite3_stmt *st = prep("SELECT mrt_decode(data) FROM images WHERE id = ?1");
+    if (!st) return NULL;
+    sqlite3_bind_int64(st, 1, id);
+    uint8_t *out = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        out = malloc(*len ? *len : 1);
+        if (out) memcpy(out, sqlite3_column_blob(st, 0), *len);
+    } else
+        msg("%s: cannot decode: %s", name, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return out;
+}
+
+static sqlite3_int64 find_id(const char *name) {
+    sqlite3_stmt *st = prep("SELECT id FROM images WHERE name = ?1");
+    sqlite3_int64 id = -1;
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+/* A list of (id, name, mtime) rows: the named images, or all. */
+typedef struct {
+    sqlite3_int64 id;
+    long long mtime;
+    char *name;
+} row;
+
+static row *select_rows(int argc, char **argv, size_t *n, int *missing) {
+    row *rows = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *rows);
+    size_t cap = (size_t)argc + 1;
+    *n = 0;
+    *missing = 0;
+    if (!rows) return NULL;
+    sqlite3_stmt *st =
+        prep(argc > 0 ? "SELECT id, name, ifnull(mtime, -1) FROM images WHERE name = ?1"
+                      : "SELECT id, name, ifnull(mtime, -1) FROM images ORDER BY name");
+    if (!st) return rows;
+    for (int i = 0; i < (argc > 0 ? argc : 1); i++) {
+        if (argc > 0) {
+            sqlite3_reset(st);
+            sqlite3_bind_text(st, 1, argv[i], -1, SQLITE_STATIC);
+        }
+        int found = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            if (*n + 1 >= cap) {
+                row *nr = realloc(rows, cap * 2 * sizeof *rows);
+                if (!nr) break;
+                rows = nr;
+                cap *= 2;
+            }
+            rows[*n].id = sqlite3_column_int64(st, 0);
+            rows[*n].name = strdup((const char *)sqlite3_column_text(st, 1));
+            rows[*n].mtime = sqlite3_column_int64(st, 2);
+            (*n)++;
+            found = 1;
+        }
+        if (argc > 0 && !found) {
+            msg("%s: no such image", argv[i]);
+            (*missing)++;
+        }
+    }
+    sqlite3_finalize(st);
+    return rows;
+}
+
+static void free_rows(row *rows, size_t n) {
+    for (size_t i = 0; i < n; i++) free(rows[i].name);
+    free(rows);
+}
+
+/* ------------------------------------------------ read-only commands */
+
+static int cmd_ls(int argc, char **argv) {
+    (void)argv;
+    if (argc) {
+        usage(stderr, "ls");
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    sqlite3_stmt *st =
+        prep(opt.json ? "SELECT json_object('name', name, 'width', width, 'height', height, "
+                        "'format', format, 'sz', sz, 'bytes', length(data), 'bpp', "
+                        "round(length(data) * 8.0 / (width * height), 6)) FROM images ORDER BY name"
+                      : "SELECT name FROM images ORDER BY name");
+    if (!st) return EXIT_FATAL;
+    if (opt.json) printf("[");
+    int first = 1, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (opt.json) printf("%s\n  %s", first ? "" : ",", sqlite3_column_text(st, 0));
+        else
+            printf("%s\n", sqlite3_column_text(st, 0));
+        first = 0;
+    }
+    if (opt.json) printf("%s]\n", first ? "" : "\n");
+    if (rc != SQLITE_DONE) db_fail("ls");
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : EXIT_FATAL;
+}
+
+/* Prints one row as JSON (column 0) or "key: value" lines (columns 1..). */
+static int print_object(sqlite3_stmt *st) {
+    if (opt.json) {
+        printf("%s\n", sqlite3_column_text(st, 0));
+        return 0;
+    }
+    for (int c = 1; c < sqlite3_column_count(st); c++)
+        printf("%s: %s\n", sqlite3_column_name(st, c),
+               sqlite3_column_type(st, c) == SQLITE_NULL ? "null"
+                                                         : (const char *)sqlite3_column_text(st, c));
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+    if (argc != 1) {
+        usage(stderr, "info");
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    sqlite3_stmt *st = prep(
+        "SELECT json_object('name', name, 'mtime', mtime, 'sz', sz, 'format', format, 'width', "
+        "width, 'height', height, 'model', model, 'rate_id', rate_id, 'bytes', length(data), "
+        "'bpp', round(length(data) * 8.0 / (width * height), 6), 'sha256', h.sha256, 'header', "
+        "json(mrt_info(data))), name, mtime, sz, format, width, height, model, rate_id, "
+        "length(data) AS bytes, round(length(data) * 8.0 / (width * height), 6) AS bpp, "
+        "h.sha256 AS sha256, mrt_info(data) AS header "
+        "FROM images LEFT JOIN image_sha256 h USING (id) WHERE name = ?1");
+    if (!st) return EXIT_FATAL;
+    sqlite3_bind_text(st, 1, argv[0], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        print_object(st);
+    else if (rc == SQLITE_DONE) {
+        msg("%s: no such image", argv[0]);
+        ret = EXIT_SOME;
+    } else {
+        db_fail(argv[0]);
+        ret = EXIT_SOME;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int cmd_stats(int argc, char **argv) {
+    (void)argv;
+    if (argc) {
+        usage(stderr, "stats");
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    sqlite3_stmt *st = prep(
+        "WITH s AS (SELECT count(*) AS images, ifnull(sum(sz), 0) AS original_bytes, "
+        "ifnull(sum(length(data)), 0) AS stored_bytes, ifnull(sum(width * height), 0) AS pixels, "
+        "count(DISTINCT model) AS models FROM images), "
+        "e AS (SELECT count(*) AS errors FROM ingest_errors) "
+        "SELECT json_object('images', images, 'original_bytes', original_bytes, 'stored_bytes', "
+        "stored_bytes, 'pixels', pixels, 'bpp', round(stored_bytes * 8.0 / max(pixels, 1), 6), "
+        "'ratio', round(original_bytes * 1.0 / max(stored_bytes, 1), 1), 'models', models, "
+        "'errors', errors), images, original_bytes, stored_bytes, pixels, "
+        "round(stored_bytes * 8.0 / max(pixels, 1), 6) AS bpp, "
+        "round(original_bytes * 1.0 / max(stored_bytes, 1), 1) AS ratio, models, errors FROM s, e");
+    if (!st) return EXIT_FATAL;
+    int ret = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        print_object(st);
+    else {
+        db_fail("stats");
+        ret = EXIT_FATAL;
+    }
+    sqlite3_finalize(st);
+    if (!opt.json && !ret) {
+        st = prep("SELECT name, message FROM ingest_errors ORDER BY id");
+        while (st && sqlite3_step(st) == SQLITE_ROW)
+            printf("error: %s: %s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+        sqlite3_finalize(st);
+    }
+    return ret;
+}
+
+static int cmd_cat(int argc, char **argv) {
+    if (argc != 1) {
+        usage(stderr, "cat");
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    sqlite3_int64 id = find_id(argv[0]);
+    if (id < 0) {
+        msg("%s: no such image", argv[0]);
+        return EXIT_SOME;
+    }
+    size_t len = 0;
+    uint8_t *png = decode_id(id, argv[0], &len);
+    if (!png) return EXIT_SOME;
+    int ok = fwrite(png, 1, len, stdout) == len && fflush(stdout) == 0;
+    free(png);
+    if (!ok) {
+        msg("cannot write to stdout: %s", strerror(errno));
+        return EXIT_SOME;
+    }
+    return 0;
+}
+
+static int cmd_rm(int argc, char **argv) {
+    if (argc < 1) {
+        usage(stderr, "rm");
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    int missing = 0;
+    if (exec("BEGIN IMMEDIATE") != 0) return EXIT_FATAL;
+    sqlite3_stmt *st = prep("DELETE FROM images WHERE name = ?1");
+    if (!st) return EXIT_FATAL;
+    for (int i = 0; i < argc; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, argv[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            db_fail(argv[i]);
+            sqlite3_finalize(st);
+            exec("ROLLBACK");
+            return EXIT_FATAL;
+        }
+        if (sqlite3_changes(db) == 0) {
+            msg("%s: no such image", argv[i]);
+            missing++;
+        } else
+            info_msg("removed %s", argv[i]);
+    }
+    sqlite3_finalize(st);
+    if (exec("COMMIT") != 0) return EXIT_FATAL;
+    return missing ? EXIT_SOME : 0;
+}
+
+/* ---------------------------------------------------------- extract */
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes `data` to root/rel, creating folders, following no symlink. */
+static int safe_write(int root, const char *rel, const uint8_t *data, size_t len, long long mtime) {
+    char *path = strdup(rel);
+    if (!path) return -1;
+    int dfd = dup(root);
+    char *p = path, *slash;
+    int ret = -1;
+    while (dfd >= 0 && (slash = strchr(p, '/'))) {
+        *slash = 0;
+        if (mkdirat(dfd, p, 0755) != 0 && errno != EEXIST) {
+            msg("%s: cannot create folder '%s': %s", rel, p, strerror(errno));
+            goto out;
+        }
+        int nfd = openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        if (nfd < 0) {
+            msg("%s: refusing to write through '%s': %s", rel, p,
+                errno == ELOOP ? "a symbolic link" : strerror(errno));
+            goto out;
+        }
+        close(dfd);
+        dfd = nfd;
+        p = slash + 1;
+    }
+    if (dfd < 0) goto out;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, ".mrtarchive-%ld.tmp", (long)getpid());
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        msg("%s: cannot create: %s", rel, strerror(errno));
+        goto out;
+    }
+    if (write_all(fd, data, len) != 0 || (mtime >= 0 && futimens(fd, (struct timespec[2]){
+                                                                       {.tv_sec = mtime},
+                                                                       {.tv_sec = mtime}}) != 0)) {
+        msg("%s: cannot write: %s", rel, strerror(errno));
+        close(fd);
+        unlinkat(dfd, tmp, 0);
+        goto out;
+    }
+    close(fd);
+    struct stat sb;
+    if (fstatat(dfd, p, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)) {
+        msg("%s: a folder of that name exists", rel);
+        unlinkat(dfd, tmp, 0);
+        goto out;
+    }
+    if (renameat(dfd, tmp, dfd, p) != 0) { /* replaces a symlink, never follows it */
+        msg("%s: cannot rename into place: %s", rel, strerror(errno));
+        unlinkat(dfd, tmp, 0);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (dfd >= 0) close(dfd);
+    free(path);
+    return ret;
+}
+
+static int cmd_extract(int argc, char **argv) {
+    const char *dir = opt.dir ? opt.dir : ".";
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    if (root < 0) {
+        msg("%s: %s", dir, strerror(errno));
+        return EXIT_FATAL;
+    }
+    size_t n;
+    int failed;
+    row *rows = select_rows(argc, argv, &n, &failed);
+    for (size_t i = 0; rows && i < n; i++) {
+        if (!name_is_safe(rows[i].name)) {
+            msg("refusing hostile name '%s' (absolute, '..', or unsafe characters)", rows[i].name);
+            failed++;
+            continue;
+        }
+        size_t len = 0;
+        uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
+        char *out = png_name(rows[i].name);
+        if (!png || !out || safe_write(root, out, png, len, rows[i].mtime) != 0)
+            failed++;
+        else
+            info_msg("extracted %s", out);
+        free(png);
+        free(out);
+    }
+    free_rows(rows, n);
+    close(root);
+    return failed ? EXIT_SOME : 0;
+}
+
+/* ----------------------------------------------------------- export */
+
+static int export_sqlar(const char *out) {
+    struct stat sb;
+    if (lstat(out, &sb) == 0) {
+        msg("%s: exists already (not overwritten)", out);
+        return EXIT_FATAL;
+    }
+    sqlite3 *ar;
+    if (sqlite3_open_v2(out, &ar, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        msg("%s: %s", out, sqlite3_errmsg(ar));
+        sqlite3_close(ar);
+        return EXIT_FATAL;
+    }
+    /* The table sqlite3 -A creates (https://sqlite.org/sqlar.html). */
+    if (sqlite3_exec(ar,
+                     "BEGIN; CREATE TABLE IF NOT EXISTS sqlar(name TEXT PRIMARY KEY, mode INT, "
+                     "mtime INT, sz INT, data BLOB)",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        msg("%s: %s", out, sqlite3_errmsg(ar));
+        sqlite3_close(ar);
+        return EXIT_FATAL;
+    }
+    sqlite3_stmt *ins = NULL;
+    sqlite3_prepare_v2(ar, "INSERT OR REPLACE INTO sqlar VALUES (?1, ?2, ?3, ?4, ?5)", -1, &ins, NULL);
+    size_t n;
+    int failed;
+    row *rows = select_rows(0, NULL, &n, &failed);
+    for (size_t i = 0; rows && i < n; i++) {
+        if (!name_is_safe(rows[i].name)) {
+            msg("refusing hostile name '%s'", rows[i].name);
+            failed++;
+            continue;
+        }
+        size_t len = 0;
+        uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
+        char *name = png_name(rows[i].name);
+        if (!png || !name) {
+            failed++;
+        } else {
+            /* Stored uncompressed (sz == length(data)): PNG is compressed already. */
+            sqlite3_reset(ins);
+            sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(ins, 2, 0100644);
+            sqlite3_bind_int64(ins, 3, rows[i].mtime >= 0 ? rows[i].mtime : (long long)time(NULL));
+            sqlite3_bind_int64(ins, 4, (sqlite3_int64)len);
+            sqlite3_bind_blob(ins, 5, png, (int)len, SQLITE_STATIC);
+            if (sqlite3_step(ins) != SQLITE_DONE) {
+                msg("%s: %s", out, sqlite3_errmsg(ar));
+                failed++;
+            } else
+                info_msg("exported %s", name);
+        }
+        free(png);
+        free(name);
+    }
+    free_rows(rows, n);
+    sqlite3_finalize(ins);
+    int rc = sqlite3_exec(ar, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(ar);
+    if (rc != SQLITE_OK) return EXIT_FATAL;
+    return failed ? EXIT_SOME : 0;
+}
+
+static int cmd_export(int argc, char **argv) {
+    if (argc != 1) {
+        usage(stderr, "export");
+        return EXIT_FATAL;
+    }
+    const char *out = argv[0];
+    if (opt.sqlar) {
+        if (open_archive(0) != 0) return EXIT_FATAL;
+        return export_sqlar(out);
+    }
+    struct archive *a = archive_write_new();
+    int r;
+    if (ends_with(out, ".zip"))
+        r = archive_write_set_format_zip(a);
+    else {
+        r = archive_write_set_format_pax_restricted(a);
+        if (ends_with(out, ".tar.gz") || ends_with(out, ".tgz"))
+            r = r ? r : archive_write_add_filter_gzip(a);
+        else if (ends_with(out, ".tar.xz") || ends_with(out, ".txz"))
+            r = r ? r : archive_write_add_filter_xz(a);
+        else if (ends_with(out, ".tar.bz2") || ends_with(out, ".tbz2"))
+            r = r ? r : archive_write_add_filter_bzip2(a);
+        else if (ends_with(out, ".tar.zst") || ends_with(out, ".tzst"))
+            r = r ? r : archive_write_add_filter_zstd(a);
+        else if (!ends_with(out, ".tar")) {
+            msg("%s: unknown format (use .tar, .tar.gz, .tar.xz, .tar.bz2, .tar.zst, .zip or --sqlar)",
+                out);
+            archive_write_free(a);
+            return EXIT_FATAL;
+        }
+    }
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        msg("%s: %s", out, archive_error_string(a));
+        archive_write_free(a);
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) {
+        archive_write_free(a);
+        return EXIT_FATAL;
+    }
+    if (archive_write_open_filename(a, out) != ARCHIVE_OK) {
+        msg("%s: %s", out, archive_error_string(a));
+        archive_write_free(a);
+        return EXIT_FATAL;
+    }
+    size_t n;
+    int failed;
+    row *rows = select_rows(0, NULL, &n, &failed);
+    int fatal = 0;
+    for (size_t i = 0; rows && i < n && !fatal; i++) {
+        if (!name_is_safe(rows[i].name)) {
+            msg("refusing hostile name '%s'", rows[i].name);
+            failed++;
+            continue;
+        }
+        size_t len = 0;
+        uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
+        char *name = png_name(rows[i].name);
+        if (!png || !name)
+            failed++;
+        else {
+            struct archive_entry *e = archive_entry_new();
+            archive_entry_set_pathname(e, name);
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_perm(e, 0644);
+            archive_entry_set_size(e, (la_int64_t)len);
+            archive_entry_set_mtime(e, rows[i].mtime >= 0 ? rows[i].mtime : time(NULL), 0);
+            if (archive_write_header(a, e) != ARCHIVE_OK ||
+                archive_write_data(a, png, len) != (la_ssize_t)len) {
+                msg("%s: %s", out, archive_error_string(a));
+                fatal = 1;
+            } else
+                info_msg("exported %s", name);
+            archive_entry_free(e);
+        }
+        free(png);
+        free(name);
+    }
+    free_rows(rows, n);
+    if (archive_write_close(a) != ARCHIVE_OK) {
+        msg("%s: %s", out, archive_error_string(a));
+        fatal = 1;
+    }
+    archive_write_free(a);
+    return fatal ? EXIT_FATAL : failed ? EXIT_SOME : 0;
+}
+
+/* ----------------------------------------------------------- verify */
+
+static int cmd_verify(int argc, char **argv) {
+    (void)argv;
+    if (argc) {
+        usage(stderr, "verify");
+        return EXIT_FATAL;
+    }
+    if (open_archive(0) != 0) return EXIT_FATAL;
+    int bad = 0;
+    sqlite3_stmt *st = prep("PRAGMA integrity_check");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        if (strcmp(t, "ok") != 0) {
+            msg("integrity_check: %s", t);
+            bad++;
+        }
+    }
+    sqlite3_finalize(st);
+    st = prep("SELECT id, name, width, height, model, rate_id, data FROM images ORDER BY name");
+    long n = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        n++;
+        sqlite3_int64 id = sqlite3_column_int64(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        if (!name_is_safe(name)) {
+            msg("hostile name '%s'", name);
+            bad++;
+            continue;
+        }
+        mrt_info hdr;
+        mrt_error err;
+        const uint8_t *bits = sqlite3_column_blob(st, 6);
+        size_t nb = (size_t)sqlite3_column_bytes(st, 6);
+        if (mrt_info_read(bits, nb, &hdr, &err) != MRT_OK) {
+            msg("%s: %s", name, err.message);
+            bad++;
+            continue;
+        }
+        char model[2 * MRT_FINGERPRINT_BYTES + 1];
+        for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) snprintf(model + 2 * i, 3, "%02x", hdr.fingerprint[i]);
+        if (hdr.width != sqlite3_column_int(st, 2) || hdr.height != sqlite3_column_int(st, 3) ||
+            hdr.rate_id != sqlite3_column_int(st, 5) ||
+            strcmp(model, (const char *)sqlite3_column_text(st, 4)) != 0) {
+            msg("%s: the row's width/height/model/rate_id disagree with the bitstream header", name);
+            bad++;
+            continue;
+        }
+        size_t len;
+        uint8_t *png = decode_id(id, name, &len);
+        if (!png) {
+            bad++;
+            continue;
+        }
+        free(png);
+        info_msg("ok %s", name);
+    }
+    sqlite3_finalize(st);
+    if (opt.json)
+        printf("{\"images\": %ld, \"bad\": %d}\n", n, bad);
+    else
+        info_msg("%ld images, %d problems", n, bad);
+    return bad ? EXIT_SOME : 0;
+}
+
+/* ------------------------------------------------------------- main */
+
+static int run(int argc, char **argv, char **pos) {
+    opt.archive = getenv("MRT_ARCHIVE");
+    if (!opt.archive || !*opt.archive) opt.archive = "photos.mrtdb";
+    int npos = 0, only_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEED_ARG()                                        \
+    do {                                                  \
+        if (i + 1 >= argc) {                              \
+            msg("%s needs an argument", a);               \
+            return EXIT_FATAL;                            \
+        }                                                 \
+    } while (0)
+        if (only_pos || a[0] != '-' || strcmp(a, "-") == 0)
+            pos[npos++] = argv[i];
+        else if (strcmp(a, "--") == 0)
+            only_pos = 1;
+        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
+            NEED_ARG();
+            opt.archive = argv[++i];
+        } else if (strcmp(a, "-C") == 0) {
+            NEED_ARG();
+            opt.dir = argv[++i];
+        } else if (strcmp(a, "--model") == 0) {
+            NEED_ARG();
+            opt.model = argv[++i];
+        } else if (strcmp(a, "--rate") == 0) {
+            NEED_ARG();
+            opt.rate = argv[++i];
+        } else if (strcmp(a, "-j") == 0 || strcmp(a, "--threads") == 0) {
+            NEED_ARG();
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1024) {
+                msg("-j: expected a thread count, got '%s'", argv[i]);
+                return EXIT_FATAL;
+            }
+            opt.threads = (int)v;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+            opt.quiet = 1;
+        else if (strcmp(a, "--json") == 0)
+            opt.json = 1;
+        else if (strcmp(a, "--sqlar") == 0)
+            opt.sqlar = 1;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            opt.help = 1;
+        else {
+            msg("unknown option '%s'", a);
+            usage(stderr, npos ? pos[0] : NULL);
+            return EXIT_FATAL;
+        }
+    }
+    if (npos == 0) {
+        usage(opt.help ? stdout : stderr, NULL);
+        return opt.help ? 0 : EXIT_FATAL;
+    }
+    const char *cmd = pos[0];
+    int known = 0;
+    for (int i = 0; i < NCOMMANDS; i++) known |= strcmp(cmd, commands[i].name) == 0;
+    if (!known) {
+        msg("unknown command '%s'", cmd);
+        usage(stderr, NULL);
+        return EXIT_FATAL;
+    }
+    if (opt.help) {
+        usage(stdout, cmd);
+        return 0;
+    }
+    /* -j N: `add` encodes N files at once, each on one codec thread (unless
+     * MRT_THREADS says otherwise); the other commands give the codec N threads. */
+    if (opt.threads && !(strcmp(cmd, "add") == 0 && opt.threads > 1 && getenv("MRT_THREADS"))) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", strcmp(cmd, "add") == 0 ? 1 : opt.threads);
+        setenv("MRT_THREADS", buf, 1);
+    }
+    int nargs = npos - 1;
+    char **args = pos + 1;
+    int rc;
+    if (strcmp(cmd, "add") == 0) rc = cmd_add(nargs, args);
+    else if (strcmp(cmd, "ls") == 0) rc = cmd_ls(nargs, args);
+    else if (strcmp(cmd, "info") == 0) rc = cmd_info(nargs, args);
+    else if (strcmp(cmd, "cat") == 0) rc = cmd_cat(nargs, args);
+    else if (strcmp(cmd, "extract") == 0) rc = cmd_extract(nargs, args);
+    else if (strcmp(cmd, "export") == 0) rc = cmd_export(nargs, args);
+    else if (strcmp(cmd, "verify") == 0) rc = cmd_verify(nargs, args);
+    else if (strcmp(cmd, "rm") == 0) rc = cmd_rm(nargs, args);
+    else rc = cmd_stats(nargs, args);
+    if (db && sqlite3_close(db) != SQLITE_OK) msg("%s: close: %s", opt.archive, sqlite3_errmsg(db));
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) return EXIT_FATAL;
+    int rc = run(argc, argv, pos);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The mrtarchive command end to end (ctest archive_cli).
+#   test_archive.sh MRTARCHIVE MRT_CLI MRT_SO SOURCE_DIR [ASAN_RUNTIME]
+# ASAN_RUNTIME (a sanitized build): preloaded into sqlite3 for `.load mrt`.
+set -u
+A=$1 MRT=$2 SO=$3 SRC=$4 ASAN_RT=${5:-}
+export OMP_WAIT_POLICY=PASSIVE MRT_THREADS=${MRT_THREADS:-1}
+command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 77; }
+T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fails=0
+ok()   { echo "ok   $*"; }
+bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# expect RC WHAT CMD...: runs CMD, checks its exit status
+expect() { local want=$1 what=$2; shift 2; "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  if [ "$rc" = "$want" ]; then ok "$what"; else bad "$what (exit $rc, wanted $want)"; cat "$T/err"; fi; }
+q() { sqlite3 "$@"; }
+
+"$MRT" init-model "$T/model.gguf" --seed 1 --quiet >/dev/null 2>&1 || "$MRT" init-model "$T/model.gguf" --seed 1 \
+  || { echo "cannot make a model"; exit 1; }
+M=(--model "$T/model.gguf")
+DB=$T/a.mrtdb
+
+# --- help and usage ---------------------------------------------------------
+for c in add ls info cat extract export verify rm stats; do
+  expect 0 "$c --help" "$A" "$c" --help
+done
+expect 2 "no command is a usage error" "$A"
+expect 2 "unknown command" "$A" frobnicate
+expect 2 "ls on a missing archive" "$A" -f "$T/none.mrtdb" ls
+
+# --- samples twice ------------------------------------------------------------
+cp -r "$SRC/samples" "$T/samples"
+expect 0 "add samples" "$A" -f "$DB" "${M[@]}" add samples
+check "5 images stored" [ "$(q "$DB" 'select count(*) from images')" = 5 ]
+check "README skipped with a reason" grep -q 'skipped samples/README.md: not a PNG or JPEG' "$T/err"
+expect 0 "add samples again" "$A" -f "$DB" "${M[@]}" add samples
+check "second run encodes nothing" grep -q '^0 stored, 5 unchanged' "$T/err"
+check "journal is WAL" [ "$(q "$DB" 'pragma journal_mode')" = wal ]
+check "schema version 1" [ "$(q "$DB" 'pragma user_version')" = 1 ]
+# The same bytes under another name: stored once.
+mkdir copies && cp samples/coffee.jpg copies/coffee-again.jpg
+expect 0 "add a duplicate" "$A" -f "$DB" "${M[@]}" add copies
+check "duplicate not stored" [ "$(q "$DB" 'select count(*) from images')" = 5 ]
+check "duplicate reported" grep -q 'same content as samples/coffee.jpg' "$T/err"
+
+expect 0 "ls" "$A" -f "$DB" ls
+check "ls lists the names" [ "$(head -1 "$T/out")" = samples/astronaut.jpg ]
+expect 0 "ls --json" "$A" -f "$DB" ls --json
+check "ls --json is JSON" [ "$(q :memory: "select json_array_length(readfile('$T/out'))")" = 5 ]
+expect 0 "info" "$A" -f "$DB" info samples/coffee.jpg --json
+check "info has the header" [ "$(q :memory: "select json_extract(readfile('$T/out'), '\$.header.width')")" = 600 ]
+expect 1 "info of a missing name" "$A" -f "$DB" info nope.jpg
+expect 0 "stats --json" "$A" -f "$DB" stats --json
+check "stats counts" [ "$(q :memory: "select json_extract(readfile('$T/out'), '\$.images')")" = 5 ]
+"$A" -f "$DB" "${M[@]}" cat samples/camera.png >cat.png; check "cat exit 0" [ $? = 0 ]
+check "cat writes a PNG" [ "$(head -c 8 cat.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+expect 0 "verify" "$A" -f "$DB" "${M[@]}" verify
+
+# --- bad inputs ---------------------------------------------------------------
+mkdir mixed
+python3 "$SRC/tests/archive/mkpng.py" mixed/good.png 32 24 3
+: >mixed/empty.png
+head -c 3000 samples/camera.png >mixed/truncated.png
+head -c 5000 /dev/urandom >mixed/corrupt.jpg
+printf '\xff\xd8\xff' >mixed/header-only.jpg; head -c 2000 /dev/urandom >>mixed/header-only.jpg
+echo hello >mixed/notes.txt
+expect 1 "add a folder with damaged files: exit 1" "$A" -f "$DB" "${M[@]}" add mixed
+check "good file stored" [ "$(q "$DB" "select count(*) from images where name = 'mixed/good.png'")" = 1 ]
+check "damaged files recorded" [ "$(q "$DB" "select count(distinct name) from ingest_errors where name like 'mixed/%'")" = 4 ]
+check "text file only skipped" [ "$(q "$DB" "select count(*) from ingest_errors where name = 'mixed/notes.txt'")" = 0 ]
+python3 "$SRC/tests/archive/mkpng.py" mixed/fresh.png 40 30 7
+expect 1 "add again: still exit 1 for the damaged files" "$A" -f "$DB" "${M[@]}" add mixed
+check "errors not repeated by a re-run" [ "$(q "$DB" "select count(*) from ingest_errors where name like 'mixed/%'")" = 4 ]
+check "new good file stored" [ "$(q "$DB" "select width || 'x' || height from images where name = 'mixed/fresh.png'")" = 40x30 ]
+check "stats lists errors" sh -c "'$A' -f '$DB' stats | grep -q 'error: mixed/truncated.png'"
+
+# --- archives in --------------------------------------------------------------
+mkdir -p tree/in/sub && cp samples/chelsea.png tree/in/sub/cat.png && cp samples/astronaut.jpg tree/in/a.jpg
+echo text >tree/in/readme.txt
+tar -C tree -czf in.tar.gz in
+python3 -c "
+import zipfile
+with zipfile.ZipFile('in.zip', 'w') as z:
+    z.write('tree/in/sub/cat.png', 'zipped/sub/cat.png'); z.write('tree/in/a.jpg', 'zipped/a.jpg')
+    z.writestr('zipped/notes.txt', 'hi')"
+DB2=$T/b.mrtdb
+expect 0 "add a .tar.gz" "$A" -f "$DB2" "${M[@]}" add in.tar.gz
+check ".tar.gz entries stored" [ "$(q "$DB2" "select group_concat(name, ' ') from (select name from images order by name)")" = "in/a.jpg in/sub/cat.png" ]
+rm "$DB2" "$DB2"-wal "$DB2"-shm 2>/dev/null
+expect 0 "add a .zip" "$A" -f "$DB2" "${M[@]}" add in.zip
+check ".zip entries stored" [ "$(q "$DB2" "select group_concat(name, ' ') from (select name from images order by name)")" = "zipped/a.jpg zipped/sub/cat.png" ]
+expect 0 "add the .zip again: unchanged" "$A" -f "$DB2" "${M[@]}" add in.zip
+check "zip re-run encodes nothing" grep -q '^0 stored, 2 unchanged' "$T/err"
+
+python3 -c "
+import tarfile
+with tarfile.open('hostile.tar', 'w') as t:
+    t.add('tree/in/a.jpg', '../escape.jpg'); t.add('tree/in/sub/cat.png', 'ok/cat.png')"
+DB5=$T/h.mrtdb
+expect 1 "add a tar with a '..' entry: exit 1" "$A" -f "$DB5" "${M[@]}" add hostile.tar
+check "'..' entry refused, recorded" [ "$(q "$DB5" "select count(*) from ingest_errors where message like '%..%'")/$(q "$DB5" 'select group_concat(name) from images')" = 1/ok/cat.png ]
+expect 0 "--rate 0" "$A" -f "$T/r.mrtdb" "${M[@]}" --rate 0 add samples/gravel.jpg
+expect 2 "an unknown --rate is fatal" "$A" -f "$T/r.mrtdb" "${M[@]}" --rate high add samples/camera.png
+check "--rate error names the rate" grep -q 'rate' "$T/err"
+check "--rate 0 stored rate id 0" [ "$(q "$T/r.mrtdb" 'select rate_id from images')" = 0 ]
+
+# --- export -----------------------------------------------------------------
+N=$(q "$DB" 'select count(*) from images')
+expect 0 "export .tar.gz" "$A" -f "$DB" "${M[@]}" export out.tar.gz
+check "tar -tzf lists every image" [ "$(tar -tzf out.tar.gz | grep -c '\.png$')" = "$N" ]
+check "tar has samples/coffee.jpg.png" sh -c "tar -tzf out.tar.gz | grep -qx samples/coffee.jpg.png"
+expect 0 "export .zip" "$A" -f "$DB" "${M[@]}" export out.zip
+check "unzip -l lists every image" [ "$(unzip -l out.zip | grep -c '\.png$')" = "$N" ]
+expect 0 "export .tar" "$A" -f "$DB" "${M[@]}" export out.tar
+check "tar -tf" [ "$(tar -tf out.tar | wc -l)" = "$N" ]
+for f in out.tar.xz out.tar.zst; do
+  expect 0 "export $f" "$A" -f "$DB" "${M[@]}" export $f
+  check "$f readable" [ "$(tar -tf $f | wc -l)" = "$N" ]
+done
+expect 2 "export to an unknown format" "$A" -f "$DB" export out.rar
+expect 0 "export --sqlar" "$A" -f "$DB" "${M[@]}" export --sqlar out.sqlar
+mkdir unpacked && (cd unpacked && sqlite3 ../out.sqlar -Ax) ; check "sqlite3 -Ax unpacks" [ -s unpacked/samples/camera.png ]
+check "sqlar PNG equals cat" cmp -s unpacked/samples/camera.png cat.png
+
+# --- extract, and hostile names ------------------------------------------------
+mkdir x
+expect 0 "extract all" "$A" -f "$DB" "${M[@]}" extract -C x
+check "extracted file equals cat" cmp -s x/samples/camera.png cat.png
+mkdir y; ln -s /tmp y/samples
+expect 1 "extract refuses a symlinked folder" "$A" -f "$DB" "${M[@]}" extract samples/camera.png -C y
+check "nothing written through the symlink" [ ! -e /tmp/camera.png ] 
+cp "$DB" evil.mrtdb
+q evil.mrtdb "PRAGMA ignore_check_constraints = ON; UPDATE images SET name = '../evil.jpg' WHERE name = 'samples/coffee.jpg'; INSERT INTO images(name, sz, format, width, height, model, rate_id, data) SELECT '/tmp/abs-evil.jpg', sz, format, width, height, model, rate_id, data FROM images WHERE name = 'samples/gravel.jpg'"
+mkdir -p z/inner
+expect 1 "extract refuses hostile names" "$A" -f evil.mrtdb "${M[@]}" extract -C z/inner
+check "hostile name reported" grep -q "refusing hostile name '../evil.jpg'" "$T/err"
+check "nothing outside the target" [ ! -e z/evil.jpg.png ] && [ ! -e /tmp/abs-evil.jpg.png ]
+check "the others extracted" [ -s z/inner/samples/camera.png ]
+expect 1 "export refuses hostile names" "$A" -f evil.mrtdb "${M[@]}" export evil.tar
+expect 1 "verify flags hostile names" "$A" -f evil.mrtdb "${M[@]}" verify
+
+# --- rm -----------------------------------------------------------------------
+expect 0 "rm" "$A" -f "$DB" rm samples/gravel.jpg
+check "rm removed row and hash" [ "$(q "$DB" "select count(*) from images where name='samples/gravel.jpg'")/$(q "$DB" 'select count(*) from image_sha256 where id not in (select id from images)')" = 0/0 ]
+expect 1 "rm a missing name" "$A" -f "$DB" rm samples/gravel.jpg
+
+# --- the extension on the archive ----------------------------------------------
+load_env=(env MRT_MODEL="$T/model.gguf")
+[ -n "$ASAN_RT" ] && load_env+=(LD_PRELOAD="$ASAN_RT" ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0)
+check "sqlite3 .load mrt decodes the archive" [ "$("${load_env[@]}" sqlite3 "$DB" ".load ${SO%.so}" "select count(*) from images where length(mrt_decode(data)) > 0")" = "$(q "$DB" 'select count(*) from images')" ]
+
+# --- kill -9 in the middle of an add ---------------------------------------------
+mkdir many
+for i in $(seq 1 60); do python3 "$SRC/tests/archive/mkpng.py" many/p$i.png 192 128 $i; done
+DB3=$T/k.mrtdb
+"$A" -f "$DB3" "${M[@]}" add many 2>/dev/null & pid=$!
+# Kill it as soon as the first batch is committed.
+for _ in $(seq 1 400); do
+  [ "$(q "$DB3" 'select count(*) from images' 2>/dev/null || echo 0)" -gt 0 ] 2>/dev/null && break
+  sleep 0.02
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+K=$(q "$DB3" 'select count(*) from images')
+echo "killed after $K of 60"
+check "integrity_check ok after kill -9" [ "$(q "$DB3" 'pragma integrity_check')" = ok ]
+expect 0 "re-run after kill -9" "$A" -f "$DB3" "${M[@]}" add many
+check "re-run encodes only the rest" grep -q "^$((60 - K)) stored, $K unchanged" "$T/err"
+check "every image exactly once" [ "$(q "$DB3" 'select count(*), count(distinct name) from images')" = "60|60" ]
+
+# --- -j 2: workers encode, one writer; same bytes as one thread ------------------
+DB4=$T/j.mrtdb
+expect 0 "add -j 2" "$A" -f "$DB4" "${M[@]}" -j 2 add many samples
+check "-j 2 stores the same bitstreams" [ "$(q "$DB4" "select group_concat(name || hex(data)) from (select * from images where name like 'many/%' order by name)")" = "$(q "$DB3" "select group_concat(name || hex(data)) from (select * from images order by name)")" ]
+check "-j 2 stores every file once" [ "$(q "$DB4" 'select count(*) from images')" = 65 ]
+expect 2 "add without a model is fatal" env MRT_MODEL="$T/missing.gguf" "$A" -f "$T/nomodel.mrtdb" add samples
+
+echo "$fails failure(s)"
+[ "$fails" = 0 ]
