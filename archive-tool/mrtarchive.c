@@ -2,8 +2,8 @@
  * mrtarchive.c -- a photo archive in one SQLite file (sql/schema.sql), over
  * libmrt and the mrt SQL functions (ext/, linked statically) and libarchive.
  *
- *   mrtarchive add PATH...        store PNG/JPEG files, folders, .tar/.zip...
- *   mrtarchive ls | info NAME | cat NAME | extract [NAME...] -C DIR
+ *   mrtarchive add [--keep-original] PATH...   store PNG/JPEG files, folders, .tar/.zip...
+ *   mrtarchive ls | info NAME | cat [--original] NAME | extract [--original] [NAME...] -C DIR
  *   mrtarchive export OUT [--sqlar] | verify | rm NAME... | stats
  *
  * Exit status: 0 all done, 1 some files failed, 2 usage or fatal error.
@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@ static struct {
     const char *dir; /* -C */
     int threads;
     int quiet, json, sqlar, help;
+    int keep_original; /* add --keep-original */
+    int original;      /* extract/cat --original */
 } opt;
 
 static void msg(const char *fmt, ...) {
@@ -73,20 +76,26 @@ static const char *const usage_common =
 static const struct {
     const char *name, *usage;
 } commands[] = {
-    {"add", "add PATH...\n  Stores PNG and JPEG files, folders (recursively) and the images inside\n"
+    {"add", "add [--keep-original] PATH...\n  Stores PNG and JPEG files, folders (recursively) and the images inside\n"
             "  archives given as arguments (.tar, .tar.gz, .tgz, .tar.xz, .tar.bz2, .tar.zst, .zip).\n"
             "  Other files are skipped with a reason; identical content (SHA-256) is stored once;\n"
             "  files whose name, size and mtime are unchanged are not read again.\n"
+            "  --keep-original also stores each file's original bytes (table `originals`),\n"
+            "  including for unchanged files stored earlier without them.\n"
             "  Exit 0: all stored or skipped, 1: some failed (see `stats`), 2: fatal.\n"},
     {"ls", "ls\n  Lists the names (with --json: name, size, format, bytes, bpp).\n"},
     {"info", "info NAME\n  One image's row and bitstream header.\n"},
-    {"cat", "cat NAME\n  Writes the decoded image as PNG to stdout.\n"},
-    {"extract", "extract [NAME...] -C DIR\n  Decodes images (all if none named) to DIR/NAME, with\n"
-                "  '.png' appended unless NAME ends in .png. Never writes outside DIR or through\n"
-                "  symlinks; hostile names are refused.\n"},
+    {"cat", "cat [--original] NAME\n  Writes the decoded image as PNG to stdout (--original: the\n"
+            "  original file's bytes, if kept by `add --keep-original`).\n"},
+    {"extract", "extract [--original] [NAME...] -C DIR\n  Decodes images (all if none named)\n"
+                "  to DIR/NAME, with '.png' appended unless NAME ends in .png. --original writes the\n"
+                "  original bytes kept by `add --keep-original` to DIR/NAME instead (an image\n"
+                "  without one is an error). Never writes outside DIR or through symlinks;\n"
+                "  hostile names are refused.\n"},
     {"export", "export OUT [--sqlar]\n  Writes every image, decoded to PNG, into OUT: .tar, .tar.gz,\n"
                "  .tgz, .tar.xz, .tar.bz2, .tar.zst or .zip by its name; --sqlar writes an sqlar\n"
-               "  file (`sqlite3 OUT -Ax` unpacks it).\n"},
+               "  file (`sqlite3 OUT -Ax` unpacks it). Written to a temporary file beside OUT\n"
+               "  and renamed at the end: an interrupted export leaves no partial OUT.\n"},
     {"verify", "verify\n  Checks the database, every name, every header, and decodes every image.\n"},
     {"rm", "rm NAME...\n  Removes images.\n"},
     {"stats", "stats\n  Counts, sizes, bits per pixel, models, recorded ingest errors.\n"},
@@ -322,8 +331,10 @@ static int is_image_ext(const char *name) {
 
 /* 1: name, size and mtime match a stored image (nothing to do). */
 static int unchanged(const char *name, long long size, long long mtime) {
-    sqlite3_stmt *st = prep("SELECT 1 FROM images WHERE name = ?1 AND sz = ?2 AND mtime IS ?3");
+    sqlite3_stmt *st = prep("SELECT 1 FROM images i WHERE name = ?1 AND sz = ?2 AND mtime IS ?3 "
+                            "AND (?4 = 0 OR EXISTS (SELECT 1 FROM originals o WHERE o.id = i.id))");
     if (!st) return 0;
+    sqlite3_bind_int(st, 4, opt.keep_original);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, size);
     if (mtime >= 0) sqlite3_bind_int64(st, 3, mtime);
@@ -541,6 +552,27 @@ static void pending_remove(job *j) {
         }
 }
 
+/* --keep-original for an image stored earlier without its original. */
+static void keep_original_of(sqlite3_int64 id, const char *name, const char *source,
+                             const uint8_t *data, size_t len) {
+    if (tx_begin() != 0) return;
+    sqlite3_stmt *st = prep("INSERT OR IGNORE INTO originals(id, data) VALUES (?1, ?2)");
+    if (!st) return;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_bind_blob64(st, 2, data, (sqlite3_uint64)len, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        char why[600];
+        snprintf(why, sizeof why, "cannot keep the original: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        record_error(name, source, why);
+        return;
+    }
+    if (sqlite3_changes(db) > 0) info_msg("kept original of %s", name);
+    sqlite3_finalize(st);
+    tx_tick();
+}
+
 /* Stores one file's bytes under `name`. */
 static void ingest(const char *name, const char *source, const uint8_t *data, size_t len,
                    long long mtime) {
@@ -561,12 +593,14 @@ static void ingest(const char *name, const char *source, const uint8_t *data, si
     mrt_sha256_buffer(data, len, digest);
     mrt_sha256_hex(digest, hex);
 
-    sqlite3_stmt *st = prep("SELECT i.name FROM image_sha256 h JOIN images i ON i.id = h.id "
+    sqlite3_stmt *st = prep("SELECT i.name, i.id FROM image_sha256 h JOIN images i ON i.id = h.id "
                             "WHERE h.sha256 = ?1 LIMIT 1");
     if (!st) return;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *other = (const char *)sqlite3_column_text(st, 0);
+        if (opt.keep_original) /* the same bytes: they are that image's original */
+            keep_original_of(sqlite3_column_int64(st, 1), other, source, data, len);
         if (strcmp(other, name) == 0) {
             ing.unchanged++;
             info_msg("unchanged %s", name);
@@ -672,6 +706,18 @@ static void store(job *j) {
             ok = sqlite3_step(h) == SQLITE_DONE && sqlite3_step(e) == SQLITE_DONE;
         } else
             ok = 0;
+        if (ok && opt.keep_original) {
+            sqlite3_stmt *o = prep("INSERT INTO originals(id, data) VALUES (?1, ?2)");
+            if (o) {
+                sqlite3_bind_int64(o, 1, id);
+                /* SQLITE_TOOBIG for an original over SQLite's blob limit */
+                ok = sqlite3_bind_blob64(o, 2, j->data, (sqlite3_uint64)len, SQLITE_STATIC) ==
+                         SQLITE_OK &&
+                     sqlite3_step(o) == SQLITE_DONE;
+                sqlite3_finalize(o);
+            } else
+                ok = 0;
+        }
         if (!ok) snprintf(why, sizeof j->why, "cannot store: %s", sqlite3_errmsg(db));
         sqlite3_finalize(h);
         sqlite3_finalize(e);
@@ -994,6 +1040,29 @@ static uint8_t *decode_id(sqlite3_int64 id, const char *name, size_t *len) {
     return out;
 }
 
+/* The original bytes of image `id` kept by add --keep-original (malloc'd);
+ * NULL with a message when none was kept. */
+static uint8_t *original_id(sqlite3_int64 id, const char *name, size_t *len) {
+    sqlite3_stmt *st = prep("SELECT data FROM originals WHERE id = ?1");
+    if (!st) return NULL;
+    sqlite3_bind_int64(st, 1, id);
+    uint8_t *out = NULL;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        out = malloc(*len ? *len : 1);
+        if (out)
+            memcpy(out, sqlite3_column_blob(st, 0), *len);
+        else
+            msg("%s: out of memory", name);
+    } else if (rc == SQLITE_DONE)
+        msg("%s: no original kept (add --keep-original stores it)", name);
+    else
+        msg("%s: cannot read the original: %s", name, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return out;
+}
+
 static sqlite3_int64 find_id(const char *name) {
     sqlite3_stmt *st = prep("SELECT id FROM images WHERE name = ?1");
     sqlite3_int64 id = -1;
@@ -1174,7 +1243,7 @@ static int cmd_cat(int argc, char **argv) {
         return EXIT_SOME;
     }
     size_t len = 0;
-    uint8_t *png = decode_id(id, argv[0], &len);
+    uint8_t *png = opt.original ? original_id(id, argv[0], &len) : decode_id(id, argv[0], &len);
     if (!png) return EXIT_SOME;
     int ok = fwrite(png, 1, len, stdout) == len && fflush(stdout) == 0;
     free(png);
@@ -1306,8 +1375,10 @@ static int cmd_extract(int argc, char **argv) {
             continue;
         }
         size_t len = 0;
-        uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
-        char *out = png_name(rows[i].name);
+        /* --original: the kept bytes, under the stored name itself */
+        uint8_t *png = opt.original ? original_id(rows[i].id, rows[i].name, &len)
+                                    : decode_id(rows[i].id, rows[i].name, &len);
+        char *out = opt.original ? strdup(rows[i].name) : png_name(rows[i].name);
         if (!png || !out || safe_write(root, out, png, len, rows[i].mtime) != 0)
             failed++;
         else
@@ -1322,16 +1393,92 @@ static int cmd_extract(int argc, char **argv) {
 
 /* ----------------------------------------------------------- export */
 
+/* The export is written to a temporary file beside OUT (same folder, so the
+ * final rename is atomic); SIGINT/SIGTERM/SIGHUP remove it. */
+static char *export_tmp, *export_tmp_journal;
+
+static void export_signal(int sig) {
+    if (export_tmp) unlink(export_tmp);
+    if (export_tmp_journal) unlink(export_tmp_journal);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Creates OUT's temporary file: DIR/.BASE.tmp-XXXXXX. 0, or -1 with a message. */
+static int export_tmp_create(const char *out) {
+    const char *slash = strrchr(out, '/');
+    size_t dl = slash ? (size_t)(slash - out) + 1 : 0;
+    size_t n = strlen(out) + 16;
+    export_tmp = malloc(n);
+    export_tmp_journal = malloc(n + 8);
+    if (!export_tmp || !export_tmp_journal) {
+        msg("out of memory");
+        return -1;
+    }
+    snprintf(export_tmp, n, "%.*s.%s.tmp-XXXXXX", (int)dl, out, out + dl);
+    int fd = mkstemp(export_tmp);
+    if (fd < 0) {
+        msg("%s: cannot create a temporary file beside it: %s", out, strerror(errno));
+        free(export_tmp);
+        export_tmp = NULL;
+        return -1;
+    }
+    snprintf(export_tmp_journal, n + 8, "%s-journal", export_tmp);
+    mode_t um = umask(0);
+    umask(um);
+    (void)fchmod(fd, 0666 & ~um); /* mkstemp makes it 0600 */
+    close(fd);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = export_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    return 0;
+}
+
+/* Moves the finished temporary file to OUT (`replace`: else never over an
+ * existing OUT), or removes it (`ok` false). 0, or -1 with a message. */
+static int export_tmp_finish(const char *out, int ok, int replace) {
+    int ret = ok ? 0 : -1;
+    if (ok) {
+        int fd = open(export_tmp, O_RDONLY);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+        if (replace ? rename(export_tmp, out) != 0 : link(export_tmp, out) != 0) {
+            if (errno == EEXIST)
+                msg("%s: exists already (not overwritten)", out);
+            else
+                msg("%s: cannot move the export into place: %s", out, strerror(errno));
+            ret = -1;
+        }
+    }
+    if (!ok || !replace || ret != 0) unlink(export_tmp);
+    unlink(export_tmp_journal);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    free(export_tmp);
+    free(export_tmp_journal);
+    export_tmp = export_tmp_journal = NULL;
+    return ret;
+}
+
 static int export_sqlar(const char *out) {
     struct stat sb;
     if (lstat(out, &sb) == 0) {
         msg("%s: exists already (not overwritten)", out);
         return EXIT_FATAL;
     }
+    if (export_tmp_create(out) != 0) return EXIT_FATAL;
     sqlite3 *ar;
-    if (sqlite3_open_v2(out, &ar, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(export_tmp, &ar, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
         msg("%s: %s", out, sqlite3_errmsg(ar));
         sqlite3_close(ar);
+        export_tmp_finish(out, 0, 0);
         return EXIT_FATAL;
     }
     /* The table sqlite3 -A creates (https://sqlite.org/sqlar.html). */
@@ -1341,6 +1488,7 @@ static int export_sqlar(const char *out) {
                      NULL, NULL, NULL) != SQLITE_OK) {
         msg("%s: %s", out, sqlite3_errmsg(ar));
         sqlite3_close(ar);
+        export_tmp_finish(out, 0, 0);
         return EXIT_FATAL;
     }
     sqlite3_stmt *ins = NULL;
@@ -1379,8 +1527,9 @@ static int export_sqlar(const char *out) {
     free_rows(rows, n);
     sqlite3_finalize(ins);
     int rc = sqlite3_exec(ar, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(ar);
-    if (rc != SQLITE_OK) return EXIT_FATAL;
+    if (rc != SQLITE_OK) msg("%s: %s", out, sqlite3_errmsg(ar));
+    rc = sqlite3_close(ar) == SQLITE_OK ? rc : SQLITE_ERROR;
+    if (export_tmp_finish(out, rc == SQLITE_OK, 0) != 0) return EXIT_FATAL;
     return failed ? EXIT_SOME : 0;
 }
 
@@ -1424,9 +1573,14 @@ static int cmd_export(int argc, char **argv) {
         archive_write_free(a);
         return EXIT_FATAL;
     }
-    if (archive_write_open_filename(a, out) != ARCHIVE_OK) {
+    if (export_tmp_create(out) != 0) {
+        archive_write_free(a);
+        return EXIT_FATAL;
+    }
+    if (archive_write_open_filename(a, export_tmp) != ARCHIVE_OK) {
         msg("%s: %s", out, archive_error_string(a));
         archive_write_free(a);
+        export_tmp_finish(out, 0, 1);
         return EXIT_FATAL;
     }
     size_t n;
@@ -1468,6 +1622,7 @@ static int cmd_export(int argc, char **argv) {
         fatal = 1;
     }
     archive_write_free(a);
+    if (export_tmp_finish(out, !fatal, 1) != 0) fatal = 1;
     return fatal ? EXIT_FATAL : failed ? EXIT_SOME : 0;
 }
 
@@ -1582,6 +1737,10 @@ static int run(int argc, char **argv, char **pos) {
             opt.json = 1;
         else if (strcmp(a, "--sqlar") == 0)
             opt.sqlar = 1;
+        else if (strcmp(a, "--keep-original") == 0)
+            opt.keep_original = 1;
+        else if (strcmp(a, "--original") == 0)
+            opt.original = 1;
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             opt.help = 1;
         else {

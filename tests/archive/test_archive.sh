@@ -142,6 +142,40 @@ check "the others extracted" [ -s z/inner/samples/camera.png ]
 expect 1 "export refuses hostile names" "$A" -f evil.mrtdb "${M[@]}" export evil.tar
 expect 1 "verify flags hostile names" "$A" -f evil.mrtdb "${M[@]}" verify
 
+# --- export: a temporary file beside OUT, renamed at the end ----------------------
+check "export leaves no temporary file" [ -z "$(ls -A | grep -E '^\.out\..*\.tmp-')" ]
+expect 0 "export over an existing OUT" "$A" -f "$DB" "${M[@]}" export out.tar
+check "replaced OUT still complete" [ "$(tar -tf out.tar | wc -l)" = "$N" ]
+expect 2 "export --sqlar never overwrites" "$A" -f "$DB" "${M[@]}" export --sqlar out.sqlar
+check "no temporary file after the refusals" [ -z "$(ls -A | grep -E '\.tmp-')" ]
+
+# --- --keep-original -----------------------------------------------------------
+DB6=$T/o.mrtdb
+expect 0 "add --keep-original" "$A" -f "$DB6" "${M[@]}" -j 2 add --keep-original samples
+check "5 originals kept" [ "$(q "$DB6" 'select count(*) from originals')" = 5 ]
+mkdir orig
+expect 0 "extract --original" "$A" -f "$DB6" extract --original -C orig
+for f in samples/*.jpg samples/*.png; do
+  check "original $f byte-identical" cmp -s "$f" "orig/$f"
+done
+"$A" -f "$DB6" cat --original samples/coffee.jpg >coffee.jpg; check "cat --original" cmp -s coffee.jpg samples/coffee.jpg
+expect 1 "extract --original without one kept" "$A" -f "$DB" extract --original -C orig mixed/good.png
+check "says no original" grep -q 'no original kept' "$T/err"
+# An unchanged file added again with --keep-original gets its original.
+expect 0 "re-add unchanged with --keep-original" "$A" -f "$DB" "${M[@]}" add --keep-original samples
+check "re-add encodes nothing" grep -q '^0 stored, 5 unchanged' "$T/err"
+check "re-add kept the originals" [ "$(q "$DB" "select count(*) from originals join images using (id) where name like 'samples/%'")" = 5 ]
+check "rm drops the original" sh -c "'$A' -f '$DB6' rm samples/camera.png && [ \"\$(sqlite3 '$DB6' 'select count(*) from originals')\" = 4 ]"
+cp "$DB6" evil2.mrtdb
+q evil2.mrtdb "PRAGMA ignore_check_constraints = ON; UPDATE images SET name = '../evil-orig.jpg' WHERE name = 'samples/coffee.jpg'"
+mkdir -p w/inner
+expect 1 "extract --original refuses hostile names" "$A" -f evil2.mrtdb extract --original -C w/inner
+check "hostile original not written" [ ! -e w/evil-orig.jpg ]
+check "the other originals extracted" cmp -s w/inner/samples/gravel.jpg samples/gravel.jpg
+mkdir v; ln -s /tmp v/samples
+expect 1 "extract --original refuses a symlinked folder" "$A" -f "$DB6" extract --original samples/gravel.jpg -C v
+check "nothing written through the symlink" [ ! -e /tmp/gravel.jpg ]
+
 # --- rm -----------------------------------------------------------------------
 expect 0 "rm" "$A" -f "$DB" rm samples/gravel.jpg
 check "rm removed row and hash" [ "$(q "$DB" "select count(*) from images where name='samples/gravel.jpg'")/$(q "$DB" 'select count(*) from image_sha256 where id not in (select id from images)')" = 0/0 ]
