@@ -34,7 +34,7 @@
 
 #define EXIT_SOME 1
 #define EXIT_FATAL 2
-#define MAX_INPUT_BYTES (1024LL * 1024 * 1024) /* as mrt_image_read_file */
+#define MAX_INPUT_BYTES ((long long)MRT_MAX_FILE_BYTES) /* as mrt_image_read_file */
 #define BATCH_FILES 16                         /* commit at least this often... */
 #define BATCH_SECONDS 2                        /* ...or after this long */
 
@@ -736,39 +736,6 @@ static void store(job *j) {
     tx_tick();
 }
 
-static int read_all_fd(int fd, uint8_t **out, size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf) return -1;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= (size_t)MAX_INPUT_BYTES) {
-                free(buf);
-                errno = EFBIG;
-                return -1;
-            }
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                return -1;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            free(buf);
-            return -1;
-        }
-        if (r == 0) break;
-        n += (size_t)r;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static void add_file(const char *path, const char *name_path, const struct stat *sb) {
     const char *why = NULL;
     char *name = make_name(name_path, &why);
@@ -787,12 +754,15 @@ static void add_file(const char *path, const char *name_path, const struct stat 
         free(name);
         return;
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+    /* O_NOFOLLOW: the path was checked not to be a link, and must not
+     * become one before it is opened. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     uint8_t *data = NULL;
     size_t len = 0;
-    if (fd < 0 || read_all_fd(fd, &data, &len) != 0) {
-        char buf[300];
-        snprintf(buf, sizeof buf, "cannot read: %s", strerror(errno));
+    mrt_error e;
+    if (fd < 0 || mrt_read_fd(fd, NULL, MRT_MAX_FILE_BYTES, &data, &len, &e) != MRT_OK) {
+        char buf[600];
+        snprintf(buf, sizeof buf, "cannot read: %s", fd < 0 ? strerror(errno) : e.message);
         record_error(name, path, buf);
     } else
         ingest(name, path, data, len, (long long)sb->st_mtime);
@@ -1286,19 +1256,6 @@ static int cmd_rm(int argc, char **argv) {
 
 /* ---------------------------------------------------------- extract */
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes `data` to root/rel, creating folders, following no symlink. */
 static int safe_write(int root, const char *rel, const uint8_t *data, size_t len, long long mtime) {
     char *path = strdup(rel);
@@ -1323,31 +1280,22 @@ static int safe_write(int root, const char *rel, const uint8_t *data, size_t len
         p = slash + 1;
     }
     if (dfd < 0) goto out;
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, ".mrtarchive-%ld.tmp", (long)getpid());
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        msg("%s: cannot create: %s", rel, strerror(errno));
-        goto out;
-    }
-    if (write_all(fd, data, len) != 0 || (mtime >= 0 && futimens(fd, (struct timespec[2]){
-                                                                       {.tv_sec = mtime},
-                                                                       {.tv_sec = mtime}}) != 0)) {
-        msg("%s: cannot write: %s", rel, strerror(errno));
-        close(fd);
-        unlinkat(dfd, tmp, 0);
-        goto out;
-    }
-    close(fd);
     struct stat sb;
     if (fstatat(dfd, p, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode)) {
         msg("%s: a folder of that name exists", rel);
-        unlinkat(dfd, tmp, 0);
         goto out;
     }
-    if (renameat(dfd, tmp, dfd, p) != 0) { /* replaces a symlink, never follows it */
-        msg("%s: cannot rename into place: %s", rel, strerror(errno));
-        unlinkat(dfd, tmp, 0);
+    /* Relative to dfd, which was opened without following links: the
+     * temporary file and the rename (which replaces a symlink, never
+     * follows it) stay inside the target folder. */
+    mrt_error e;
+    if (mrt_write_file_atomic_at(dfd, p, data, len, &e) != MRT_OK) {
+        msg("cannot extract %s: %s", rel, e.message);
+        goto out;
+    }
+    struct timespec times[2] = {{.tv_sec = mtime}, {.tv_sec = mtime}};
+    if (mtime >= 0 && utimensat(dfd, p, times, AT_SYMLINK_NOFOLLOW) != 0) {
+        msg("%s: cannot set its modification time: %s", rel, strerror(errno));
         goto out;
     }
     ret = 0;
@@ -1404,30 +1352,25 @@ static void export_signal(int sig) {
     raise(sig);
 }
 
-/* Creates OUT's temporary file: DIR/.BASE.tmp-XXXXXX. 0, or -1 with a message. */
+/* Creates OUT's temporary file (mrt_temp_file_create: OUT.tmp-...) and
+ * sets the signal handlers that remove it. 0, or -1 with a message. */
 static int export_tmp_create(const char *out) {
-    const char *slash = strrchr(out, '/');
-    size_t dl = slash ? (size_t)(slash - out) + 1 : 0;
-    size_t n = strlen(out) + 16;
-    export_tmp = malloc(n);
-    export_tmp_journal = malloc(n + 8);
-    if (!export_tmp || !export_tmp_journal) {
+    mrt_error e;
+    char *tmp;
+    if (mrt_temp_file_create(out, &tmp, &e) != MRT_OK) {
+        msg("%s", e.message);
+        return -1;
+    }
+    size_t n = strlen(tmp) + sizeof "-journal";
+    export_tmp_journal = malloc(n);
+    if (!export_tmp_journal) {
         msg("out of memory");
+        unlink(tmp);
+        mrt_free(tmp);
         return -1;
     }
-    snprintf(export_tmp, n, "%.*s.%s.tmp-XXXXXX", (int)dl, out, out + dl);
-    int fd = mkstemp(export_tmp);
-    if (fd < 0) {
-        msg("%s: cannot create a temporary file beside it: %s", out, strerror(errno));
-        free(export_tmp);
-        export_tmp = NULL;
-        return -1;
-    }
-    snprintf(export_tmp_journal, n + 8, "%s-journal", export_tmp);
-    mode_t um = umask(0);
-    umask(um);
-    (void)fchmod(fd, 0666 & ~um); /* mkstemp makes it 0600 */
-    close(fd);
+    snprintf(export_tmp_journal, n, "%s-journal", tmp);
+    export_tmp = tmp;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = export_signal;
@@ -1440,27 +1383,20 @@ static int export_tmp_create(const char *out) {
 /* Moves the finished temporary file to OUT (`replace`: else never over an
  * existing OUT), or removes it (`ok` false). 0, or -1 with a message. */
 static int export_tmp_finish(const char *out, int ok, int replace) {
-    int ret = ok ? 0 : -1;
-    if (ok) {
-        int fd = open(export_tmp, O_RDONLY);
-        if (fd >= 0) {
-            fsync(fd);
-            close(fd);
-        }
-        if (replace ? rename(export_tmp, out) != 0 : link(export_tmp, out) != 0) {
-            if (errno == EEXIST)
-                msg("%s: exists already (not overwritten)", out);
-            else
-                msg("%s: cannot move the export into place: %s", out, strerror(errno));
-            ret = -1;
-        }
+    int ret = 0;
+    mrt_error e;
+    if (!ok) {
+        unlink(export_tmp);
+        ret = -1;
+    } else if (mrt_temp_file_commit(export_tmp, out, replace, &e) != MRT_OK) {
+        msg("%s", e.message);
+        ret = -1;
     }
-    if (!ok || !replace || ret != 0) unlink(export_tmp);
     unlink(export_tmp_journal);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
-    free(export_tmp);
+    mrt_free(export_tmp);
     free(export_tmp_journal);
     export_tmp = export_tmp_journal = NULL;
     return ret;

@@ -824,18 +824,9 @@ static void info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         fail_mrt(ctx, fn, NULL, &e);
         return;
     }
-    char fp[2 * MRT_FINGERPRINT_BYTES + 1];
-    hex(fp, info.fingerprint, MRT_FINGERPRINT_BYTES);
-    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    sqlite3_str_appendf(s,
-                        "{\"version\": %d, \"width\": %d, \"height\": %d, \"bytes\": %lld, "
-                        "\"bpp\": %.6f, \"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
-                        info.version, info.width, info.height, (long long)info.bytes, info.bpp,
-                        info.rate_id, fp);
-    for (int i = 0; i < info.nstreams; i++)
-        sqlite3_str_appendf(s, "%s%lld", i ? ", " : "", (long long)info.stream_bytes[i]);
-    sqlite3_str_appendall(s, "]}");
-    result_str(ctx, s);
+    char json[MRT_INFO_JSON_MAX];
+    mrt_info_json(&info, json, sizeof json);
+    sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);
 }
 
 /* mrt_psnr and mrt_msssim: both images read, then libmrt's

@@ -37,18 +37,6 @@ static int die(const char *what, const mrt_error *err) {
     return 1;
 }
 
-static int read_all(const char *path, uint8_t **data, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = malloc(n > 0 ? (size_t)n : 1);
-    *len = *data && n >= 0 ? fread(*data, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return *data && (long)*len == n ? 0 : -1;
-}
-
 int main(int argc, char **argv) {
     mrt_error err = {0};
     if (argc == 4 && !strcmp(argv[1], "model")) {
@@ -72,8 +60,7 @@ int main(int argc, char **argv) {
         uint8_t *bits = NULL;
         size_t len = 0;
         if (mrt_encode_traced(m, &img, 0, &bits, &len, &t, &err) != MRT_OK) return die("encode", &err);
-        FILE *f = fopen(argv[6], "wb");
-        if (!f || fwrite(bits, 1, len, f) != len || fclose(f) != 0) return die("write", NULL);
+        if (mrt_write_file_atomic(argv[6], bits, len, &err) != MRT_OK) return die("write", &err);
         printf("%016llx\n", (unsigned long long)trace_hash(&t));
         mrt_trace_free(&t);
         mrt_free(bits);
@@ -86,16 +73,16 @@ int main(int argc, char **argv) {
         if (mrt_model_load(argv[2], &m, &err) != MRT_OK) return die("load", &err);
         uint8_t *bits = NULL;
         size_t len = 0;
-        if (read_all(argv[3], &bits, &len) != 0) return die("read", NULL);
+        if (mrt_read_file(argv[3], MRT_MAX_FILE_BYTES, &bits, &len, &err) != MRT_OK)
+            return die("read", &err);
         mrt_trace t = {0};
         mrt_image img = {0};
         if (mrt_decode_traced(m, bits, len, 0, &img, &t, &err) != MRT_OK) return die("decode", &err);
-        FILE *f = fopen(argv[4], "wb");
         size_t n = (size_t)img.width * img.height * 3;
-        if (!f || fwrite(img.rgb, 1, n, f) != n || fclose(f) != 0) return die("write", NULL);
+        if (mrt_write_file_atomic(argv[4], img.rgb, n, &err) != MRT_OK) return die("write", &err);
         printf("%016llx\n", (unsigned long long)trace_hash(&t));
         mrt_trace_free(&t);
-        free(bits);
+        mrt_free(bits);
         mrt_image_free(&img);
         mrt_model_free(m);
         return 0;
@@ -103,8 +90,11 @@ int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "diff")) {
         uint8_t *a = NULL, *b = NULL;
         size_t na = 0, nb = 0;
-        if (read_all(argv[2], &a, &na) != 0 || read_all(argv[3], &b, &nb) != 0 || na != nb) {
-            fprintf(stderr, "tool_codec: diff: unreadable or different sizes\n");
+        if (mrt_read_file(argv[2], MRT_MAX_FILE_BYTES, &a, &na, &err) != MRT_OK ||
+            mrt_read_file(argv[3], MRT_MAX_FILE_BYTES, &b, &nb, &err) != MRT_OK)
+            return die("diff", &err);
+        if (na != nb) {
+            fprintf(stderr, "tool_codec: diff: sizes differ (%zu and %zu bytes)\n", na, nb);
             return 1;
         }
         int worst = 0;
@@ -113,8 +103,8 @@ int main(int argc, char **argv) {
             worst = d > worst ? d : worst;
         }
         printf("%d\n", worst);
-        free(a);
-        free(b);
+        mrt_free(a);
+        mrt_free(b);
         return 0;
     }
     fprintf(stderr, "usage: see the comment at the top of tests/tool_codec.c\n");

@@ -9,13 +9,10 @@
  * Statistics go to stderr (like cwebp/avifenc); exit status 0 on success,
  * 1 with a one-line reason on any error, 2 on a usage error.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "mrt.h"
 #include "dataset.h"
@@ -53,72 +50,6 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Reads a whole file (bounded: bitstreams are small, but a user may point
- * at anything). */
-static int read_file(const char *path, uint8_t **data, size_t *len, mrt_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err->message, sizeof err->message, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    const size_t limit = (size_t)1 << 30;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            if (cap >= limit) {
-                snprintf(err->message, sizeof err->message, "%s: larger than 1 GiB", path);
-                free(buf);
-                fclose(f);
-                return -1;
-            }
-            uint8_t *bigger = realloc(buf, cap * 2);
-            if (!bigger) free(buf);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    int io_error = ferror(f);
-    fclose(f);
-    if (!buf || io_error) {
-        snprintf(err->message, sizeof err->message, "%s: %s", path,
-                 buf ? "read error" : "out of memory");
-        free(buf);
-        return -1;
-    }
-    *data = buf;
-    *len = n;
-    return 0;
-}
-
-/* Writes via a temporary file and rename, so a failure never leaves a
- * half-written output under the final name. */
-static int write_file(const char *path, const uint8_t *data, size_t len, mrt_error *err) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 8);
-    if (!tmp) {
-        snprintf(err->message, sizeof err->message, "out of memory");
-        return -1;
-    }
-    snprintf(tmp, plen + 8, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (fd >= 0 && !f) close(fd);
-    int ok = f && fwrite(data, 1, len, f) == len;
-    if (f && fclose(f) != 0) ok = 0;
-    if (ok) chmod(tmp, 0644); /* mkstemp creates 0600 */
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    if (!ok) {
-        snprintf(err->message, sizeof err->message, "%s: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return ok ? 0 : -1;
 }
 
 /* The default model: $MRT_MODEL, else models/default.gguf beside the
@@ -213,7 +144,7 @@ static int cmd_encode(const options *o) {
         goto done;
     }
     double t1 = now();
-    if (write_file(o->args[1], bits, len, &err) != 0) {
+    if (mrt_write_file_atomic(o->args[1], bits, len, &err) != MRT_OK) {
         fail("writing", &err);
         goto done;
     }
@@ -235,7 +166,8 @@ static int cmd_decode(const options *o) {
     uint8_t *bits = NULL;
     size_t len = 0;
     int rc = 1;
-    if (read_file(o->args[0], &bits, &len, &err) != 0) return fail("reading", &err);
+    if (mrt_read_file(o->args[0], MRT_MAX_FILE_BYTES, &bits, &len, &err) != MRT_OK)
+        return fail("reading", &err);
     if (load_model(o, &model, &err) != 0) {
         fail("loading the model", &err);
         goto done;
@@ -255,7 +187,7 @@ static int cmd_decode(const options *o) {
                 img.height, t1 - t0);
     rc = 0;
 done:
-    free(bits);
+    mrt_free(bits);
     mrt_image_free(&img);
     mrt_model_free(model);
     return rc;
@@ -266,19 +198,16 @@ static int cmd_info(const options *o) {
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_info info;
-    if (read_file(o->args[0], &bits, &len, &err) != 0) return fail("reading", &err);
+    if (mrt_read_file(o->args[0], MRT_MAX_FILE_BYTES, &bits, &len, &err) != MRT_OK)
+        return fail("reading", &err);
     if (mrt_info_read(bits, len, &info, &err) != MRT_OK) {
-        free(bits);
+        mrt_free(bits);
         return fail(o->args[0], &err);
     }
-    char fp[2 * MRT_FINGERPRINT_BYTES + 1];
-    hex(fp, info.fingerprint, MRT_FINGERPRINT_BYTES);
-    printf("{\"version\": %d, \"width\": %d, \"height\": %d, \"bytes\": %zu, \"bpp\": %.6f, "
-           "\"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
-           info.version, info.width, info.height, info.bytes, info.bpp, info.rate_id, fp);
-    for (int i = 0; i < info.nstreams; i++) printf("%s%zu", i ? ", " : "", info.stream_bytes[i]);
-    printf("]}\n");
-    free(bits);
+    char json[MRT_INFO_JSON_MAX];
+    mrt_info_json(&info, json, sizeof json);
+    printf("%s\n", json);
+    mrt_free(bits);
     return 0;
 }
 

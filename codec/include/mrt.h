@@ -54,6 +54,59 @@ typedef struct mrt_error {
 /* Frees memory returned by libmrt (encoded bytes, PNG bytes). NULL is fine. */
 void mrt_free(void *p);
 
+/* -------------------------------------------------------------- files */
+
+/* The largest file the library's readers accept (mrt_image_read_file, and
+ * the `mrt` command for bitstreams). The biggest legitimate input is an
+ * uncompressed (stored) 16-bit RGBA PNG at MRT_MAX_PIXELS: 512 MiB plus a
+ * little. */
+#define MRT_MAX_FILE_BYTES ((size_t)1 << 30)
+
+/* Reads a whole file into *out (malloc'd, free with mrt_free) and *len.
+ *   - A regular file larger than max_bytes is refused from its size before
+ *     anything is allocated (MRT_ERR_TOO_BIG, naming both sizes). The file
+ *     is still read to its end, not to its stated size, so one that grows
+ *     meanwhile is caught too.
+ *   - A pipe, socket or device has no size: it is read in growing chunks
+ *     and refused (MRT_ERR_TOO_BIG) as soon as it passes max_bytes.
+ *   - A directory, or an open/stat/read failure, is MRT_ERR_IO; no memory
+ *     is MRT_ERR_NOMEM. Messages start with the path and name the step:
+ *     "photo.png: cannot open: No such file or directory".
+ * An empty file gives *len 0 and a non-NULL *out. On failure *out is NULL
+ * and *len 0. */
+mrt_status mrt_read_file(const char *path, size_t max_bytes, uint8_t **out, size_t *len,
+                         mrt_error *err);
+/* The same from a descriptor the caller opened (it stays open; it is read
+ * from its current offset). Messages start with "name: ", or with nothing
+ * when name is NULL. */
+mrt_status mrt_read_fd(int fd, const char *name, size_t max_bytes, uint8_t **out, size_t *len,
+                       mrt_error *err);
+
+/* Writes `len` bytes to `path` so that `path` is never seen half-written:
+ * into a new temporary file beside it ("PATH.tmp-PID-XXXXXXXX", created
+ * exclusively), which is fsync'ed and then renamed over `path`; the
+ * directory is then fsync'ed (best effort: some file systems refuse). A
+ * crash leaves the old file or the whole new one, and at worst a stray
+ * temporary file. The new file's mode is 0666 less the umask, as for any
+ * new file. Failures are MRT_ERR_IO naming the path, the step and the
+ * reason; the temporary file is then removed. */
+mrt_status mrt_write_file_atomic(const char *path, const void *data, size_t len, mrt_error *err);
+/* The same with `path` relative to the directory `dirfd` (openat(2) rules;
+ * the temporary file and the rename stay in that directory, so a
+ * directory fd opened without following links keeps the write there). */
+mrt_status mrt_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len,
+                                    mrt_error *err);
+/* The two halves of mrt_write_file_atomic, for writers that need a file
+ * name rather than bytes (SQLite, libarchive). _create makes the empty
+ * temporary file beside `path` and returns its name in *tmp_path (free
+ * with mrt_free). _commit fsyncs it and moves it to `path`: with `replace`
+ * by rename, else by link(2), which never overwrites an existing `path`
+ * (MRT_ERR_IO, "exists already"); then fsyncs the directory. The
+ * temporary name is removed whether _commit succeeds or not. */
+mrt_status mrt_temp_file_create(const char *path, char **tmp_path, mrt_error *err);
+mrt_status mrt_temp_file_commit(const char *tmp_path, const char *path, int replace,
+                                mrt_error *err);
+
 /* ------------------------------------------------------------- images */
 
 /* Pixel limits, checked before any pixel memory is allocated: 8192 x 8192
@@ -86,8 +139,9 @@ typedef struct mrt_image {
  *     corruption libjpeg notices, a progressive JPEG of over 500 scans.
  *     Bytes after the PNG IEND / JPEG EOI are ignored.
  *   - len == 0 is MRT_ERR_IMAGE ("empty input"), data may then be NULL.
- * The file version reads at most 1 GiB (MRT_ERR_TOO_BIG), reports open and
- * read failures as MRT_ERR_IO, and starts every message with the path. */
+ * The file version reads with mrt_read_file, at most MRT_MAX_FILE_BYTES
+ * (1 GiB; MRT_ERR_TOO_BIG), reports open and read failures as MRT_ERR_IO,
+ * and starts every message with the path. */
 mrt_status mrt_image_read_file(const char *path, mrt_image *out, mrt_error *err);
 mrt_status mrt_image_read_memory(const void *data, size_t len, mrt_image *out, mrt_error *err);
 /* Writes an 8-bit RGB PNG (not interlaced, libpng's default compression).
@@ -156,6 +210,16 @@ typedef struct mrt_info {
 } mrt_info;
 
 mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_error *err);
+
+/* The header as one line of JSON, without a newline: what `mrt info` prints
+ * and the SQL function mrt_info() returns, e.g.
+ *   {"version": 1, "width": 512, "height": 341, "bytes": 276, "bpp": 0.012647,
+ *    "rate_id": 0, "model": "0123456789abcdef", "streams": [180, 83]}
+ * Like snprintf: writes at most `size` bytes including the NUL and returns
+ * the length the whole text needs (excluding the NUL).
+ * MRT_INFO_JSON_MAX bytes are always enough. */
+#define MRT_INFO_JSON_MAX 512
+size_t mrt_info_json(const mrt_info *info, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

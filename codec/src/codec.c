@@ -12,6 +12,7 @@
  * the values the decoder will have, so both see identical probabilities.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,4 +553,34 @@ mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_er
     info->nstreams = h.nstreams;
     for (int i = 0; i < h.nstreams && i < 4; i++) info->stream_bytes[i] = h.stream_len[i];
     return mrt_ok(err);
+}
+
+/* snprintf onto the end of buf[0..size), counting past its end: *need ends
+ * up as the whole text's length even when the text was cut. */
+static void append_text(char *buf, size_t size, size_t *need, const char *fmt, ...)
+    MRT_PRINTF(4, 5);
+static void append_text(char *buf, size_t size, size_t *need, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = *need < size ? vsnprintf(buf + *need, size - *need, fmt, ap)
+                         : vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) *need += (size_t)n;
+}
+
+size_t mrt_info_json(const mrt_info *info, char *buf, size_t size) {
+    if (!buf) size = 0;
+    char fp[2 * MRT_FINGERPRINT_BYTES + 1];
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++)
+        snprintf(fp + 2 * i, 3, "%02x", info->fingerprint[i]);
+    size_t need = 0;
+    append_text(buf, size, &need,
+                "{\"version\": %d, \"width\": %d, \"height\": %d, \"bytes\": %zu, \"bpp\": %.6f, "
+                "\"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
+                info->version, info->width, info->height, info->bytes, info->bpp, info->rate_id,
+                fp);
+    for (int i = 0; i < info->nstreams && i < 4; i++)
+        append_text(buf, size, &need, "%s%zu", i ? ", " : "", info->stream_bytes[i]);
+    append_text(buf, size, &need, "]}");
+    return need;
 }

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mrt.h"
 #include "sha256.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
@@ -1253,19 +1254,6 @@ int mrt_gguf_writer_save_memory(mrt_gguf_writer *w, uint8_t **out, size_t *len, 
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 int mrt_gguf_writer_save(mrt_gguf_writer *w, const char *path, char *err, size_t errlen) {
     uint8_t *image;
     size_t len;
@@ -1274,63 +1262,12 @@ int mrt_gguf_writer_save(mrt_gguf_writer *w, const char *path, char *err, size_t
         set_error(err, errlen, "%s: %s", path, inner);
         return -1;
     }
-    /* The temporary file sits in the same directory so rename() is atomic. */
-    size_t path_len = strlen(path);
-    static const char suffix[] = ".tmp-XXXXXX";
-    char *tmp = malloc(path_len + sizeof suffix);
-    if (!tmp) {
-        free(image);
-        set_error(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    memcpy(tmp, path, path_len);
-    memcpy(tmp + path_len, suffix, sizeof suffix);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        set_error(err, errlen, "%s: cannot create a temporary file beside it: %s", path,
-                  strerror(errno));
-        free(tmp);
-        free(image);
-        return -1;
-    }
-    const char *step = NULL;
-    if (write_all(fd, image, len) != 0) step = "write";
-    else if (fchmod(fd, 0644) != 0) step = "chmod";
-    else if (fsync(fd) != 0) step = "fsync";
-    int saved_errno = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        saved_errno = errno;
-    }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename";
-        saved_errno = errno;
-    }
+    mrt_error e;
+    mrt_status st = mrt_write_file_atomic(path, image, len, &e);
     free(image);
-    if (step) {
-        set_error(err, errlen, "%s: %s of the temporary file %s failed: %s", path, step, tmp,
-                  strerror(saved_errno));
-        unlink(tmp);
-        free(tmp);
+    if (st != MRT_OK) {
+        set_error(err, errlen, "%s", e.message);
         return -1;
-    }
-    free(tmp);
-    /* Persist the rename itself. Best effort: some file systems refuse
-     * fsync on a directory, and the new file is already complete. */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? malloc((size_t)(slash - path) + 2) : copy_string(".");
-    if (dir) {
-        if (slash) {
-            size_t n = slash == path ? 1 : (size_t)(slash - path); /* "/x" -> "/" */
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
     }
     return 0;
 }

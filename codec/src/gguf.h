@@ -263,9 +263,10 @@ int mrt_gguf_writer_add_array(mrt_gguf_writer *w, const char *key, mrt_gguf_vtyp
 int mrt_gguf_writer_add_tensor(mrt_gguf_writer *w, const char *name, mrt_gguf_type type,
                                int n_dims, const int64_t *dims, const void *data);
 
-/* Writes the file atomically: a temporary file in the same directory,
- * fsync, rename over `path`, fsync of the directory, so a crash leaves
- * either the old file or the complete new one. The file gets mode 0644.
+/* Writes the file atomically with mrt_write_file_atomic (mrt.h): a
+ * temporary file in the same directory, fsync, rename over `path`, fsync of
+ * the directory, so a crash leaves either the old file or the complete new
+ * one. The file gets mode 0666 less the umask, as any new file.
  * 0 ok, -1 with a message. The writer can still be used or saved again. */
 int mrt_gguf_writer_save(mrt_gguf_writer *w, const char *path, char *err, size_t errlen);
 /* The file image in a malloc'd buffer (*out, *len; caller frees). */

@@ -64,10 +64,10 @@
  *
  * Output
  *   - 8-bit RGB PNG, not interlaced, libpng's default compression.
- *   - To a file: written to "<path>.tmp-<unique>" in the same directory,
- *     fsync'ed, then renamed over <path>, so a crash leaves either the old
- *     file or the new one (plus, at worst, a stray temp file), never half
- *     a PNG. The directory itself is not fsync'ed.
+ *   - To a file: made in memory, then written by mrt_write_file_atomic
+ *     (fileio.c: a temporary file beside <path>, fsync'ed, renamed over
+ *     it), so a crash leaves either the old file or the new one (plus, at
+ *     worst, a stray temp file), never half a PNG.
  *
  * libpng and libjpeg report errors by calling a function that must not
  * return; ours longjmp back. All state that lives across a setjmp is kept
@@ -76,17 +76,12 @@
  * caller frees everything the job holds whichever way it ended. There is
  * no global state: any number of threads may decode and encode at once.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <png.h>
 /* jpeglib.h needs FILE and size_t declared before it. */
@@ -95,10 +90,6 @@
 
 #include "status.h"
 
-/* Largest file mrt_image_read_file reads. The biggest legitimate input is
- * an uncompressed (stored) 16-bit RGBA PNG at MRT_MAX_PIXELS: 512 MiB plus
- * a little. */
-#define MRT_MAX_FILE_BYTES (1LL << 30)
 #define MRT_JPEG_MAX_SCANS 500
 #define MRT_PNG_MAX_CHUNK_BYTES (8u << 20)
 #define MRT_PNG_MAX_ANCILLARY_CHUNKS 1000u
@@ -598,68 +589,12 @@ mrt_status mrt_image_read_file(const char *path, mrt_image *out, mrt_error *err)
     if (!out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_image_read_file: out is NULL");
     memset(out, 0, sizeof *out);
     if (!path) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_image_read_file: path is NULL");
-    char ebuf[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mrt_fail(err, MRT_ERR_IO, "%s: cannot open: %s", path,
-                        mrt_strerror(errno, ebuf, sizeof ebuf));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return mrt_fail(err, MRT_ERR_IO, "%s: cannot stat: %s", path,
-                        mrt_strerror(e, ebuf, sizeof ebuf));
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        close(fd);
-        return mrt_fail(err, MRT_ERR_IO, "%s: is a directory", path);
-    }
-    if (S_ISREG(sb.st_mode) && sb.st_size > MRT_MAX_FILE_BYTES) {
-        close(fd);
-        return mrt_fail(err, MRT_ERR_TOO_BIG, "%s: file of %lld bytes is over the %lld-byte limit",
-                        path, (long long)sb.st_size, (long long)MRT_MAX_FILE_BYTES);
-    }
-    /* Read to EOF rather than trusting st_size: the file may change under
-     * us, and pipes have no size. */
-    size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : 65536, len = 0;
-    uint8_t *buf = malloc(cap);
-    mrt_status st = MRT_OK;
-    if (!buf) st = mrt_fail(err, MRT_ERR_NOMEM, "%s: out of memory for %zu bytes", path, cap);
-    while (st == MRT_OK) {
-        if (len == cap) {
-            if (cap >= (size_t)MRT_MAX_FILE_BYTES) {
-                st = mrt_fail(err, MRT_ERR_TOO_BIG, "%s: over the %lld-byte limit", path,
-                              (long long)MRT_MAX_FILE_BYTES);
-                break;
-            }
-            size_t ncap = cap * 2 > (size_t)MRT_MAX_FILE_BYTES + 1 ? (size_t)MRT_MAX_FILE_BYTES + 1
-                                                                   : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                st = mrt_fail(err, MRT_ERR_NOMEM, "%s: out of memory for %zu bytes", path, ncap);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = mrt_fail(err, MRT_ERR_IO, "%s: read failed: %s", path,
-                          mrt_strerror(errno, ebuf, sizeof ebuf));
-            break;
-        }
-        if (r == 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    if (st == MRT_OK && len > (size_t)MRT_MAX_FILE_BYTES)
-        st = mrt_fail(err, MRT_ERR_TOO_BIG, "%s: over the %lld-byte limit", path,
-                      (long long)MRT_MAX_FILE_BYTES);
-    if (st == MRT_OK) {
-        st = mrt_image_read_memory(buf, len, out, err);
-        if (st != MRT_OK) mrt_fail(err, st, "%s: %s", path, err ? err->message : "");
-    }
+    uint8_t *buf;
+    size_t len;
+    mrt_status st = mrt_read_file(path, MRT_MAX_FILE_BYTES, &buf, &len, err);
+    if (st != MRT_OK) return st;
+    st = mrt_image_read_memory(buf, len, out, err);
+    if (st != MRT_OK) mrt_fail(err, st, "%s: %s", path, err ? err->message : "");
     free(buf);
     return st;
 }
@@ -678,10 +613,8 @@ typedef struct png_out_job {
     char msg[256];
     png_structp png;
     png_infop info;
-    FILE *file;             /* writing to a file, or else ... */
-    uint8_t *buf;           /* ... to this growing buffer */
+    uint8_t *buf;           /* the PNG so far */
     size_t len, cap;
-    int io_errno;           /* fwrite's errno, when that failed */
     int nomem;              /* the buffer could not grow */
 } png_out_job;
 
@@ -693,13 +626,6 @@ static void png_out_error(png_structp png, png_const_charp msg) {
 
 static void png_out_write(png_structp png, png_bytep data, size_t n) {
     png_out_job *j = png_get_io_ptr(png);
-    if (j->file) {
-        if (fwrite(data, 1, n, j->file) != n) {
-            j->io_errno = errno ? errno : EIO;
-            png_error(png, "write failed");
-        }
-        return;
-    }
     if (n > j->cap - j->len) {
         size_t need = j->len + n;
         if (need < j->len) { /* overflow */
@@ -735,10 +661,6 @@ static mrt_status check_image(const mrt_image *img, mrt_error *err) {
 
 static mrt_status png_encode(png_out_job *j, const mrt_image *img, mrt_error *err) {
     if (setjmp(j->jmp)) {
-        char ebuf[128];
-        if (j->io_errno)
-            return mrt_fail(err, MRT_ERR_IO, "write failed: %s",
-                            mrt_strerror(j->io_errno, ebuf, sizeof ebuf));
         if (j->nomem) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory writing a PNG");
         return mrt_fail(err, MRT_ERR_IMAGE, "libpng: %s", j->msg);
     }
@@ -782,75 +704,18 @@ mrt_status mrt_image_write_png_memory(const mrt_image *img, uint8_t **out, size_
     return mrt_ok(err);
 }
 
-/* Creates "<path>.tmp-<pid>-<n>" exclusively (O_EXCL: never clobbers), with
- * mode 0666 so the umask applies as for any new file. The suffix mixes the
- * clock and a stack address, which differ between threads; a clash just
- * tries again. Returns the fd, or -1 with errno set. */
-static int create_temp(const char *path, char *tmp, size_t tmp_len) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    unsigned long long seed = (unsigned long long)ts.tv_nsec ^
-                              ((unsigned long long)ts.tv_sec << 30) ^
-                              (unsigned long long)(uintptr_t)&ts;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        int n = snprintf(tmp, tmp_len, "%s.tmp-%ld-%08llx", path, (long)getpid(), seed >> 32);
-        if (n < 0 || (size_t)n >= tmp_len) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    errno = EEXIST;
-    return -1;
-}
-
+/* The PNG is made in memory and then written with mrt_write_file_atomic,
+ * so that a failure at any step never leaves a half-written file. */
 mrt_status mrt_image_write_png_file(const mrt_image *img, const char *path, mrt_error *err) {
     if (!path) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_image_write_png_file: path is NULL");
+    /* A bad image is the caller's mistake, not the file's: no path in front. */
     mrt_status st = check_image(img, err);
     if (st != MRT_OK) return st;
-    char ebuf[128];
-    size_t tmp_len = strlen(path) + 48;
-    char *tmp = malloc(tmp_len);
-    if (!tmp) return mrt_fail(err, MRT_ERR_NOMEM, "%s: out of memory", path);
-    int fd = create_temp(path, tmp, tmp_len);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return mrt_fail(err, MRT_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
-                        mrt_strerror(e, ebuf, sizeof ebuf));
-    }
-    png_out_job j;
-    memset(&j, 0, sizeof j);
-    j.file = fdopen(fd, "wb");
-    if (!j.file) {
-        st = mrt_fail(err, MRT_ERR_IO, "%s: %s", tmp, mrt_strerror(errno, ebuf, sizeof ebuf));
-        close(fd);
-    } else {
-        st = png_encode(&j, img, err);
-        png_out_release(&j);
-        if (st != MRT_OK) {
-            mrt_fail(err, st, "%s: %s", path, err ? err->message : "");
-            fclose(j.file);
-        } else {
-            /* Flush and fsync before the rename: otherwise a crash soon after
-             * can leave an empty file under the final name. */
-            int bad = fflush(j.file) != 0 || fsync(fileno(j.file)) != 0;
-            int e = errno;
-            if (fclose(j.file) != 0 && !bad) {
-                bad = 1;
-                e = errno;
-            }
-            if (bad)
-                st = mrt_fail(err, MRT_ERR_IO, "%s: write failed: %s", tmp,
-                              mrt_strerror(e, ebuf, sizeof ebuf));
-            else if (rename(tmp, path) != 0)
-                st = mrt_fail(err, MRT_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp,
-                              mrt_strerror(errno, ebuf, sizeof ebuf));
-        }
-    }
-    if (st != MRT_OK) unlink(tmp);
-    free(tmp);
-    return st == MRT_OK ? mrt_ok(err) : st;
+    uint8_t *png;
+    size_t len;
+    st = mrt_image_write_png_memory(img, &png, &len, err);
+    if (st != MRT_OK) return mrt_fail(err, st, "%s: %s", path, err ? err->message : "");
+    st = mrt_write_file_atomic(path, png, len, err);
+    free(png);
+    return st;
 }

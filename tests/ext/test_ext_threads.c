@@ -52,19 +52,6 @@ static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
         }                                                                    \
     } while (0)
 
-static bytes read_all(const char *path) {
-    bytes b = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return b;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b.data = malloc((size_t)n);
-    if (b.data && fread(b.data, 1, (size_t)n, f) == (size_t)n) b.len = (size_t)n;
-    fclose(f);
-    return b;
-}
-
 static sqlite3 *open_db(void) {
     sqlite3 *db = NULL;
     if (sqlite3_open(":memory:", &db) != SQLITE_OK || mrt_sqlite_register(db) != SQLITE_OK) {
@@ -219,9 +206,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NSAMPLES; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", argv[1], names[i]);
-        images[i] = read_all(path);
-        if (!images[i].len) {
-            fprintf(stderr, "cannot read %s\n", path);
+        if (mrt_read_file(path, MRT_MAX_FILE_BYTES, &images[i].data, &images[i].len, &err) !=
+            MRT_OK) {
+            fprintf(stderr, "%s\n", err.message);
             return 1;
         }
     }
