@@ -1,23 +1,69 @@
 #!/usr/bin/env bash
-# Runs (or resumes) a training stage in the background-friendly way the
-# shipped models were made: checkpoints and logs under models/train/.
+# Runs (or resumes) one step of the training that made the shipped models
+# (models/README.md), with checkpoints and logs under models/train/.
 #
-#   scripts/train.sh 0          # stage 0: the tokenizer
+#   scripts/train.sh 0           # stage 0: the tokenizer          -> models/train/stage0.gguf
+#   scripts/train.sh 1           # stage 1 trunk, middle rate      -> models/train/stage1.gguf
+#   scripts/train.sh 1 RATE      # stage 1 branch for one rate     -> models/train/stage1-RATE.gguf
+#   scripts/train.sh 2 RATE      # stage 2, exports the rate point -> models/mrt-RATE.gguf
 #
-# Re-running the same command resumes from the checkpoint. Stop it with
-# Ctrl-C or `kill -TERM`: it saves before it exits.
+# RATE is 0.005, 0.01 or 0.02 (bits per pixel on Kodak the rate point aims
+# at). A branch starts as a copy of the finished trunk and continues stage 1
+# with its own lambda; stage 2 starts from the branch.
+#
+# Re-running the same command resumes from its checkpoint. Stop it with
+# Ctrl-C or `kill -TERM`: it saves before it exits. $MRT_TRAIN_BIN picks the
+# binary (default build/codec/mrt): copy it elsewhere first if you rebuild
+# while training runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: scripts/train.sh STAGE}
+usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+stage=${1:-}
+rate=${2:-}
 data=${MRT_TRAIN_DATA:-../shared/data/train}
-out=models/train/stage$stage.gguf
+bin=${MRT_TRAIN_BIN:-./build/codec/mrt}
 mkdir -p models/train
+
+# lambda per rate point (stage 1 branch and stage 2) and the rate id the
+# exported model carries (it goes into every bitstream)
+case $rate in
+  "") ;;
+  0.005) lambda=1.5 rate_id=0 ;;
+  0.01) lambda=0.4 rate_id=1 ;;
+  0.02) lambda=0.12 rate_id=2 ;;
+  *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
+esac
+
+extra=()
+case $stage:$rate in
+  0:)
+    name=stage0
+    # The stage-0 run that ships was scheduled for 30000 steps and, at step
+    # 19444 with the metrics flat, resumed with --steps 22000: a shorter
+    # cosine tail (models/README.md).
+    args=(--steps 22000 --batch 16 --crop 128 --lr 5e-4 --bits 10 --seed 1) ;;
+  1:)
+    name=stage1
+    args=(--tokenizer models/train/stage0.gguf --lambda 1 --lambda-ramp 1000
+          --steps 6000 --batch 16 --crop 128 --lr 5e-4 --seed 1) ;;
+  1:*)
+    name=stage1-$rate
+    if [[ ! -f models/train/$name.gguf ]]; then
+      [[ -f models/train/stage1.gguf ]] || { echo "train.sh: run stage 1 (the trunk) first" >&2; exit 1; }
+      cp models/train/stage1.gguf "models/train/$name.gguf"
+    fi
+    args=(--tokenizer models/train/stage0.gguf --lambda "$lambda"
+          --steps 4500 --batch 16 --crop 128 --lr 5e-4 --seed 1) ;;
+  2:?*)
+    name=stage2-$rate
+    args=(--init "models/train/stage1-$rate.gguf" --lambda "$lambda" --rate-id "$rate_id"
+          --export "models/mrt-$rate.gguf" --steps 3000 --batch 16 --crop 128 --lr 2e-4 --seed 1) ;;
+  *) usage ;;
+esac
+
+out=models/train/$name.gguf
 resume=()
 [[ -f $out ]] && resume=(--resume)
-case $stage in
-  0) args=(--steps 30000 --batch 16 --crop 128 --lr 5e-4 --bits 10 --seed 1) ;;
-  *) echo "stage $stage: not implemented yet" >&2; exit 2 ;;
-esac
 export OMP_WAIT_POLICY=PASSIVE
-exec ./build/codec/mrt train --stage "$stage" --data "$data" --out "$out" \
-  --log "models/train/stage$stage.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
+exec "$bin" train --stage "$stage" --data "$data" --out "$out" \
+  --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
