@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (README's second command; .ci/run runs exactly this):
 #   1. the normal build (-O2, warnings are errors) and its ctest run;
-#   2. the same tests built with -fsanitize=address,undefined.
+#   2. the same tests built with -fsanitize=address,undefined;
+#   3. each libFuzzer harness in fuzz/ for $MRT_FUZZ_SECONDS (default 20) s.
 # Exits non-zero when any build or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,12 @@ cmake --build build-asan -j "$jobs"
 echo "== tests under ASan/UBSan =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j 1
+
+# libFuzzer harnesses over the parsers (fuzz/README.md): a short bounded run
+# of each; clang is one of install-deps.sh's packages.
+echo "== fuzz build (clang, libFuzzer + ASan/UBSan) =="
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMRT_WERROR=ON -DMRT_FUZZ=ON \
+  -DMRT_FUZZ_SECONDS="${MRT_FUZZ_SECONDS:-20}" >/dev/null
+cmake --build build-fuzz -j "$jobs" --target mrt_fuzzers
+echo "== fuzzing (${MRT_FUZZ_SECONDS:-20} s per harness) =="
+ctest --test-dir build-fuzz -L fuzz --output-on-failure -j 1
