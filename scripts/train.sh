@@ -9,7 +9,9 @@
 #
 # RATE is 0.005, 0.01 or 0.02 (bits per pixel on Kodak the rate point aims
 # at). A branch starts as a copy of the finished trunk and continues stage 1
-# with its own lambda; stage 2 starts from the branch.
+# with its own lambda (the branches moving furthest from the trunk's rate
+# get a higher peak learning rate: the cosine is already at 0.18 of it when
+# they start); stage 2 starts from the branch.
 #
 # Re-running the same command resumes from its checkpoint. Stop it with
 # Ctrl-C or `kill -TERM`: it saves before it exits. $MRT_TRAIN_BIN picks the
@@ -28,13 +30,12 @@ mkdir -p models/train
 # exported model carries (it goes into every bitstream)
 case $rate in
   "") ;;
-  0.005) lambda=1.5 rate_id=0 ;;
-  0.01) lambda=0.4 rate_id=1 ;;
-  0.02) lambda=0.12 rate_id=2 ;;
+  0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2 ;;
+  0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 ;;
+  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.45 ;;
   *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
 esac
 
-extra=()
 case $stage:$rate in
   0:)
     name=stage0
@@ -53,11 +54,13 @@ case $stage:$rate in
       cp models/train/stage1.gguf "models/train/$name.gguf"
     fi
     args=(--tokenizer models/train/stage0.gguf --lambda "$lambda"
-          --steps 4500 --batch 16 --crop 128 --lr 5e-4 --seed 1) ;;
+          --steps "$branch_steps" --batch 16 --crop 128 --lr "$branch_lr" --seed 1) ;;
   2:?*)
     name=stage2-$rate
-    args=(--init "models/train/stage1-$rate.gguf" --lambda "$lambda" --rate-id "$rate_id"
-          --export "models/mrt-$rate.gguf" --steps 3000 --batch 16 --crop 128 --lr 2e-4 --seed 1) ;;
+    args=(--init "models/train/stage1-$rate.gguf" --lambda "$stage2_lambda" --rate-id "$rate_id"
+          --train-encoder
+          --export "models/mrt-$rate.gguf" --steps 4000 --warmup 200 --batch 16 --crop 128 --lr 2e-4
+          --seed 1) ;;
   *) usage ;;
 esac
 

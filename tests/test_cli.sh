@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The `mrt` command as a user runs it: every sample round-trips with a
-# seeded random model, `info` prints JSON, and every error exits non-zero
+# seeded random model, the shipped default model is found when none is
+# named, `info` prints JSON, and every error exits non-zero
 # with a one-line reason (1 for errors, 2 for usage).
 #
 #   test_cli.sh MRT_BINARY SAMPLES_DIR
@@ -50,8 +51,20 @@ done
 # MRT_MODEL is honoured
 MRT_MODEL=$model expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/env.mrt"
 
+# No model named: the shipped default (models/default.gguf of the source
+# tree) is used; without one, a one-line "no model" error.
+default_model=$samples/../models/default.gguf
+if [[ -f $default_model ]]; then
+  expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/default.mrt"
+  expect 0 "" "$mrt" info "$work/default.mrt"
+  fp=$(sha256sum "$default_model" | cut -c1-16)
+  grep -q "\"model\": \"$fp\"" "$work/out" && ok || bad "default model: $(cat "$work/out"), want $fp"
+  expect 0 "" "$mrt" decode "$work/default.mrt" "$work/default.png" --quiet
+else
+  expect 1 "no model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt"
+fi
+
 # errors: exit 1, one line, a reason
-expect 1 "no model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt"
 expect 1 "No such file" "$mrt" encode "$work/missing.png" "$work/x.mrt" --model "$model"
 echo "hello" >"$work/text.png"
 expect 1 "not a PNG or JPEG" "$mrt" encode "$work/text.png" "$work/x.mrt" --model "$model"

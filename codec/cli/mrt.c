@@ -26,7 +26,7 @@ static const char *usage_text =
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
     "       mrt train --stage 0|1|2 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
     "                 [--tokenizer STAGE0.gguf] [--init STAGE1.gguf] [--export MODEL.gguf]\n"
-    "                 [--lambda L] [--lambda-ramp N] [--rate-id R]\n"
+    "                 [--lambda L] [--lambda-ramp N] [--rate-id R] [--train-encoder]\n"
     "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
     "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
     "                 [--threads N]\n"
@@ -288,6 +288,7 @@ static int cmd_train(int argc, char **argv) {
     i++;
         if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
         if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
+        if (!strcmp(a, "--train-encoder")) { o.train_encoder = 1; continue; }
         NEED_VALUE
         if (!strcmp(a, "--data")) data[ndata++] = v;
         else if (!strcmp(a, "--out")) o.out = v;

@@ -446,6 +446,7 @@ static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float
 
 typedef struct {
     int B, S, stage;
+    bool train_encoder; /* stage 2 with --train-encoder */
     mrt_latent_shape lsh;
     mrt_analysis_acts an;
     mrt_synthesis_acts sy;
@@ -453,6 +454,7 @@ typedef struct {
     params tokp;      /* stage 1: the frozen tokenizer */
     tok_acts tok;
     float *y_noisy, *dy, *dy_rate, *dmap, *x01, *out01, *dout;
+    float *mu, *y_hat; /* stage 2: the means and the decoded latent */
     uint8_t *side;
     size_t ctx_offset; /* where the float context model starts in P/G */
 } codec_acts;
@@ -467,6 +469,7 @@ static void codec_acts_free(codec_acts *c, const mrt_config *cfg) {
     }
     free(c->y_noisy), free(c->dy), free(c->dy_rate), free(c->dmap);
     free(c->x01), free(c->out01), free(c->dout), free(c->side);
+    free(c->mu), free(c->y_hat);
 }
 
 /* Copies tensors of a checkpoint (plain names: its EMA weights) into P
@@ -570,6 +573,7 @@ static int codec_acts_alloc(codec_acts *c, params *p, const mrt_train_options *o
     const mrt_config *cfg = &p->cfg;
     memset(c, 0, sizeof *c);
     c->B = o->batch, c->S = o->crop, c->stage = o->stage;
+    c->train_encoder = o->stage == 2 && o->train_encoder;
     c->lsh = mrt_latent_shape_of(cfg, o->crop, o->crop);
     size_t ny = (size_t)o->batch * c->lsh.ntokens * cfg->channels;
     size_t img = (size_t)o->batch * 3 * o->crop * o->crop;
@@ -584,7 +588,8 @@ static int codec_acts_alloc(codec_acts *c, params *p, const mrt_train_options *o
         !(c->dout = malloc(sizeof(float) * img)) || !(c->side = malloc(nside + 1)))
         return mrt_fail(err, MRT_ERR_NOMEM, "out of memory"), -1;
     if (o->stage == 2 &&
-        mrt_gen_acts_alloc(&c->gen, o->batch, g, g, cfg->dim, cfg->gen_width, true) != 0)
+        (mrt_gen_acts_alloc(&c->gen, o->batch, g, g, cfg->dim, cfg->gen_width, true) != 0 ||
+         !(c->mu = malloc(sizeof(float) * ny)) || !(c->y_hat = malloc(sizeof(float) * ny))))
         return mrt_fail(err, MRT_ERR_NOMEM, "out of memory"), -1;
     if (o->stage == 1) {
         if (params_alloc(&c->tokp, cfg, 0, o->tok_bits) != 0 ||
@@ -624,7 +629,28 @@ static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const f
     double pixels = (double)B * S * S;
     double side_bits = (double)B * c->lsh.ngx * c->lsh.ngy * cfg->side_bits;
     st.entropy = (bits + side_bits) / pixels; /* bpp estimate */
-    mrt_synthesis_train_forward(rt, cfg, &p->mw, &c->sy, c->y_noisy);
+    const float *y_dec = c->y_noisy;
+    if (c->stage == 2) {
+        /* The decoder trains on what the bitstream carries,
+         * mu + round(y - mu), not on the noisy stand-in: at these rates
+         * most residuals round to 0, so a decoder trained on y + noise
+         * leans on detail that never arrives. The means come from the
+         * float context model run on the decoded latent itself (each
+         * group's mean depends only on earlier groups, so a few passes
+         * settle it), as the integer model does when decoding. The rate
+         * stays on y + noise, which is differentiable. With
+         * --train-encoder the rounding passes the decoder's gradient
+         * straight through to y (d y_hat / d y = 1). */
+        memcpy(c->y_hat, c->y_noisy, sizeof(float) * ny);
+        for (int pass = 0; pass < 2 * cfg->ctx_groups; pass++) {
+            mrt_ctx_float_bits(cfg, &p->cf, &c->lsh, B, c->side, c->y_hat, NULL, NULL, c->mu,
+                               NULL);
+            for (size_t i = 0; i < ny; i++)
+                c->y_hat[i] = c->mu[i] + floorf(c->an.y[i] - c->mu[i] + 0.5f);
+        }
+        y_dec = c->y_hat;
+    }
+    mrt_synthesis_train_forward(rt, cfg, &p->mw, &c->sy, y_dec);
     memset(c->dmap, 0, sizeof(float) * nmap);
     double distortion;
     if (c->stage == 1) {
@@ -656,12 +682,14 @@ static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const f
         mrt_gen_backward(rt, &p->mw.gen, &p->mg.gen, &c->gen, c->sy.map, c->dout, c->dmap);
     }
     memset(c->dy, 0, sizeof(float) * ny);
-    mrt_synthesis_train_backward(rt, cfg, &p->mw, &p->mg, &c->sy, c->dmap, c->dy);
+    bool train_encoder = c->stage == 1 || c->train_encoder;
+    mrt_synthesis_train_backward(rt, cfg, &p->mw, &p->mg, &c->sy, c->dmap,
+                                 train_encoder ? c->dy : NULL);
     /* the rate term: d(lambda * bpp) */
     float scale = (float)(lambda / pixels);
     for (size_t i = 0; i < ny; i++) c->dy[i] += scale * c->dy_rate[i];
     for (size_t i = c->ctx_offset; i < p->n; i++) p->G[i] *= scale;
-    if (c->stage == 1) mrt_analysis_train_backward(rt, cfg, &p->mw, &p->mg, &c->an, c->dy);
+    if (train_encoder) mrt_analysis_train_backward(rt, cfg, &p->mw, &p->mg, &c->an, c->dy);
     st.loss = distortion + lambda * st.entropy;
     return st;
 }

@@ -1,8 +1,8 @@
 /*
  * train.h -- `mrt train`: training in C on the runtime's backward passes
  * (DESIGN.md §4). Stage 0, the auxiliary tokenizer (a conv encoder with
- * LFQ codes and the pixel generator), is implemented; stages 1 and 2 build
- * on its checkpoint.
+ * LFQ codes and the pixel generator), then stage 1 (code alignment) and
+ * stage 2 (end to end) on its checkpoint.
  *
  * A run is resumable at any point: the checkpoint (a GGUF file) holds the
  * weights, AdamW's moments, the EMA weights, the step and the seeds, and
@@ -43,6 +43,7 @@ typedef struct mrt_train_options {
     float lambda;              /* rate weight: loss = distortion + lambda * bpp */
     long lambda_ramp;          /* steps over which lambda rises from 0 */
     int rate_id;               /* written into the exported model */
+    int train_encoder;         /* stage 2: also train the encoder (straight-through rounding) */
 } mrt_train_options;
 
 void mrt_train_defaults(mrt_train_options *o);
