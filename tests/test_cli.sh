@@ -48,6 +48,29 @@ for img in "$samples"/*.png "$samples"/*.jpg; do
   [[ $dims == "$w $h" ]] && ok || bad "$name: PNG is $dims, header says $w $h"
 done
 
+# `mrt eval`: CompressAI-style JSON whose bpp is the real bitstream's (the
+# encode above of the same image with the same model), checked with
+# SQLite's JSON functions. A file name with a quote stays valid JSON.
+mkdir -p "$work/evalset"
+cp "$samples/coffee.jpg" "$work/evalset/co\"ffee.jpg"
+cp "$samples/camera.png" "$work/evalset/camera.png"
+expect 0 "" "$mrt" eval "$work/evalset" --model "$model" --threads 2
+cp "$work/out" "$work/eval.json"
+coffee_bpp=$(awk "BEGIN {printf \"%.6f\", $(stat -c %s "$work/coffee.jpg.mrt") * 8 / (600 * 400)}")
+schema=$(sqlite3 :memory: "with j(v) as (select readfile('$work/eval.json'))
+  select json_valid(v), json_extract(v, '\$.name'), json_array_length(v, '\$.images'),
+    (select count(*) from json_each(v, '\$.images') e where
+       json_type(e.value, '\$.name') = 'text' and json_type(e.value, '\$.bpp') = 'real' and
+       json_type(e.value, '\$.psnr-rgb') = 'real' and json_type(e.value, '\$.ms-ssim-rgb') = 'real' and
+       json_type(e.value, '\$.encoding_time') = 'real' and json_type(e.value, '\$.decoding_time') = 'real'),
+    (select printf('%.6f', json_extract(e.value, '\$.bpp')) from json_each(v, '\$.images') e
+       where json_extract(e.value, '\$.name') = 'co\"ffee.jpg'),
+    json_type(v, '\$.results.bpp') = 'real' and json_type(v, '\$.results.ms-ssim-rgb') = 'real' and
+    json_type(v, '\$.results.psnr-rgb') = 'real'
+  from j" 2>&1)
+[[ $schema == "1|mrt|2|2|$coffee_bpp|1" ]] && ok || bad "eval JSON: got '$schema', want '1|mrt|2|2|$coffee_bpp|1': $(cat "$work/eval.json")"
+expect 1 "^mrt: eval: .*no-such-dir: no such file" "$mrt" eval "$work/no-such-dir" --model "$model"
+
 # MRT_MODEL is honoured
 MRT_MODEL=$model expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/env.mrt"
 

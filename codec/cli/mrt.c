@@ -213,6 +213,18 @@ static int cmd_info(const options *o) {
 
 /* CompressAI-style results: bpp from the real bitstream bytes, PSNR and
  * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
+/* A file name as a JSON string: names are bytes, so quotes, backslashes and
+ * control characters are escaped (other bytes pass through unchanged). */
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') printf("\\%c", *c);
+        else if (*c < 0x20) printf("\\u%04x", *c);
+        else putchar(*c);
+    }
+    putchar('"');
+}
+
 static int cmd_eval(const options *o) {
     mrt_error err = {0};
     mrt_model *model = NULL;
@@ -221,7 +233,7 @@ static int cmd_eval(const options *o) {
     if (load_model(o, &model, &err) != 0) return fail("loading the model", &err);
     if (mrt_dataset_load(&ds, dirs, 1, 1, &err) != MRT_OK) {
         mrt_model_free(model);
-        return fail(o->args[0], &err);
+        return fail("eval", &err);
     }
     double sum[5] = {0};
     int rc = 0;
@@ -245,10 +257,11 @@ static int cmd_eval(const options *o) {
         if (!rc) {
             double bpp = len * 8.0 / ((double)img->width * img->height);
             const char *base = strrchr(ds.names[i], '/');
-            printf("    {\"name\": \"%s\", \"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
+            printf("    {\"name\": ");
+            print_json_string(base ? base + 1 : ds.names[i]);
+            printf(", \"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
                    "\"encoding_time\": %.4f, \"decoding_time\": %.4f}%s\n",
-                   base ? base + 1 : ds.names[i], bpp, psnr, msssim, t1 - t0, t2 - t1,
-                   i + 1 < ds.count ? "," : "");
+                   bpp, psnr, msssim, t1 - t0, t2 - t1, i + 1 < ds.count ? "," : "");
             double v[5] = {bpp, psnr, msssim, t1 - t0, t2 - t1};
             for (int k = 0; k < 5; k++) sum[k] += v[k];
         }
