@@ -45,21 +45,12 @@
 #include "ctxmodel.h"
 #include "fuzz_model.h"
 #include "mrt.h"
+#include "fuzz_expect.h"
 
 #define FRAMED_MAX_SIDE 256
 
 static mrt_model *model;
 
-/* A broken promise of the API: report it and let libFuzzer save the input. */
-#define EXPECT(cond, ...)                                      \
-    do {                                                       \
-        if (!(cond)) {                                         \
-            fprintf(stderr, "fuzz_decode: %s: ", #cond);      \
-            fprintf(stderr, __VA_ARGS__);                      \
-            fputc('\n', stderr);                               \
-            abort();                                           \
-        }                                                      \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;

@@ -30,20 +30,12 @@
 #include "codec_internal.h"
 #include "fuzz_model.h"
 #include "mrt.h"
+#include "fuzz_expect.h"
 
 #define MAX_SIDE 64
 
 static mrt_model *model;
 
-#define EXPECT(cond, ...)                                      \
-    do {                                                       \
-        if (!(cond)) {                                         \
-            fprintf(stderr, "fuzz_encode: %s: ", #cond);      \
-            fprintf(stderr, __VA_ARGS__);                      \
-            fputc('\n', stderr);                               \
-            abort();                                           \
-        }                                                      \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;

@@ -35,16 +35,8 @@
 
 #include "gguf.h"
 #include "mrt.h"
+#include "fuzz_expect.h"
 
-#define EXPECT(cond, ...)                                      \
-    do {                                                       \
-        if (!(cond)) {                                         \
-            fprintf(stderr, "fuzz_gguf: %s: ", #cond);        \
-            fprintf(stderr, __VA_ARGS__);                      \
-            fputc('\n', stderr);                               \
-            abort();                                           \
-        }                                                      \
-    } while (0)
 
 static int memfd = -1;
 static char memfd_path[64];

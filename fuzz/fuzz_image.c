@@ -34,18 +34,10 @@
 
 #include "bitstream.h" /* mrt_crc32: the CRC-32 PNG uses */
 #include "mrt.h"
+#include "fuzz_expect.h"
 
 #define ROUND_TRIP_MAX_PIXELS (1 << 20)
 
-#define EXPECT(cond, ...)                                      \
-    do {                                                       \
-        if (!(cond)) {                                         \
-            fprintf(stderr, "fuzz_image: %s: ", #cond);       \
-            fprintf(stderr, __VA_ARGS__);                      \
-            fputc('\n', stderr);                               \
-            abort();                                           \
-        }                                                      \
-    } while (0)
 
 static volatile unsigned sink;
 
