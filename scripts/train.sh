@@ -30,9 +30,9 @@ mkdir -p models/train
 # exported model carries (it goes into every bitstream)
 case $rate in
   "") ;;
-  0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2 ;;
-  0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 ;;
-  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.45 ;;
+  0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2 stage2_steps=3000 ;;
+  0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=1800 ;;
+  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.25 stage2_steps=1800 ;;
   *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
 esac
 
@@ -59,7 +59,7 @@ case $stage:$rate in
     name=stage2-$rate
     args=(--init "models/train/stage1-$rate.gguf" --lambda "$stage2_lambda" --rate-id "$rate_id"
           --train-encoder
-          --export "models/mrt-$rate.gguf" --steps 4000 --warmup 200 --batch 16 --crop 128 --lr 2e-4
+          --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 2e-4
           --seed 1) ;;
   *) usage ;;
 esac
