@@ -5,9 +5,8 @@
 --   sqlite3 -cmd '.load build/ext/mrt' photos.db < sql/examples.sql
 --
 -- readfile(), writefile() and fsdir() are the shell's own functions; the mrt_*
--- functions are ext/README.md's. Until a trained model ships, set MRT_MODEL to
--- a random one (build/codec/mrt init-model random.gguf): the sizes are real,
--- the pictures noise.
+-- functions are ext/README.md's; the model is the shipped models/default.gguf
+-- unless MRT_MODEL or mrt_model() names another.
 .bail on
 .headers on
 .mode column
