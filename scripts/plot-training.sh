@@ -40,7 +40,7 @@ extract() { # LOG FIELD... -> "step field..." rows, running mean over 20 rows
 plots=()
 if [[ -f $logs/stage0.jsonl ]]; then
   extract "$logs/stage0.jsonl" psnr msssim > "$tmp/s0"
-  plots+=("set title 'stage 0: tokenizer (training crops)'; set ylabel 'PSNR dB'; set y2label 'MS-SSIM'; set y2tics; plot '$tmp/s0' u 1:2 w l t 'PSNR', '' u 1:3 axes x1y2 w l t 'MS-SSIM'; unset y2tics; unset y2label")
+  plots+=("set title 'stage 0: tokenizer (training crops)'; set key bottom right; set ylabel 'PSNR dB'; set y2label 'MS-SSIM'; set y2tics; plot '$tmp/s0' u 1:2 w l t 'PSNR', '' u 1:3 axes x1y2 w l t 'MS-SSIM'; unset y2tics; unset y2label")
 fi
 s1=()
 for f in "$logs"/stage1*.jsonl; do
@@ -51,7 +51,7 @@ for f in "$logs"/stage1*.jsonl; do
 done
 if [[ ${#s1[@]} -gt 0 ]]; then
   joined=$(IFS=,; echo "${s1[*]}")
-  plots+=("set title 'stage 1: feature MSE (solid) and bpp estimate (dashed)'; set ylabel 'MSE'; set y2label 'bpp'; set y2tics; plot $joined; unset y2tics; unset y2label")
+  plots+=("set title 'stage 1: feature MSE (solid) and bpp estimate (dashed)'; set key top right; set ylabel 'MSE'; set y2label 'bpp'; set y2tics; plot $joined; unset y2tics; unset y2label")
 fi
 s2=()
 for f in "$logs"/stage2*.jsonl; do
@@ -62,14 +62,14 @@ for f in "$logs"/stage2*.jsonl; do
 done
 if [[ ${#s2[@]} -gt 0 ]]; then
   joined=$(IFS=,; echo "${s2[*]}")
-  plots+=("set title 'stage 2: PSNR (solid) and MS-SSIM (dashed), training crops'; set ylabel 'PSNR dB'; set y2label 'MS-SSIM'; set y2tics; plot $joined; unset y2tics; unset y2label")
+  plots+=("set title 'stage 2: PSNR (solid) and MS-SSIM (dashed), training crops'; set key bottom right; set ylabel 'PSNR dB'; set y2label 'MS-SSIM'; set y2tics; plot $joined; unset y2tics; unset y2label")
 fi
 [[ ${#plots[@]} -gt 0 ]] || { echo "plot-training.sh: no stage*.jsonl in $logs" >&2; exit 1; }
 {
   echo "set terminal pngcairo size $((600 * ${#plots[@]})),480 font ',10'"
   echo "set output '$out'"
   echo "set multiplot layout 1,${#plots[@]}"
-  echo "set grid; set key bottom right; set xlabel 'step'"
+  echo "set grid; set key top right; set xlabel 'step'"
   printf '%s\n' "${plots[@]}"
   echo "unset multiplot"
 } > "$tmp/plot.gp"
