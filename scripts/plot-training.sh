@@ -42,28 +42,24 @@ if [[ -f $logs/stage0.jsonl ]]; then
   extract "$logs/stage0.jsonl" psnr msssim > "$tmp/s0"
   plots+=("set title 'stage 0: tokenizer (training crops)'; set key bottom right; set ylabel 'PSNR dB'; set y2label 'MS-SSIM'; set y2tics; plot '$tmp/s0' u 1:2 w l t 'PSNR', '' u 1:3 axes x1y2 w l t 'MS-SSIM'; unset y2tics; unset y2label")
 fi
-s1=()
-for f in "$logs"/stage1*.jsonl; do
-  [[ -f $f ]] || continue
-  name=$(basename "$f" .jsonl)
-  extract "$f" l1 entropy > "$tmp/$name"
-  s1+=("'$tmp/$name' u 1:2 w l t '$name MSE', '$tmp/$name' u 1:3 axes x1y2 w l dt 2 t '$name bpp'")
-done
-if [[ ${#s1[@]} -gt 0 ]]; then
-  joined=$(IFS=,; echo "${s1[*]}")
-  plots+=("set title 'stage 1: feature MSE (solid) and bpp estimate (dashed)'; set key top right; set ylabel 'MSE'; set y2label 'bpp'; set y2tics; plot $joined; unset y2tics; unset y2label")
-fi
-s2=()
-for f in "$logs"/stage2*.jsonl; do
-  [[ -f $f ]] || continue
-  name=$(basename "$f" .jsonl)
-  extract "$f" psnr msssim > "$tmp/$name"
-  s2+=("'$tmp/$name' u 1:2 w l t '$name PSNR', '$tmp/$name' u 1:3 axes x1y2 w l dt 2 t '$name MS-SSIM'")
-done
-if [[ ${#s2[@]} -gt 0 ]]; then
-  joined=$(IFS=,; echo "${s2[*]}")
-  plots+=("set title 'stage 2: PSNR (solid) and MS-SSIM (dashed), training crops'; set key bottom right; set ylabel 'PSNR dB'; set y2label 'MS-SSIM'; set y2tics; plot $joined; unset y2tics; unset y2label")
-fi
+# panel STAGE TITLE KEY YLABEL FIELD1 LABEL1 Y2LABEL FIELD2 LABEL2: one curve
+# pair (FIELD1 solid on the left axis, FIELD2 dashed on the right) for every
+# models/train/stageSTAGE*.jsonl
+panel() {
+  local stage=$1 title=$2 key=$3 ylabel=$4 f1=$5 l1=$6 y2label=$7 f2=$8 l2=$9 curves=() f name
+  for f in "$logs"/stage"$stage"*.jsonl; do
+    [[ -f $f ]] || continue
+    name=$(basename "$f" .jsonl)
+    extract "$f" "$f1" "$f2" > "$tmp/$name"
+    curves+=("'$tmp/$name' u 1:2 w l t '$name $l1', '$tmp/$name' u 1:3 axes x1y2 w l dt 2 t '$name $l2'")
+  done
+  [[ ${#curves[@]} -gt 0 ]] || return 0
+  local joined
+  joined=$(IFS=,; echo "${curves[*]}")
+  plots+=("set title '$title'; set key $key; set ylabel '$ylabel'; set y2label '$y2label'; set y2tics; plot $joined; unset y2tics; unset y2label")
+}
+panel 1 'stage 1: feature MSE (solid) and bpp estimate (dashed)' 'top right' MSE l1 MSE bpp entropy bpp
+panel 2 'stage 2: PSNR (solid) and MS-SSIM (dashed), training crops' 'bottom right' 'PSNR dB' psnr PSNR MS-SSIM msssim MS-SSIM
 [[ ${#plots[@]} -gt 0 ]] || { echo "plot-training.sh: no stage*.jsonl in $logs" >&2; exit 1; }
 {
   echo "set terminal pngcairo size $((600 * ${#plots[@]})),480 font ',10'"
