@@ -36,7 +36,6 @@
 
 static mrt_model *model;
 
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     model = mrt_fuzz_model();

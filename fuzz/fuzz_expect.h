@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "mrt.h"
+
 #define EXPECT(cond, ...)                                      \
     do {                                                       \
         if (!(cond)) {                                         \
@@ -18,5 +20,14 @@
             abort();                                           \
         }                                                      \
     } while (0)
+
+/* The contract of every libmrt call that fills an image: a failure leaves
+ * the image empty and a message whose status is the one returned. */
+static inline void expect_clean_failure(mrt_status st, const mrt_image *img, const mrt_error *err) {
+    EXPECT(img->rgb == NULL && img->width == 0 && img->height == 0, "status %s",
+           mrt_status_name(st));
+    EXPECT(err->status == st && err->message[0] != '\0', "status %s, err.status %s",
+           mrt_status_name(st), mrt_status_name(err->status));
+}
 
 #endif

@@ -62,10 +62,7 @@ static void read_and_check(const uint8_t *data, size_t size) {
     mrt_error err;
     mrt_status st = mrt_image_read_memory(data, size, &img, &err);
     if (st != MRT_OK) {
-        EXPECT(img.rgb == NULL && img.width == 0 && img.height == 0, "%s",
-               mrt_status_name(st));
-        EXPECT(err.status == st && err.message[0] != '\0', "status %s, err.status %s",
-               mrt_status_name(st), mrt_status_name(err.status));
+        expect_clean_failure(st, &img, &err);
         return;
     }
     EXPECT(img.rgb && img.width >= 1 && img.height >= 1 && img.width <= MRT_MAX_SIDE &&

@@ -46,12 +46,8 @@ static inline mrt_config mrt_fuzz_config(void) {
 /* Writes the fuzz model to `path`. */
 static inline mrt_status mrt_fuzz_model_write(const char *path, mrt_error *err) {
     mrt_config cfg = mrt_fuzz_config();
-    mrt_weights w;
-    float *storage = NULL;
-    mrt_status st = mrt_model_init_random(&cfg, MRT_FUZZ_MODEL_SEED, &w, &storage, err);
-    if (st == MRT_OK) st = mrt_model_save(&cfg, &w, MRT_FUZZ_MODEL_RATE_ID, path, err);
-    free(storage);
-    return st;
+    return mrt_model_write_random_config(&cfg, path, MRT_FUZZ_MODEL_SEED, MRT_FUZZ_MODEL_RATE_ID,
+                                         err);
 }
 
 /* Writes the fuzz model to a fresh temporary file, loads it and removes

@@ -309,17 +309,22 @@ mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weigh
     return MRT_OK;
 }
 
-mrt_status mrt_model_write_random(const char *path, uint64_t seed, int rate_id, mrt_error *err) {
+mrt_status mrt_model_write_random_config(const mrt_config *cfg, const char *path, uint64_t seed,
+                                         int rate_id, mrt_error *err) {
     if (!path) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_model_write_random: NULL path");
     if (rate_id < 0 || rate_id > 255)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "rate id %d is outside 0..255", rate_id);
-    mrt_config cfg = mrt_config_xs();
     mrt_weights w;
     float *storage = NULL;
-    mrt_status st = mrt_model_init_random(&cfg, seed, &w, &storage, err);
-    if (st == MRT_OK) st = mrt_model_save(&cfg, &w, rate_id, path, err);
+    mrt_status st = mrt_model_init_random(cfg, seed, &w, &storage, err);
+    if (st == MRT_OK) st = mrt_model_save(cfg, &w, rate_id, path, err);
     free(storage);
     return st == MRT_OK ? mrt_ok(err) : st;
+}
+
+mrt_status mrt_model_write_random(const char *path, uint64_t seed, int rate_id, mrt_error *err) {
+    mrt_config cfg = mrt_config_xs();
+    return mrt_model_write_random_config(&cfg, path, seed, rate_id, err);
 }
 
 /* --------------------------------------------------------------- encode */

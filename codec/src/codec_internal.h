@@ -82,5 +82,9 @@ mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weigh
 /* Writes weights as a GGUF model file (atomically). */
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
                           const char *path, mrt_error *err);
+/* mrt_model_write_random for any configuration (the fuzzers use a
+ * miniature one). */
+mrt_status mrt_model_write_random_config(const mrt_config *cfg, const char *path, uint64_t seed,
+                                         int rate_id, mrt_error *err);
 
 #endif /* MRT_CODEC_INTERNAL_H */
