@@ -4,7 +4,8 @@
 #   - resuming is exact: 12 steps straight give the same checkpoint, byte
 #     for byte, as 6 steps + resume + 6 steps (same seed, same threads);
 #   - stages 1 and 2 run, resume exactly, and export a working codec model;
-#     stage 2's --train-encoder trains the encoder too;
+#     stage 2's --train-encoder trains the encoder too; --latents grows a
+#     model to more latent tokens per window;
 #   - bad options and a mismatched resume are refused.
 #
 #   test_train.sh MRT_BINARY SAMPLES_DIR
@@ -67,6 +68,35 @@ check "[[ \$? -eq 0 && -s $work/e.png ]]" "the --train-encoder model does not ro
 "$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --lambda 0.5 \
   --out "$work/ft.gguf" --export "$work/ft-model.gguf"
 check "[[ \$? -eq 0 && -s $work/ft-model.gguf ]]" "fine-tuning from a model file failed"
+# a rate point given more latent tokens per window (--latents): stage 2
+# grows a 2-token model to 3 tokens, resumes exactly, round-trips, and the
+# grown checkpoint cannot be resumed as another size or shrunk back
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --init "$work/model.gguf" --latents 3 \
+  --lambda 0.5 --out "$work/g.gguf" --export "$work/model-g.gguf" --train-encoder
+check "[[ \$? -eq 0 && -s $work/model-g.gguf ]]" "stage 2 --latents 3 from a 2-token model failed"
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --stop-after 3 --init "$work/model.gguf" \
+  --latents 3 --lambda 0.5 --out "$work/gr.gguf" --train-encoder
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --init "$work/model.gguf" \
+  --latents 3 --lambda 0.5 --out "$work/gr.gguf" --train-encoder
+check "cmp -s $work/g.gguf $work/gr.gguf" "grown stage 2: 6 steps != 3 + resume + 3"
+"$mrt" encode "$samples/coffee.jpg" "$work/g.mrt" --model "$work/model-g.gguf" --quiet &&
+  "$mrt" decode "$work/g.mrt" "$work/g.png" --model "$work/model-g.gguf" --quiet
+check "[[ \$? -eq 0 && -s $work/g.png ]]" "the grown model does not round-trip"
+check "(( \$(stat -c %s $work/g.mrt) > \$(stat -c %s $work/e.mrt) ))" \
+  "the grown model's bitstream is not larger (it codes 3 tokens per window, not 2)"
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --init "$work/model.gguf" \
+  --latents 4 --lambda 0.5 --out "$work/gr.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q '3 latent tokens' $work/err" \
+  "resuming a 3-token checkpoint as 4 tokens was not refused"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model-g.gguf" --latents 2 \
+  --lambda 0.5 --out "$work/shrink.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'grow, not shrink' $work/err" "shrinking a model was not refused"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --latents 65 \
+  --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'latents' $work/err" "--latents 65 was accepted"
+"$mrt" train "${common[@]}" --stage 0 --steps 1 --latents 4 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'stages 1 and 2' $work/err" "--latents in stage 0 was accepted"
+
 "$mrt" train "${common[@]}" --stage 1 --steps 6 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'tokenizer' $work/err" "stage 1 without a tokenizer was accepted"
 

@@ -28,6 +28,8 @@ static const char *usage_text =
     "                 [--tokenizer STAGE0.gguf] [--init STAGE1.gguf] [--export MODEL.gguf]\n"
     "                 [--lambda L] [--lambda-ramp N] [--rate-id R] [--train-encoder]\n"
     "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
+    "                 [--latents L]  (stages 1-2: latent tokens per 64x64 window; a run\n"
+    "                 may --init from weights with fewer, which are grown)\n"
     "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
     "                 [--threads N]\n"
     "\n"
@@ -319,6 +321,7 @@ static int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--batch")) o.batch = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--crop")) o.crop = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--bits")) o.tok_bits = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--latents")) o.latents = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, &end, 10);
         else if (!strcmp(a, "--lr")) o.lr = strtof(v, &end);

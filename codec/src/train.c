@@ -176,6 +176,7 @@ static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, c
     mrt_gguf_writer_add_u32(w, "mrt.train.crop", (uint32_t)o->crop);
     mrt_gguf_writer_add_u32(w, "mrt.tok_bits", (uint32_t)p->bits);
     mrt_gguf_writer_add_u32(w, "mrt.dim", (uint32_t)p->cfg.dim);
+    mrt_gguf_writer_add_u32(w, "mrt.latents", (uint32_t)p->cfg.latents);
     for (int i = 0; i <= MRT_GEN_STAGES; i++) {
         char key[40];
         snprintf(key, sizeof key, "mrt.gen_width.%d", i);
@@ -225,6 +226,18 @@ static mrt_status load_checkpoint(params *p, const mrt_train_options *o, const c
         st = mrt_fail(err, MRT_ERR_MODEL, "resuming %s: it is stage %u with %u bits and seed "
                       "%llu; this run asks for stage %d, %d bits, seed %llu", path, stage, bits,
                       (unsigned long long)seed, o->stage, p->bits, (unsigned long long)o->seed);
+        goto done;
+    }
+    /* checkpoints from before --latents existed are all XS (2 tokens) */
+    uint32_t latents = 2;
+    if (mrt_gguf_find_kv(g, "mrt.latents") &&
+        mrt_gguf_meta_u32(g, "mrt.latents", &latents, msg, sizeof msg)) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
+        goto done;
+    }
+    if (p->stage > 0 && (int)latents != p->cfg.latents) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "resuming %s: it has %u latent tokens per window; "
+                      "this run asks for %d (--latents)", path, latents, p->cfg.latents);
         goto done;
     }
     static const char *prefixes[] = {"", "raw.", "adam.m.", "adam.v."};
@@ -472,18 +485,83 @@ static void codec_acts_free(codec_acts *c, const mrt_config *cfg) {
     free(c->mu), free(c->y_hat);
 }
 
+/* Latent tokens per window of the codec weights in g (enc.latents is
+ * (L, D)); 0 when g holds none. */
+static int file_latents(const mrt_gguf *g) {
+    const mrt_gguf_tensor *t = mrt_gguf_find(g, "enc.latents");
+    return t && t->n_dims == 2 && t->dims[1] >= 1 && t->dims[1] <= 64 ? (int)t->dims[1] : 0;
+}
+
+/* Starts a run with L latent tokens per window from weights with L0 < L
+ * (a rate point given more room, models/README.md): the three tensors
+ * whose shape depends on L are copied into the larger shape. The new
+ * tokens' queries start as copies of the old ones plus a little noise (so
+ * they can drift apart), and their entries in dec.mix and side.fc1 start
+ * at zero, so the decoder's queries and the side bits start out as before. */
+static bool depends_on_latents(const char *name) {
+    return !strcmp(name, "enc.latents") || !strcmp(name, "dec.mix") ||
+           !strcmp(name, "side.fc1.weight");
+}
+
+static mrt_status grow_latents(const params *p, const mrt_gguf *g, const mrt_tensor_ref *r,
+                               int L0, float *dst, mrt_error *err) {
+    int L = p->cfg.latents, D = p->cfg.dim, c = p->cfg.channels;
+    int win2 = p->cfg.window * p->cfg.window;
+    char msg[512];
+    if (!strcmp(r->name, "enc.latents")) {
+        const float *src = mrt_gguf_get_f32(g, r->name, 2, (int64_t[]){D, L0}, msg, sizeof msg);
+        if (!src) return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        mrt_rng rng;
+        mrt_rng_seed(&rng, 0x6c6174656e7473u); /* "latents" */
+        float rms = 0;
+        for (int k = 0; k < L0 * D; k++) rms += src[k] * src[k];
+        rms = sqrtf(rms / (float)(L0 * D));
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < D; k++)
+                dst[l * D + k] = src[(l % L0) * D + k] +
+                                 (l >= L0 ? 0.1f * rms * mrt_rng_normal(&rng) : 0.0f);
+    } else if (!strcmp(r->name, "dec.mix")) {
+        const float *src = mrt_gguf_get_f32(g, r->name, 2, (int64_t[]){L0, win2}, msg, sizeof msg);
+        if (!src) return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        for (int i = 0; i < win2; i++)
+            for (int l = 0; l < L; l++) dst[i * L + l] = l < L0 ? src[i * L0 + l] : 0.0f;
+    } else if (!strcmp(r->name, "side.fc1.weight")) {
+        /* columns: (window of the 2x2 group, token, channel) */
+        const float *src = mrt_gguf_get_f32(g, r->name, 2, (int64_t[]){4 * L0 * c, D}, msg,
+                                            sizeof msg);
+        if (!src) return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        for (int o = 0; o < D; o++)
+            for (int q = 0; q < 4; q++)
+                for (int l = 0; l < L; l++)
+                    for (int ch = 0; ch < c; ch++)
+                        dst[((size_t)o * 4 + q) * L * c + l * c + ch] =
+                            l < L0 ? src[((size_t)o * 4 + q) * L0 * c + l * c + ch] : 0.0f;
+    }
+    return MRT_OK;
+}
+
 /* Copies tensors of a checkpoint (plain names: its EMA weights) into P
- * and E; with `prefix`, only names starting with it. */
+ * and E; with `prefix`, only names starting with it. Weights with fewer
+ * latent tokens per window than this run's are grown (grow_latents). */
 static mrt_status load_weights(params *p, const char *path, const char *prefix, mrt_error *err) {
     mrt_gguf *g = NULL;
     char msg[512];
     if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0)
         return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
     mrt_status st = MRT_OK;
+    int L0 = p->stage > 0 ? file_latents(g) : 0;
+    if (L0 > p->cfg.latents) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "%s has %d latent tokens per window; this run has "
+                      "%d (a model can grow, not shrink)", path, L0, p->cfg.latents);
+        L0 = 0;
+    }
     size_t off = 0;
     for (int i = 0; i < p->ntensors && st == MRT_OK; i++) {
         const mrt_tensor_ref *r = &p->refs[i];
-        if (!prefix || !strncmp(r->name, prefix, strlen(prefix))) {
+        bool wanted = !prefix || !strncmp(r->name, prefix, strlen(prefix));
+        if (wanted && L0 && L0 < p->cfg.latents && depends_on_latents(r->name)) {
+            st = grow_latents(p, g, r, L0, p->P + off, err);
+        } else if (wanted) {
             int64_t gdims[4];
             for (int d = 0; d < r->n_dims; d++) gdims[d] = r->dims[r->n_dims - 1 - d];
             const float *data = mrt_gguf_get_f32(g, r->name, r->n_dims, gdims, msg, sizeof msg);
@@ -719,6 +797,14 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
                         "steps positive, bits 1..16");
     mrt_rt rt = mrt_rt_make(o->threads);
     mrt_config cfg = mrt_config_xs();
+    if (o->latents) {
+        if (o->stage == 0)
+            return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the "
+                            "tokenizer has none)");
+        cfg.latents = o->latents;
+        mrt_status cst = mrt_config_validate(&cfg, err);
+        if (cst != MRT_OK) return cst;
+    }
     params p;
     tok_acts acts;
     codec_acts cacts;

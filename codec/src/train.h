@@ -44,6 +44,7 @@ typedef struct mrt_train_options {
     long lambda_ramp;          /* steps over which lambda rises from 0 */
     int rate_id;               /* written into the exported model */
     int train_encoder;         /* stage 2: also train the encoder (straight-through rounding) */
+    int latents;               /* stages 1-2: latent tokens per window; 0 = XS's (2) */
 } mrt_train_options;
 
 void mrt_train_defaults(mrt_train_options *o);
