@@ -757,17 +757,9 @@ static outcome code_at_factor(int c, const mrt_image *ref, int ws, int hs, doubl
 /* --------------------------------------------------------------- output */
 
 static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
+    char *quoted = mrt_json_quote(s);
+    fputs(quoted ? quoted : "null", f);
+    mrt_free(quoted);
 }
 
 static void json_num(FILE *f, double v) {

@@ -682,20 +682,11 @@ static shared_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char *f
 
 /* ------------------------------------------------------------ JSON bits */
 
+/* z as a JSON string ("" for NULL; null if out of memory) */
 static void json_string(sqlite3_str *s, const char *z) {
-    sqlite3_str_appendchar(s, 1, '"');
-    for (; z && *z; z++) {
-        unsigned char ch = (unsigned char)*z;
-        if (ch == '"' || ch == '\\') {
-            sqlite3_str_appendchar(s, 1, '\\');
-            sqlite3_str_appendchar(s, 1, (char)ch);
-        } else if (ch < 0x20) {
-            sqlite3_str_appendf(s, "\\u%04x", ch);
-        } else {
-            sqlite3_str_appendchar(s, 1, (char)ch);
-        }
-    }
-    sqlite3_str_appendchar(s, 1, '"');
+    char *quoted = mrt_json_quote(z ? z : "");
+    sqlite3_str_appendall(s, quoted ? quoted : "null");
+    mrt_free(quoted);
 }
 
 static void hex(char *out, const uint8_t *b, int n) {

@@ -217,16 +217,6 @@ static int cmd_info(const options *o) {
  * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
 /* A file name as a JSON string: names are bytes, so quotes, backslashes and
  * control characters are escaped (other bytes pass through unchanged). */
-static void print_json_string(const char *s) {
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') printf("\\%c", *c);
-        else if (*c < 0x20) printf("\\u%04x", *c);
-        else putchar(*c);
-    }
-    putchar('"');
-}
-
 static int cmd_eval(const options *o) {
     mrt_error err = {0};
     mrt_model *model = NULL;
@@ -260,7 +250,9 @@ static int cmd_eval(const options *o) {
             double bpp = len * 8.0 / ((double)img->width * img->height);
             const char *base = strrchr(ds.names[i], '/');
             printf("    {\"name\": ");
-            print_json_string(base ? base + 1 : ds.names[i]);
+            char *name = mrt_json_quote(base ? base + 1 : ds.names[i]);
+            fputs(name ? name : "null", stdout);
+            mrt_free(name);
             printf(", \"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
                    "\"encoding_time\": %.4f, \"decoding_time\": %.4f}%s\n",
                    bpp, psnr, msssim, t1 - t0, t2 - t1, i + 1 < ds.count ? "," : "");

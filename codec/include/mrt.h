@@ -221,6 +221,13 @@ mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_er
 #define MRT_INFO_JSON_MAX 512
 size_t mrt_info_json(const mrt_info *info, char *buf, size_t size);
 
+/* `text` as a JSON string literal, quotes included: '"' and '\\' are
+ * backslash-escaped and control characters become \u00XX; other bytes
+ * (UTF-8 included) pass through. For the JSON that `mrt eval`, the SQL
+ * functions and the benchmarks write around file and model names.
+ * malloc'd (free with mrt_free); NULL if out of memory. */
+char *mrt_json_quote(const char *text);
+
 #ifdef __cplusplus
 }
 #endif
