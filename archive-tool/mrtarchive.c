@@ -1122,17 +1122,24 @@ static int cmd_ls(int argc, char **argv) {
     return rc == SQLITE_DONE ? 0 : EXIT_FATAL;
 }
 
-/* Prints one row as JSON (column 0) or "key: value" lines (columns 1..). */
+/* Prints a JSON object (column 0 of st's row) as it is with --json, else
+ * as "key: value" lines read back from it with json_each, so that each
+ * command names its fields once, in its json_object(). */
 static int print_object(sqlite3_stmt *st) {
+    const char *json = (const char *)sqlite3_column_text(st, 0);
     if (opt.json) {
-        printf("%s\n", sqlite3_column_text(st, 0));
+        printf("%s\n", json ? json : "null");
         return 0;
     }
-    for (int c = 1; c < sqlite3_column_count(st); c++)
-        printf("%s: %s\n", sqlite3_column_name(st, c),
-               sqlite3_column_type(st, c) == SQLITE_NULL ? "null"
-                                                         : (const char *)sqlite3_column_text(st, c));
-    return 0;
+    sqlite3_stmt *fields = prep("SELECT key, ifnull(value, 'null') FROM json_each(?1)");
+    if (!fields) return -1;
+    sqlite3_bind_text(fields, 1, json, -1, SQLITE_TRANSIENT);
+    int rc;
+    while ((rc = sqlite3_step(fields)) == SQLITE_ROW)
+        printf("%s: %s\n", sqlite3_column_text(fields, 0), sqlite3_column_text(fields, 1));
+    if (rc != SQLITE_DONE) db_fail("printing");
+    sqlite3_finalize(fields);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int cmd_info(int argc, char **argv) {
@@ -1145,15 +1152,13 @@ static int cmd_info(int argc, char **argv) {
         "SELECT json_object('name', name, 'mtime', mtime, 'sz', sz, 'format', format, 'width', "
         "width, 'height', height, 'model', model, 'rate_id', rate_id, 'bytes', length(data), "
         "'bpp', round(length(data) * 8.0 / (width * height), 6), 'sha256', h.sha256, 'header', "
-        "json(mrt_info(data))), name, mtime, sz, format, width, height, model, rate_id, "
-        "length(data) AS bytes, round(length(data) * 8.0 / (width * height), 6) AS bpp, "
-        "h.sha256 AS sha256, mrt_info(data) AS header "
+        "json(mrt_info(data))) "
         "FROM images LEFT JOIN image_sha256 h USING (id) WHERE name = ?1");
     if (!st) return EXIT_FATAL;
     sqlite3_bind_text(st, 1, argv[0], -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), ret = 0;
     if (rc == SQLITE_ROW)
-        print_object(st);
+        ret = print_object(st) == 0 ? 0 : EXIT_SOME;
     else if (rc == SQLITE_DONE) {
         msg("%s: no such image", argv[0]);
         ret = EXIT_SOME;
@@ -1180,13 +1185,11 @@ static int cmd_stats(int argc, char **argv) {
         "SELECT json_object('images', images, 'original_bytes', original_bytes, 'stored_bytes', "
         "stored_bytes, 'pixels', pixels, 'bpp', round(stored_bytes * 8.0 / max(pixels, 1), 6), "
         "'ratio', round(original_bytes * 1.0 / max(stored_bytes, 1), 1), 'models', models, "
-        "'errors', errors), images, original_bytes, stored_bytes, pixels, "
-        "round(stored_bytes * 8.0 / max(pixels, 1), 6) AS bpp, "
-        "round(original_bytes * 1.0 / max(stored_bytes, 1), 1) AS ratio, models, errors FROM s, e");
+        "'errors', errors) FROM s, e");
     if (!st) return EXIT_FATAL;
     int ret = 0;
     if (sqlite3_step(st) == SQLITE_ROW)
-        print_object(st);
+        ret = print_object(st) == 0 ? 0 : EXIT_FATAL;
     else {
         db_fail("stats");
         ret = EXIT_FATAL;
