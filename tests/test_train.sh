@@ -77,8 +77,13 @@ check "[[ \$? -eq 0 && -s $work/model-g.gguf ]]" "stage 2 --latents 3 from a 2-t
 "$mrt" train "${common[@]}" --stage 2 --steps 6 --stop-after 3 --init "$work/model.gguf" \
   --latents 3 --lambda 0.5 --out "$work/gr.gguf" --train-encoder
 "$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --init "$work/model.gguf" \
-  --latents 3 --lambda 0.5 --out "$work/gr.gguf" --train-encoder
-check "cmp -s $work/g.gguf $work/gr.gguf" "grown stage 2: 6 steps != 3 + resume + 3"
+  --lambda 0.5 --out "$work/gr.gguf" --train-encoder
+check "cmp -s $work/g.gguf $work/gr.gguf" \
+  "grown stage 2: 6 steps != 3 + resume (its size from the checkpoint) + 3"
+# fine-tuning the grown model takes its size from the model file
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model-g.gguf" --lambda 0.5 \
+  --out "$work/gft.gguf" --export "$work/gft-model.gguf"
+check "[[ \$? -eq 0 && -s $work/gft-model.gguf ]]" "fine-tuning a 3-token model failed"
 "$mrt" encode "$samples/coffee.jpg" "$work/g.mrt" --model "$work/model-g.gguf" --quiet &&
   "$mrt" decode "$work/g.mrt" "$work/g.png" --model "$work/model-g.gguf" --quiet
 check "[[ \$? -eq 0 && -s $work/g.png ]]" "the grown model does not round-trip"

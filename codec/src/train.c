@@ -492,6 +492,17 @@ static int file_latents(const mrt_gguf *g) {
     return t && t->n_dims == 2 && t->dims[1] >= 1 && t->dims[1] <= 64 ? (int)t->dims[1] : 0;
 }
 
+/* The latent tokens per window of a model or checkpoint file; 0 if it
+ * cannot be read or has none (the run then reports the file properly). */
+static int weights_latents(const char *path) {
+    mrt_gguf *g = NULL;
+    char msg[256];
+    if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0) return 0;
+    int L = file_latents(g);
+    mrt_gguf_close(g);
+    return L;
+}
+
 /* Starts a run with L latent tokens per window from weights with L0 < L
  * (a rate point given more room, models/README.md): the three tensors
  * whose shape depends on L are copied into the larger shape. The new
@@ -797,11 +808,18 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
                         "steps positive, bits 1..16");
     mrt_rt rt = mrt_rt_make(o->threads);
     mrt_config cfg = mrt_config_xs();
-    if (o->latents) {
-        if (o->stage == 0)
-            return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the "
-                            "tokenizer has none)");
-        cfg.latents = o->latents;
+    if (o->latents && o->stage == 0)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the tokenizer "
+                        "has none)");
+    if (o->stage > 0) {
+        /* --latents, else the size of what this run continues: the
+         * checkpoint it resumes, or the weights stage 2 starts from (so
+         * that fine-tuning a shipped model needs no --latents) */
+        cfg.latents = o->latents                ? o->latents
+                      : o->resume               ? weights_latents(o->out)
+                      : o->stage == 2 && o->init ? weights_latents(o->init)
+                                                : cfg.latents;
+        if (!cfg.latents) cfg.latents = mrt_config_xs().latents;
         mrt_status cst = mrt_config_validate(&cfg, err);
         if (cst != MRT_OK) return cst;
     }
