@@ -2,7 +2,8 @@
 # Determinism (DESIGN.md §5): a bitstream made once decodes to exactly the
 # same symbols under every BLIS kernel family this CPU supports, with 1 and
 # 2 threads, and in every other build given (e.g. clang -O0); the pixels
-# stay within PIXEL_TOLERANCE levels of the reference decode.
+# stay within PIXEL_TOLERANCE levels of the reference decode. For a seeded
+# random model and for the shipped default model (models/default.gguf).
 #
 #   determinism.sh TOOL [OTHER_BUILD_TOOL ...]
 #
@@ -26,14 +27,20 @@ if [[ $flags == *" avx512f "* && $flags == *" avx512dq "* && $flags == *" avx512
   families+=(0)
 fi
 
+# A seeded random model, and the shipped default (trained weights, 4 latent
+# tokens per window) when the checkout has it.
 "$tool" model "$work/model.gguf" 11
+models=("$work/model.gguf")
+shipped=$(dirname "$0")/../models/default.gguf
+[[ -f $shipped ]] && models+=("$shipped")
 sizes=("1 1" "67 45" "200 130" "96 300")
 fail=0
 checks=0
+for model in "${models[@]}"; do
 for i in "${!sizes[@]}"; do
   read -r w h <<<"${sizes[$i]}"
-  want=$("$tool" encode "$work/model.gguf" "$w" "$h" "$i" "$work/s$i.mrt")
-  "$tool" decode "$work/model.gguf" "$work/s$i.mrt" "$work/ref$i.rgb" >/dev/null
+  want=$("$tool" encode "$model" "$w" "$h" "$i" "$work/s$i.mrt")
+  "$tool" decode "$model" "$work/s$i.mrt" "$work/ref$i.rgb" >/dev/null
   runs=()
   for fam in "${families[@]}"; do
     for threads in 1 2; do runs+=("$fam $threads $tool"); done
@@ -42,10 +49,10 @@ for i in "${!sizes[@]}"; do
   for run in "${runs[@]}"; do
     read -r fam threads bin <<<"$run"
     if [[ $fam == - ]]; then envs=(); else envs=(BLIS_ARCH_TYPE=$fam); fi
-    got=$(env "${envs[@]}" MRT_THREADS=$threads "$bin" decode "$work/model.gguf" "$work/s$i.mrt" "$work/out.rgb")
+    got=$(env "${envs[@]}" MRT_THREADS=$threads "$bin" decode "$model" "$work/s$i.mrt" "$work/out.rgb")
     diff=$("$tool" diff "$work/ref$i.rgb" "$work/out.rgb")
     checks=$((checks + 1))
-    label="${w}x${h} family=$fam threads=$threads build=$bin"
+    label="$(basename "$model") ${w}x${h} family=$fam threads=$threads build=$bin"
     if [[ $got != "$want" ]]; then
       echo "FAIL $label: symbol trace $got, encoder had $want"; fail=$((fail + 1))
     elif (( diff > PIXEL_TOLERANCE )); then
@@ -54,6 +61,7 @@ for i in "${!sizes[@]}"; do
       echo "ok   $label: trace $got, pixels within $diff"
     fi
   done
+done
 done
 echo "determinism: $checks checks, $fail failed (families: ${families[*]})"
 exit $(( fail > 0 ))
