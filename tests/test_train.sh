@@ -64,6 +64,19 @@ check "! cmp -s $work/s2.gguf $work/s2e.gguf" "--train-encoder changed nothing"
 "$mrt" encode "$samples/coffee.jpg" "$work/e.mrt" --model "$work/model-e.gguf" --quiet &&
   "$mrt" decode "$work/e.mrt" "$work/e.png" --model "$work/model-e.gguf" --quiet
 check "[[ \$? -eq 0 && -s $work/e.png ]]" "the --train-encoder model does not round-trip"
+# --threads 2 splits stages 1-2's batch across two workers and averages
+# their gradients: the first step's loss and gradient norm match one
+# thread's (the workers' rounding noise differs, so not bit for bit; a sum
+# instead of a mean would double the norm)
+for t in 1 2; do
+  "$mrt" train "${common[@]}" --threads $t --stage 2 --steps 1 --init "$work/s1.gguf" \
+    --lambda 0.5 --out "$work/t$t.gguf" --log "$work/t$t.jsonl" --log-every 1
+done
+check "awk -v a=\"\$(sed -E 's/.*\"loss\": ([0-9.]+).*\"grad_norm\": ([0-9.]+).*/\1 \2/' $work/t1.jsonl)\" \
+  -v b=\"\$(sed -E 's/.*\"loss\": ([0-9.]+).*\"grad_norm\": ([0-9.]+).*/\1 \2/' $work/t2.jsonl)\" \
+  'BEGIN {split(a, x, \" \"); split(b, y, \" \"); exit !(x[1] > 0 && x[2] > 0 &&
+     y[1] / x[1] > 0.97 && y[1] / x[1] < 1.03 && y[2] / x[2] > 0.9 && y[2] / x[2] < 1.1)}'" \
+  "two workers' first step differs from one thread's (\$(cat $work/t1.jsonl $work/t2.jsonl))"
 # fine-tuning a model file (the user feature): stage 2 from the exported model
 "$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --lambda 0.5 \
   --out "$work/ft.gguf" --export "$work/ft-model.gguf"

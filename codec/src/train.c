@@ -783,6 +783,95 @@ static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const f
     return st;
 }
 
+/* ------------------------------------------- stages 1-2: batch split */
+
+/* Stages 1 and 2 split the batch across threads: each worker runs the
+ * whole step on its share of the crops, single-threaded, with its own
+ * activations and gradients, and the gradients are then averaged in
+ * worker order, so a run is deterministic for a given thread count. This
+ * scales far better than threads inside each op, where the small GEMMs,
+ * the scans and the barriers between them keep 2 threads at about 1.2
+ * times one (models/README.md, "Throughput"). Every loss term is a mean
+ * over the crops it sees, so the average of the workers' gradients is the
+ * whole batch's. */
+#define MAX_WORKERS 16
+
+typedef struct {
+    int n;                       /* 1: no split (the ops use the threads) */
+    params view[MAX_WORKERS];    /* shared weights (P), own gradients (G) */
+    codec_acts acts[MAX_WORKERS];
+    bool have_acts[MAX_WORKERS];
+} workers;
+
+/* A view of p whose weights are p's and whose gradients are its own. */
+static int params_view(params *v, const params *p) {
+    *v = *p;
+    if (!(v->G = calloc(p->n, sizeof(float)))) return -1;
+    describe(v, v->grefs, &v->g, &v->mg, &v->cg);
+    size_t off = 0;
+    for (int i = 0; i < v->ntensors; i++) {
+        *v->grefs[i].slot = v->G + off;
+        off += ref_size(&v->grefs[i]);
+    }
+    return 0;
+}
+
+static void workers_free(workers *w, const mrt_config *cfg) {
+    for (int i = 0; i < w->n && w->n > 1; i++) {
+        if (w->have_acts[i]) codec_acts_free(&w->acts[i], cfg);
+        free(w->view[i].G);
+    }
+}
+
+/* As many workers as threads, fewer if the batch does not divide evenly
+ * (the most that do); one means no split. */
+static int workers_alloc(workers *w, const params *p, const mrt_train_options *o, int threads,
+                         mrt_error *err) {
+    memset(w, 0, sizeof *w);
+    if (threads > MAX_WORKERS) threads = MAX_WORKERS;
+    while (threads > 1 && o->batch % threads) threads--;
+    w->n = o->stage == 0 || threads < 1 ? 1 : threads;
+    if (w->n == 1) return 0;
+    mrt_train_options share = *o;
+    share.batch = o->batch / threads;
+    for (int i = 0; i < w->n; i++) {
+        if (params_view(&w->view[i], p) != 0)
+            return mrt_fail(err, MRT_ERR_NOMEM, "out of memory"), -1;
+        if (codec_acts_alloc(&w->acts[i], &w->view[i], &share, err) != 0) return -1;
+        w->have_acts[i] = true;
+    }
+    return 0;
+}
+
+/* One step of stages 1-2 with the batch split across the workers; the
+ * averaged gradient lands in p->G. Worker 0's noise seed is the unsplit
+ * step's. */
+static step_stats split_step(workers *w, params *p, const float *x, int batch, int crop,
+                             float lambda, uint64_t noise_seed) {
+    step_stats part[MAX_WORKERS];
+    size_t share = (size_t)(batch / w->n) * 3 * crop * crop;
+    mrt_rt one = mrt_rt_make(1);
+#pragma omp parallel for num_threads(w->n) schedule(static, 1)
+    for (int i = 0; i < w->n; i++) {
+        memset(w->view[i].G, 0, sizeof(float) * p->n);
+        part[i] = codec_step(&one, &w->view[i], &w->acts[i], x + i * share, lambda,
+                             noise_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)i);
+    }
+    float inv = 1.0f / (float)w->n;
+    for (size_t k = 0; k < p->n; k++) {
+        float sum = 0;
+        for (int i = 0; i < w->n; i++) sum += w->view[i].G[k];
+        p->G[k] = sum * inv;
+    }
+    step_stats avg = {0};
+    for (int i = 0; i < w->n; i++) {
+        avg.loss += part[i].loss * inv, avg.l1 += part[i].l1 * inv;
+        avg.msssim += part[i].msssim * inv, avg.entropy += part[i].entropy * inv;
+        avg.psnr += part[i].psnr * inv, avg.bit_balance += part[i].bit_balance * inv;
+    }
+    return avg;
+}
+
 /* --------------------------------------------------------------- loop */
 
 static float learning_rate(const mrt_train_options *o, long step) {
@@ -826,6 +915,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     params p;
     tok_acts acts;
     codec_acts cacts;
+    static workers split; /* large: the views hold tensor tables */
+    bool have_split = false, have_cacts = false;
     mrt_dataset ds;
     mrt_prefetch pf;
     bool have_acts = false, have_ds = false, have_pf = false;
@@ -837,9 +928,14 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         goto done;
     }
     have_acts = true;
-    if (o->stage > 0 && codec_acts_alloc(&cacts, &p, o, err) != 0) {
-        st = err ? err->status : MRT_ERR_NOMEM;
-        goto done;
+    if (o->stage > 0) {
+        have_split = true;
+        if (workers_alloc(&split, &p, o, rt.threads, err) != 0 ||
+            (split.n == 1 && codec_acts_alloc(&cacts, &p, o, err) != 0)) {
+            st = err ? err->status : MRT_ERR_NOMEM;
+            goto done;
+        }
+        have_cacts = split.n == 1;
     }
     if (o->resume) {
         if ((st = load_checkpoint(&p, o, o->out, err)) != MRT_OK) goto done;
@@ -852,9 +948,10 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     have_ds = true;
     if (!o->quiet)
         fprintf(stderr, "stage %d: %d images (%.1f MP; %d smaller than %d px and %d unreadable "
-                "skipped), %zu parameters, %d threads, from step %ld of %ld\n", o->stage,
+                "skipped), %zu parameters, %d threads%s, from step %ld of %ld\n", o->stage,
                 ds.count, ds.pixels / 1e6, ds.skipped_small, o->crop, ds.skipped_bad, p.n,
-                rt.threads, p.step, o->steps);
+                rt.threads, have_split && split.n > 1 ? " (each on its share of the batch)" : "",
+                p.step, o->steps);
     if (o->log && !(log = fopen(o->log, "a"))) {
         st = mrt_fail(err, MRT_ERR_IO, "%s: cannot open the log", o->log);
         goto done;
@@ -887,8 +984,9 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         } else {
             double ramp = o->lambda_ramp > 0 ? (double)p.step / o->lambda_ramp : 1.0;
             float lambda = (float)(o->lambda * (ramp < 1.0 ? ramp : 1.0));
-            s = codec_step(&rt, &p, &cacts, x, lambda,
-                           o->seed ^ (0xd1342543de82ef95ULL * (uint64_t)(p.step + 1)));
+            uint64_t noise_seed = o->seed ^ (0xd1342543de82ef95ULL * (uint64_t)(p.step + 1));
+            s = split.n > 1 ? split_step(&split, &p, x, o->batch, o->crop, lambda, noise_seed)
+                            : codec_step(&rt, &p, &cacts, x, lambda, noise_seed);
         }
         if (!isfinite(s.loss)) {
             st = mrt_fail(err, MRT_ERR_NOMEM, "step %ld: the loss is not finite (out of memory "
@@ -938,7 +1036,8 @@ done:
     if (have_pf) mrt_prefetch_stop(&pf);
     if (have_ds) mrt_dataset_free(&ds);
     if (have_acts && o->stage == 0) tok_acts_free(&acts);
-    if (have_acts && o->stage > 0) codec_acts_free(&cacts, &cfg);
+    if (have_cacts) codec_acts_free(&cacts, &cfg);
+    if (have_split) workers_free(&split, &cfg);
     if (log) fclose(log);
     params_free(&p);
     return st == MRT_OK ? mrt_ok(err) : st;
