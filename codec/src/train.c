@@ -915,8 +915,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     params p;
     tok_acts acts;
     codec_acts cacts;
-    static workers split; /* large: the views hold tensor tables */
-    bool have_split = false, have_cacts = false;
+    workers *split = NULL; /* large (the views hold tensor tables): on the heap */
+    bool have_cacts = false;
     mrt_dataset ds;
     mrt_prefetch pf;
     bool have_acts = false, have_ds = false, have_pf = false;
@@ -929,13 +929,16 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     }
     have_acts = true;
     if (o->stage > 0) {
-        have_split = true;
-        if (workers_alloc(&split, &p, o, rt.threads, err) != 0 ||
-            (split.n == 1 && codec_acts_alloc(&cacts, &p, o, err) != 0)) {
+        if (!(split = malloc(sizeof *split))) {
+            st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        if (workers_alloc(split, &p, o, rt.threads, err) != 0 ||
+            (split->n == 1 && codec_acts_alloc(&cacts, &p, o, err) != 0)) {
             st = err ? err->status : MRT_ERR_NOMEM;
             goto done;
         }
-        have_cacts = split.n == 1;
+        have_cacts = split->n == 1;
     }
     if (o->resume) {
         if ((st = load_checkpoint(&p, o, o->out, err)) != MRT_OK) goto done;
@@ -950,7 +953,7 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         fprintf(stderr, "stage %d: %d images (%.1f MP; %d smaller than %d px and %d unreadable "
                 "skipped), %zu parameters, %d threads%s, from step %ld of %ld\n", o->stage,
                 ds.count, ds.pixels / 1e6, ds.skipped_small, o->crop, ds.skipped_bad, p.n,
-                rt.threads, have_split && split.n > 1 ? " (each on its share of the batch)" : "",
+                rt.threads, split && split->n > 1 ? " (each on its share of the batch)" : "",
                 p.step, o->steps);
     if (o->log && !(log = fopen(o->log, "a"))) {
         st = mrt_fail(err, MRT_ERR_IO, "%s: cannot open the log", o->log);
@@ -985,8 +988,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
             double ramp = o->lambda_ramp > 0 ? (double)p.step / o->lambda_ramp : 1.0;
             float lambda = (float)(o->lambda * (ramp < 1.0 ? ramp : 1.0));
             uint64_t noise_seed = o->seed ^ (0xd1342543de82ef95ULL * (uint64_t)(p.step + 1));
-            s = split.n > 1 ? split_step(&split, &p, x, o->batch, o->crop, lambda, noise_seed)
-                            : codec_step(&rt, &p, &cacts, x, lambda, noise_seed);
+            s = split->n > 1 ? split_step(split, &p, x, o->batch, o->crop, lambda, noise_seed)
+                             : codec_step(&rt, &p, &cacts, x, lambda, noise_seed);
         }
         if (!isfinite(s.loss)) {
             st = mrt_fail(err, MRT_ERR_NOMEM, "step %ld: the loss is not finite (out of memory "
@@ -1037,7 +1040,8 @@ done:
     if (have_ds) mrt_dataset_free(&ds);
     if (have_acts && o->stage == 0) tok_acts_free(&acts);
     if (have_cacts) codec_acts_free(&cacts, &cfg);
-    if (have_split) workers_free(&split, &cfg);
+    if (split) workers_free(split, &cfg);
+    free(split);
     if (log) fclose(log);
     params_free(&p);
     return st == MRT_OK ? mrt_ok(err) : st;
