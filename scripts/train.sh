@@ -30,9 +30,9 @@ mkdir -p models/train
 # exported model carries (it goes into every bitstream)
 case $rate in
   "") ;;
-  0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2.5 stage2_steps=4800 ;;
-  0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=3600 ;;
-  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.12 stage2_steps=3600 ;;
+  0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2.5 stage2_steps=7500 ;;
+  0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=6500 ;;
+  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=1.2 stage2_steps=12000 ;;
   *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
 esac
 
@@ -55,6 +55,16 @@ case $stage:$rate in
     fi
     args=(--tokenizer models/train/stage0.gguf --lambda "$lambda"
           --steps "$branch_steps" --batch 16 --crop 128 --lr "$branch_lr" --seed 1) ;;
+  2:0.02)
+    # The 0.02 point has 4 latent tokens per window: its stage 2 started
+    # from the 2-token stage-2 checkpoint at step 3600 (stage2-0.02-L2.gguf,
+    # itself `--init stage1-0.02.gguf` with lambda 0.12), grown by --latents
+    # (models/README.md, "More latent tokens for 0.02").
+    name=stage2-$rate
+    args=(--init "models/train/stage2-0.02-L2.gguf" --latents 4 --lambda "$stage2_lambda"
+          --rate-id "$rate_id" --train-encoder
+          --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 2e-4
+          --seed 1) ;;
   2:?*)
     name=stage2-$rate
     args=(--init "models/train/stage1-$rate.gguf" --lambda "$stage2_lambda" --rate-id "$rate_id"
