@@ -2,15 +2,18 @@
  * test_generator.c -- the pixel generator: backward against finite
  * differences (input and every weight), and the in-place inference
  * buffers giving exactly the training forward's output.
- * Tolerance 2e-2 + 2e-2 max(|a|, |n|) with a small step h = 1e-4: the
- * generator is a stack of ReLUs, and a larger step lets some units cross
- * zero, which finite differences cannot follow (checked separately: the
- * differences converge to the analytic values as h shrinks).
+ * Tolerance 2e-2 + 2e-2 max(|a|, |n|) with step h = 1e-3. The generator is
+ * a stack of ReLUs: a step that makes a unit cross zero is recognised by
+ * its one-sided differences disagreeing (tu_gradcheck), and there the
+ * analytic value must match one side. A smaller step does not avoid this
+ * and drowns the differences in float32 rounding: at h = 1e-4 one weight
+ * missed by 12 % with BLIS's generic kernels (a CPU BLIS 0.9 does not
+ * know), while both one-sided differences agreed with each other.
  */
 #include "generator.h"
 #include "testutil.h"
 
-#define H_STEP 1e-4f
+#define H_STEP 1e-3f
 
 static mrt_rng rng;
 static mrt_rt rt;

@@ -158,6 +158,13 @@ void mrt_sgemm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const f
     }
 }
 
-const char *mrt_blis_arch(void) { return bli_arch_string(bli_arch_query_id()); }
+/* bli_init first: queried before BLIS is initialised, with BLIS_ARCH_TYPE
+ * set, BLIS 0.9 looks up the kernel family's context before registering
+ * any and aborts the process ("Accessed uninitialized context in gks"),
+ * e.g. when SELECT mrt_debug() is a session's first call into BLIS. */
+const char *mrt_blis_arch(void) {
+    bli_init();
+    return bli_arch_string(bli_arch_query_id());
+}
 
 const char *mrt_blis_version(void) { return bli_info_get_version_str(); }

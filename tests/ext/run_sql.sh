@@ -118,6 +118,10 @@ errors)
     :memory: "SELECT mrt_encode(readfile('samples/coffee.jpg'))"
   MRT_MODEL=$work/missing.gguf expect_output '1' :memory: \
     "SELECT json_extract(mrt_debug(), '\$.model') IS NULL AND json_extract(mrt_debug(), '\$.model_error') LIKE '%missing.gguf%'"
+  # BLIS_ARCH_TYPE set and mrt_debug() the first call into BLIS: the kernel
+  # family it names (BLIS used to abort the process here). 25 is generic.
+  BLIS_ARCH_TYPE=25 expect_output 'generic' :memory: \
+    "SELECT json_extract(mrt_debug(), '\$.blis.kernels')"
   # No model at all: only testable while none is installed or shipped.
   if [[ ! -f $src/models/default.gguf && ! -f /usr/local/share/mrt/models/default.gguf && ! -f /usr/share/mrt/models/default.gguf ]]; then
     MRT_MODEL= expect_error "mrt_encode: no model: set MRT_MODEL or SELECT mrt_model\('/path/model.gguf'\)" \
