@@ -216,8 +216,6 @@ static int cmd_info(const options *o) {
 
 /* CompressAI-style results: bpp from the real bitstream bytes, PSNR and
  * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
-/* A file name as a JSON string: names are bytes, so quotes, backslashes and
- * control characters are escaped (other bytes pass through unchanged). */
 static int cmd_eval(const options *o) {
     mrt_error err = {0};
     mrt_model *model = NULL;

@@ -176,7 +176,6 @@ static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, c
     mrt_gguf_writer_add_u32(w, "mrt.train.crop", (uint32_t)o->crop);
     mrt_gguf_writer_add_u32(w, "mrt.tok_bits", (uint32_t)p->bits);
     mrt_gguf_writer_add_u32(w, "mrt.dim", (uint32_t)p->cfg.dim);
-    mrt_gguf_writer_add_u32(w, "mrt.latents", (uint32_t)p->cfg.latents);
     for (int i = 0; i <= MRT_GEN_STAGES; i++) {
         char key[40];
         snprintf(key, sizeof key, "mrt.gen_width.%d", i);
@@ -206,6 +205,13 @@ static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, c
     return st;
 }
 
+/* Latent tokens per window of the codec weights in g (enc.latents is
+ * (L, D)); 0 when g holds none. */
+static int file_latents(const mrt_gguf *g) {
+    const mrt_gguf_tensor *t = mrt_gguf_find(g, "enc.latents");
+    return t && t->n_dims == 2 && t->dims[1] >= 1 && t->dims[1] <= 64 ? (int)t->dims[1] : 0;
+}
+
 static mrt_status load_checkpoint(params *p, const mrt_train_options *o, const char *path,
                                   mrt_error *err) {
     mrt_gguf *g = NULL;
@@ -228,15 +234,9 @@ static mrt_status load_checkpoint(params *p, const mrt_train_options *o, const c
                       (unsigned long long)seed, o->stage, p->bits, (unsigned long long)o->seed);
         goto done;
     }
-    /* checkpoints from before --latents existed are all XS (2 tokens) */
-    uint32_t latents = 2;
-    if (mrt_gguf_find_kv(g, "mrt.latents") &&
-        mrt_gguf_meta_u32(g, "mrt.latents", &latents, msg, sizeof msg)) {
-        st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
-        goto done;
-    }
-    if (p->stage > 0 && (int)latents != p->cfg.latents) {
-        st = mrt_fail(err, MRT_ERR_MODEL, "resuming %s: it has %u latent tokens per window; "
+    int latents = file_latents(g);
+    if (p->stage > 0 && latents != p->cfg.latents) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "resuming %s: it has %d latent tokens per window; "
                       "this run asks for %d (--latents)", path, latents, p->cfg.latents);
         goto done;
     }
@@ -485,13 +485,6 @@ static void codec_acts_free(codec_acts *c, const mrt_config *cfg) {
     free(c->mu), free(c->y_hat);
 }
 
-/* Latent tokens per window of the codec weights in g (enc.latents is
- * (L, D)); 0 when g holds none. */
-static int file_latents(const mrt_gguf *g) {
-    const mrt_gguf_tensor *t = mrt_gguf_find(g, "enc.latents");
-    return t && t->n_dims == 2 && t->dims[1] >= 1 && t->dims[1] <= 64 ? (int)t->dims[1] : 0;
-}
-
 /* The latent tokens per window of a model or checkpoint file; 0 if it
  * cannot be read or has none (the run then reports the file properly). */
 static int weights_latents(const char *path) {
@@ -503,17 +496,17 @@ static int weights_latents(const char *path) {
     return L;
 }
 
+static bool depends_on_latents(const char *name) {
+    return !strcmp(name, "enc.latents") || !strcmp(name, "dec.mix") ||
+           !strcmp(name, "side.fc1.weight");
+}
+
 /* Starts a run with L latent tokens per window from weights with L0 < L
  * (a rate point given more room, models/README.md): the three tensors
  * whose shape depends on L are copied into the larger shape. The new
  * tokens' queries start as copies of the old ones plus a little noise (so
  * they can drift apart), and their entries in dec.mix and side.fc1 start
  * at zero, so the decoder's queries and the side bits start out as before. */
-static bool depends_on_latents(const char *name) {
-    return !strcmp(name, "enc.latents") || !strcmp(name, "dec.mix") ||
-           !strcmp(name, "side.fc1.weight");
-}
-
 static mrt_status grow_latents(const params *p, const mrt_gguf *g, const mrt_tensor_ref *r,
                                int L0, float *dst, mrt_error *err) {
     int L = p->cfg.latents, D = p->cfg.dim, c = p->cfg.channels;
@@ -789,9 +782,10 @@ static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const f
  * whole step on its share of the crops, single-threaded, with its own
  * activations and gradients, and the gradients are then averaged in
  * worker order, so a run is deterministic for a given thread count. This
- * scales far better than threads inside each op, where the small GEMMs,
- * the scans and the barriers between them keep 2 threads at about 1.2
- * times one (models/README.md, "Throughput"). Every loss term is a mean
+ * scales better than threads inside each op, where the small GEMMs, the
+ * scans and the barriers between them cost time: stage 2 on 2 cores runs
+ * 41 crops/s split against 36 (models/README.md, "Throughput"), and far
+ * less unsplit when other work shares the cores. Every loss term is a mean
  * over the crops it sees, so the average of the workers' gradients is the
  * whole batch's. */
 #define MAX_WORKERS 16
