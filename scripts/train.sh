@@ -32,7 +32,7 @@ case $rate in
   "") ;;
   0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2.5 stage2_steps=7500 ;;
   0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=6500 ;;
-  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=1.2 stage2_steps=20000 ;;
+  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=1.2 stage2_steps=48000 ;;
   *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
 esac
 
@@ -78,17 +78,5 @@ out=models/train/$name.gguf
 resume=()
 [[ -f $out ]] && resume=(--resume)
 export OMP_WAIT_POLICY=PASSIVE
-# Debian's BLIS 0.9.0 does not know AMD's AVX-512 CPUs (Zen 4 and later)
-# and runs its generic kernels there: stage 2 trains at half the speed
-# (41 against 82 crops/s on 2 cores, models/README.md). Unless the caller
-# chose, ask for the AVX-512 ("skx", id 0 in BLIS 0.9) kernels on a CPU
-# that has the subsets they use.
-if [[ -z ${BLIS_ARCH_TYPE:-} ]]; then
-  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-  if [[ $flags == *" avx512f "* && $flags == *" avx512dq "* && $flags == *" avx512bw "* &&
-        $flags == *" avx512vl "* ]]; then
-    export BLIS_ARCH_TYPE=0
-  fi
-fi
 exec "$bin" train --stage "$stage" --data "$data" --out "$out" \
   --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"

@@ -122,6 +122,14 @@ errors)
   # family it names (BLIS used to abort the process here). 25 is generic.
   BLIS_ARCH_TYPE=25 expect_output 'generic' :memory: \
     "SELECT json_extract(mrt_debug(), '\$.blis.kernels')"
+  # Unset, libmrt picks the AVX-512 kernels on an AMD CPU that has them,
+  # where BLIS alone would run its generic ones (gemm.c, "Kernel choice").
+  flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+  if grep -q -m1 'AuthenticAMD' /proc/cpuinfo && [[ $flags == *" avx512f "* &&
+     $flags == *" avx512dq "* && $flags == *" avx512bw "* && $flags == *" avx512vl "* ]]; then
+    got=$(unset BLIS_ARCH_TYPE; sql :memory: "SELECT json_extract(mrt_debug(), '\$.blis.kernels')" 2>&1)
+    [[ $got == skx ]] && ok || bad "kernels with BLIS_ARCH_TYPE unset on an AVX-512 AMD CPU: '$got', want 'skx'"
+  fi
   # No model at all: only testable while none is installed or shipped.
   if [[ ! -f $src/models/default.gguf && ! -f /usr/local/share/mrt/models/default.gguf && ! -f /usr/share/mrt/models/default.gguf ]]; then
     MRT_MODEL= expect_error "mrt_encode: no model: set MRT_MODEL or SELECT mrt_model\('/path/model.gguf'\)" \
