@@ -2,8 +2,9 @@
  * test_trainmodel.c -- the training forward/backward of the MRT transforms
  * (trainmodel.c): finite-difference checks of the synthesis input and of a
  * spread of parameters of both transforms, on a tiny configuration (D = 8,
- * 4 windows of 2x2 patches, one block pair each), and the training
- * forward agreeing with the codec's inference transforms.
+ * windows of 2x2 patches, one block pair each) and an image that is not
+ * square (2 x 3 windows: the encoder refines whole images, refine.c), and
+ * the training forward agreeing with the codec's inference transforms.
  * Tolerance 1e-2 + 3e-2 max(|a|, |n|), h = 1e-2: gradients here are of
  * order 1-10, and where one is near 0 the central difference carries a
  * curvature error of ~1e-2 (it converges to the analytic value as h
@@ -71,31 +72,31 @@ int main(void) {
     mrt_weights dw;
     float *gstore = bind_grads(&dw);
 
-    int B = 1, S = 32; /* 4x4 patches: 2x2 windows of 2x2 patches */
+    int B = 1, W = 32, H = 48; /* 4x6 patches: 2x3 windows of 2x2 patches */
     mrt_analysis_acts aa;
     mrt_synthesis_acts sa;
-    CHECK(mrt_analysis_acts_alloc(&aa, &cfg, B, S) == 0, "alloc");
-    CHECK(mrt_synthesis_acts_alloc(&sa, &cfg, B, S) == 0, "alloc");
-    size_t nx = (size_t)B * 3 * S * S, ny = (size_t)aa.sh.nwin * cfg.latents * cfg.channels;
-    size_t nmap = (size_t)B * cfg.dim * aa.sh.g * aa.sh.g;
+    CHECK(mrt_analysis_acts_alloc(&aa, &cfg, B, W, H) == 0, "alloc");
+    CHECK(mrt_synthesis_acts_alloc(&sa, &cfg, B, W, H) == 0, "alloc");
+    size_t nx = (size_t)B * 3 * W * H, ny = (size_t)aa.sh.nwin * cfg.latents * cfg.channels;
+    size_t nmap = (size_t)B * cfg.dim * aa.sh.gx * aa.sh.gy;
     ctx_t c = {&aa, &sa, tu_rand_uniform(&rng, nx, -1.0f, 1.0f), tu_randn(&rng, ny, 1.0f)};
 
     /* analysis: y against the inference transform, then gradients */
     analysis_fwd(&c);
     uint8_t *rgb = malloc(nx);
     for (int b = 0; b < B; b++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
                 for (int ch = 0; ch < 3; ch++) {
-                    float v = c.x[((size_t)ch * S + y) * S + x];
+                    float v = c.x[((size_t)ch * H + y) * W + x];
                     int q = (int)((v + 1.0f) * 127.5f + 0.5f);
-                    rgb[((size_t)y * S + x) * 3 + ch] = (uint8_t)q;
-                    c.x[((size_t)ch * S + y) * S + x] = q * (2.0f / 255.0f) - 1.0f;
+                    rgb[((size_t)y * W + x) * 3 + ch] = (uint8_t)q;
+                    c.x[((size_t)ch * H + y) * W + x] = q * (2.0f / 255.0f) - 1.0f;
                 }
     analysis_fwd(&c);
     float *y_inf = tu_alloc(ny);
     uint8_t side[64];
-    CHECK(mrt_analysis(&rt, &cfg, &w, rgb, S, S, y_inf, side, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_analysis(&rt, &cfg, &w, rgb, W, H, y_inf, side, &err) == MRT_OK, "%s", err.message);
     tu_close("training analysis vs inference", aa.y, y_inf, ny, 1e-4f, 1e-5f);
 
     float *r = tu_randn(&rng, ny, 1.0f);

@@ -21,6 +21,7 @@
 #include "codec_internal.h"
 #include "ctxmodel.h"
 #include "entropy.h"
+#include "refine.h"
 #include "sha256.h"
 #include "status.h"
 #include "transform.h"
@@ -341,12 +342,7 @@ typedef struct {
 static int encode_symbol(void *p, int token, int ch, int32_t mu_q4, int scale) {
     encode_ctx *e = p;
     size_t i = (size_t)token * e->channels + ch;
-    float v = e->y[i] - (float)mu_q4 / MRT_CTX_Q;
-    /* residuals are bounded so the Q4 value stays far from int32 limits;
-     * NaN (a broken model) becomes 0 */
-    float r = v == v ? floorf(v + 0.5f) : 0.0f;
-    r = r > MRT_RESIDUAL_MAX ? MRT_RESIDUAL_MAX : r < -MRT_RESIDUAL_MAX ? -MRT_RESIDUAL_MAX : r;
-    int32_t residual = (int32_t)r;
+    int32_t residual = mrt_encoder_residual(e->y[i], mu_q4);
     mrt_gauss_encode(e->enc, e->tables, scale, residual);
     e->decoded[i] = residual * MRT_CTX_Q + mu_q4;
     if (e->trace) mrt_trace_add(e->trace, residual, mu_q4, scale);
@@ -378,11 +374,15 @@ static bool image_ok(const mrt_image *img, mrt_error *err, mrt_status *st) {
     return true;
 }
 
-mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
-                             uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err) {
+/* refine: NULL, or latent refinement before coding (refine.h). */
+static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
+                         const mrt_refine_options *refine, mrt_refine_report *report,
+                         uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err) {
     mrt_status st;
     if (!m || !out || !out_len) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: NULL argument");
     if (!image_ok(img, err, &st)) return st;
+    if (refine && (st = mrt_refine_check(img->width, img->height, refine, err)) != MRT_OK)
+        return st;
     *out = NULL;
     *out_len = 0;
     const mrt_config *cfg = &m->cfg;
@@ -403,6 +403,9 @@ mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threa
         goto done;
     }
     if ((st = mrt_analysis(&rt, cfg, &m->w, img->rgb, img->width, img->height, y, side, err)))
+        goto done;
+    if (refine && (st = mrt_refine_latent(&rt, cfg, &m->w, img->rgb, img->width, img->height,
+                                          side, refine, y, report, err)))
         goto done;
     if (mrt_rc_encoder_init(&enc) != 0) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
@@ -440,9 +443,34 @@ done:
     return st == MRT_OK ? mrt_ok(err) : st;
 }
 
+mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
+                             uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err) {
+    return encode(m, img, threads, NULL, NULL, out, out_len, trace, err);
+}
+
+mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int threads,
+                              const mrt_refine_options *refine, mrt_refine_report *report,
+                              uint8_t **out, size_t *out_len, mrt_error *err) {
+    return encode(m, img, threads, refine, report, out, out_len, NULL, err);
+}
+
 mrt_status mrt_encode(const mrt_model *m, const mrt_image *img, int threads, uint8_t **out,
                       size_t *out_len, mrt_error *err) {
-    return mrt_encode_traced(m, img, threads, out, out_len, NULL, err);
+    return encode(m, img, threads, NULL, NULL, out, out_len, NULL, err);
+}
+
+mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
+                           const mrt_encode_options *options, uint8_t **out, size_t *out_len,
+                           mrt_error *err) {
+    mrt_encode_options none = {0, 0};
+    if (!options) options = &none;
+    if (options->threads < 0 || options->refine_steps < 0 ||
+        options->refine_steps > MRT_REFINE_MAX_STEPS)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: threads must be >= 0 and "
+                        "refinement steps 0..%d", MRT_REFINE_MAX_STEPS);
+    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR};
+    return encode(m, img, options->threads, options->refine_steps > 0 ? &refine : NULL, NULL,
+                  out, out_len, NULL, err);
 }
 
 /* --------------------------------------------------------------- decode */

@@ -6,18 +6,33 @@
 #ifndef MRT_CODEC_INTERNAL_H
 #define MRT_CODEC_INTERNAL_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctxmodel.h"
 #include "model.h"
 #include "mrt.h"
+#include "refine.h"
 
 /* Residuals are clamped to this magnitude before coding (a value beyond it
  * only occurs with a broken model; the Gaussian coder's escape handles
  * anything up to it). */
 #define MRT_RESIDUAL_MAX (1 << 20)
+
+/* The residual the encoder codes for a latent value y whose mean is mu_q4
+ * (Q4: MRT_CTX_Q per unit): round(y - mu), bounded so the Q4 value
+ * stays far from int32 limits; NaN (a broken model) becomes 0. The encoder
+ * and the latent refinement (refine.c) both use it, so what refinement
+ * optimises is exactly what is coded. */
+static inline int32_t mrt_encoder_residual(float y, int32_t mu_q4) {
+    float v = y - (float)mu_q4 / MRT_CTX_Q;
+    float r = v == v ? floorf(v + 0.5f) : 0.0f;
+    r = r > MRT_RESIDUAL_MAX ? MRT_RESIDUAL_MAX : r < -MRT_RESIDUAL_MAX ? -MRT_RESIDUAL_MAX : r;
+    return (int32_t)r;
+}
 
 /* Every coded symbol, in bitstream order, and the side bits: the encoder's
  * and the decoder's traces of one stream must be identical. */
@@ -69,6 +84,10 @@ static inline void mrt_trace_free(mrt_trace *t) {
 
 mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
                              uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err);
+/* mrt_encode with latent refinement (refine.h); report may be NULL. */
+mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int threads,
+                              const mrt_refine_options *refine, mrt_refine_report *report,
+                              uint8_t **out, size_t *out_len, mrt_error *err);
 mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                              mrt_image *out, mrt_trace *trace, mrt_error *err);
 

@@ -662,8 +662,8 @@ static int codec_acts_alloc(codec_acts *c, params *p, const mrt_train_options *o
     int g = o->crop / cfg->patch;
     size_t nmap = (size_t)o->batch * cfg->dim * g * g;
     size_t nside = (size_t)o->batch * c->lsh.ngx * c->lsh.ngy * cfg->side_bits;
-    if (mrt_analysis_acts_alloc(&c->an, cfg, o->batch, o->crop) ||
-        mrt_synthesis_acts_alloc(&c->sy, cfg, o->batch, o->crop) ||
+    if (mrt_analysis_acts_alloc(&c->an, cfg, o->batch, o->crop, o->crop) ||
+        mrt_synthesis_acts_alloc(&c->sy, cfg, o->batch, o->crop, o->crop) ||
         !(c->y_noisy = malloc(sizeof(float) * ny)) || !(c->dy = malloc(sizeof(float) * ny)) ||
         !(c->dy_rate = malloc(sizeof(float) * ny)) || !(c->dmap = malloc(sizeof(float) * nmap)) ||
         !(c->x01 = malloc(sizeof(float) * img)) || !(c->out01 = malloc(sizeof(float) * img)) ||

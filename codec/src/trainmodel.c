@@ -7,24 +7,28 @@
 
 #include "trainmodel.h"
 
-mrt_train_shape mrt_train_shape_of(const mrt_config *cfg, int B, int S) {
+mrt_train_shape mrt_train_shape_of(const mrt_config *cfg, int B, int W, int H) {
     mrt_train_shape s;
     s.B = B;
-    s.S = S;
-    s.g = S / cfg->patch;
-    s.nw = s.g / cfg->window;
-    s.nwin = B * s.nw * s.nw;
-    s.tokens = B * s.g * s.g;
+    s.W = W;
+    s.H = H;
+    s.gx = W / cfg->patch;
+    s.gy = H / cfg->patch;
+    s.nwx = s.gx / cfg->window;
+    s.nwy = s.gy / cfg->window;
+    s.nwin = B * s.nwx * s.nwy;
+    s.tokens = B * s.gx * s.gy;
     s.n = cfg->window * cfg->window + cfg->latents;
     return s;
 }
 
-/* Row of the grid token k (0 .. window^2) of window w, batch-major. */
+/* Row of the grid token k (0 .. window^2) of window w, batch-major; the
+ * windows of an image in raster order, like the codec's (analysis.c). */
 static size_t grid_row(const mrt_config *cfg, const mrt_train_shape *s, int w, int k) {
-    int per = s->nw * s->nw, b = w / per, wl = w % per;
-    int y = (wl / s->nw) * cfg->window + k / cfg->window;
-    int x = (wl % s->nw) * cfg->window + k % cfg->window;
-    return ((size_t)b * s->g + y) * s->g + x;
+    int per = s->nwx * s->nwy, b = w / per, wl = w % per;
+    int y = (wl / s->nwx) * cfg->window + k / cfg->window;
+    int x = (wl % s->nwx) * cfg->window + k % cfg->window;
+    return ((size_t)b * s->gy + y) * s->gx + x;
 }
 
 /* windows [grid tokens; latents] <- grid, Z */
@@ -63,9 +67,9 @@ static void scatter(const mrt_config *cfg, const mrt_train_shape *s, const float
 
 /* ------------------------------------------------------------ analysis */
 
-int mrt_analysis_acts_alloc(mrt_analysis_acts *a, const mrt_config *cfg, int B, int S) {
+int mrt_analysis_acts_alloc(mrt_analysis_acts *a, const mrt_config *cfg, int B, int W, int H) {
     memset(a, 0, sizeof *a);
-    mrt_train_shape s = mrt_train_shape_of(cfg, B, S);
+    mrt_train_shape s = mrt_train_shape_of(cfg, B, W, H);
     a->sh = s;
     int D = cfg->dim, L = cfg->latents, np = cfg->enc_pairs, K = 3 * cfg->patch * cfg->patch;
     size_t td = (size_t)s.tokens * D, zd = (size_t)s.nwin * L * D, wd = (size_t)s.nwin * s.n * D;
@@ -105,10 +109,10 @@ void mrt_analysis_train_forward(const mrt_rt *rt, const mrt_config *cfg, const m
     const mrt_train_shape *s = &a->sh;
     int D = cfg->dim, L = cfg->latents, c = cfg->channels, K = 3 * cfg->patch * cfg->patch;
     int nl = s->nwin * L;
-    mrt_patchify_forward(a->patches, x, s->B, 3, s->S, s->S, cfg->patch);
+    mrt_patchify_forward(a->patches, x, s->B, 3, s->H, s->W, cfg->patch);
     mrt_linear_forward(rt, a->P[0], a->patches, w->embed_w, w->embed_b, s->tokens, K, D);
     for (int t = 0; t < s->tokens; t++) {
-        int y = (t / s->g) % s->g, xx = t % s->g;
+        int y = (t / s->gx) % s->gy, xx = t % s->gx;
         int k = (y % cfg->window) * cfg->window + xx % cfg->window;
         mrt_add_inplace(a->P[0] + (size_t)t * D, w->enc_pos + (size_t)k * D, D);
     }
@@ -116,7 +120,7 @@ void mrt_analysis_train_forward(const mrt_rt *rt, const mrt_config *cfg, const m
         memcpy(a->Z[0] + (size_t)i * L * D, w->enc_latents, sizeof(float) * L * D);
     for (int i = 0; i < cfg->enc_pairs; i++) {
         mrt_rwkv_block_forward(rt, a->P[2 * i + 1], a->P[2 * i], &w->enc_rwkv[i], &a->rwkv[i],
-                               s->B, s->g, s->g);
+                               s->B, s->gy, s->gx);
         gather(cfg, s, a->win_in[i], a->P[2 * i + 1], a->Z[i]);
         mrt_vit_block_forward(rt, a->win_out[i], a->win_in[i], &w->enc_vit[i], &a->vit[i]);
         scatter(cfg, s, a->win_out[i], a->P[2 * i + 2], a->Z[i + 1], false);
@@ -158,7 +162,7 @@ int mrt_analysis_train_backward(const mrt_rt *rt, const mrt_config *cfg, const m
         scatter(cfg, s, dwi, dPn, dZn, true); /* gather's backward */
         memset(dP, 0, sizeof(float) * td);
         mrt_rwkv_block_backward(rt, dP, &dw->enc_rwkv[i], dPn, a->P[2 * i], &w->enc_rwkv[i],
-                                &a->rwkv[i], s->B, s->g, s->g);
+                                &a->rwkv[i], s->B, s->gy, s->gx);
         float *t = dZ;
         dZ = dZn, dZn = t;
     }
@@ -168,7 +172,7 @@ int mrt_analysis_train_backward(const mrt_rt *rt, const mrt_config *cfg, const m
             mrt_add_inplace(dw->enc_latents, dZ + (size_t)i * L * D, (size_t)L * D);
     if (dw->enc_pos)
         for (int t = 0; t < s->tokens; t++) {
-            int y = (t / s->g) % s->g, xx = t % s->g;
+            int y = (t / s->gx) % s->gy, xx = t % s->gx;
             int k = (y % cfg->window) * cfg->window + xx % cfg->window;
             mrt_add_inplace(dw->enc_pos + (size_t)k * D, dP + (size_t)t * D, D);
         }
@@ -180,9 +184,10 @@ int mrt_analysis_train_backward(const mrt_rt *rt, const mrt_config *cfg, const m
 
 /* ----------------------------------------------------------- synthesis */
 
-int mrt_synthesis_acts_alloc(mrt_synthesis_acts *a, const mrt_config *cfg, int B, int S) {
+int mrt_synthesis_acts_alloc(mrt_synthesis_acts *a, const mrt_config *cfg, int B, int W,
+                             int H) {
     memset(a, 0, sizeof *a);
-    mrt_train_shape s = mrt_train_shape_of(cfg, B, S);
+    mrt_train_shape s = mrt_train_shape_of(cfg, B, W, H);
     a->sh = s;
     int D = cfg->dim, L = cfg->latents, np = cfg->dec_pairs;
     size_t td = (size_t)s.tokens * D, nl = (size_t)s.nwin * L, zd = nl * D;
@@ -242,12 +247,12 @@ void mrt_synthesis_train_forward(const mrt_rt *rt, const mrt_config *cfg, const 
         mrt_vit_block_forward(rt, a->win_out[i], a->win_in[i], &w->dec_vit[i], &a->vit[i]);
         scatter(cfg, s, a->win_out[i], a->Q[2 * i + 1], a->Z[i + 1], false);
         mrt_rwkv_block_forward(rt, a->Q[2 * i + 2], a->Q[2 * i + 1], &w->dec_rwkv[i],
-                               &a->rwkv[i], s->B, s->g, s->g);
+                               &a->rwkv[i], s->B, s->gy, s->gx);
     }
     mrt_layernorm_forward(rt, a->ln, a->ln_mean, a->ln_rstd, a->Q[2 * np], w->dec_ln_g,
                           w->dec_ln_b, s->tokens, D);
     /* tokens (B, g*g, D) -> map (B, D, g, g) */
-    int gg = s->g * s->g;
+    int gg = s->gx * s->gy;
     for (int b = 0; b < s->B; b++)
         for (int t = 0; t < gg; t++)
             for (int d = 0; d < D; d++)
@@ -259,7 +264,7 @@ int mrt_synthesis_train_backward(const mrt_rt *rt, const mrt_config *cfg, const 
                                  float *d_y_hat) {
     const mrt_train_shape *s = &a->sh;
     int D = cfg->dim, L = cfg->latents, c = cfg->channels, win2 = cfg->window * cfg->window;
-    int nl = s->nwin * L, np = cfg->dec_pairs, gg = s->g * s->g;
+    int nl = s->nwin * L, np = cfg->dec_pairs, gg = s->gx * s->gy;
     size_t td = (size_t)s->tokens * D, zd = (size_t)nl * D, wd = (size_t)s->nwin * s->n * D;
     float *buf = calloc(3 * td + 2 * zd + 2 * wd + zd, sizeof(float));
     if (!buf) return -1;
@@ -275,7 +280,7 @@ int mrt_synthesis_train_backward(const mrt_rt *rt, const mrt_config *cfg, const 
     for (int i = np - 1; i >= 0; i--) {
         memset(dQn, 0, sizeof(float) * td);
         mrt_rwkv_block_backward(rt, dQn, &dw->dec_rwkv[i], dQ, a->Q[2 * i + 1], &w->dec_rwkv[i],
-                                &a->rwkv[i], s->B, s->g, s->g); /* d(Q[2i+1]) */
+                                &a->rwkv[i], s->B, s->gy, s->gx); /* d(Q[2i+1]) */
         gather(cfg, s, dwo, dQn, dZ);
         memset(dwi, 0, sizeof(float) * wd);
         mrt_vit_block_backward(rt, dwi, &dw->dec_vit[i], dwo, a->win_in[i], &w->dec_vit[i],

@@ -2,11 +2,12 @@
  * trainmodel.h -- the MRT transforms with saved activations and backward
  * passes, for training stages 1 and 2 (DESIGN.md §4). The arithmetic is
  * the inference path's (analysis.c, synthesis.c): the same blocks, window
- * gathering, embeddings and MLPs, on a batch of B square crops of S pixels
- * (S a multiple of the 64-pixel window).
+ * gathering, embeddings and MLPs, on a batch of B images of W x H pixels
+ * (multiples of the 64-pixel window): square crops in training, a whole
+ * padded image when the encoder refines its latent (refine.c).
  *
- *   analysis:  x (B, 3, S, S) in [-1, 1]  ->  y (B * nwin * L, c)
- *   synthesis: y_hat (B * nwin * L, c)    ->  map (B, D, S/8, S/8), the
+ *   analysis:  x (B, 3, H, W) in [-1, 1]  ->  y (B * nwin * L, c)
+ *   synthesis: y_hat (B * nwin * L, c)    ->  map (B, D, H/8, W/8), the
  *              pixel generator's input (channels first)
  */
 #ifndef MRT_TRAINMODEL_H
@@ -15,15 +16,16 @@
 #include "model.h"
 
 typedef struct mrt_train_shape {
-    int B, S;          /* crops */
-    int g;             /* patch grid side: S / patch */
-    int nw;            /* windows per crop side */
-    int nwin;          /* windows in the batch: B * nw * nw */
-    int tokens;        /* patch tokens in the batch: B * g * g */
+    int B;             /* images (crops) */
+    int W, H;          /* pixels per image, multiples of the 64-pixel window */
+    int gx, gy;        /* patch grid: W / patch, H / patch */
+    int nwx, nwy;      /* windows per image across and down */
+    int nwin;          /* windows in the batch: B * nwx * nwy */
+    int tokens;        /* patch tokens in the batch: B * gx * gy */
     int n;             /* tokens per window sequence: window^2 + L */
 } mrt_train_shape;
 
-mrt_train_shape mrt_train_shape_of(const mrt_config *cfg, int B, int S);
+mrt_train_shape mrt_train_shape_of(const mrt_config *cfg, int B, int W, int H);
 
 typedef struct mrt_analysis_acts {
     mrt_train_shape sh;
@@ -38,7 +40,7 @@ typedef struct mrt_analysis_acts {
     float *mem;
 } mrt_analysis_acts;
 
-int mrt_analysis_acts_alloc(mrt_analysis_acts *a, const mrt_config *cfg, int B, int S);
+int mrt_analysis_acts_alloc(mrt_analysis_acts *a, const mrt_config *cfg, int B, int W, int H);
 void mrt_analysis_acts_free(mrt_analysis_acts *a, const mrt_config *cfg);
 void mrt_analysis_train_forward(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
                                 mrt_analysis_acts *a, const float *x);
@@ -61,11 +63,12 @@ typedef struct mrt_synthesis_acts {
     float *mem;
 } mrt_synthesis_acts;
 
-int mrt_synthesis_acts_alloc(mrt_synthesis_acts *a, const mrt_config *cfg, int B, int S);
+int mrt_synthesis_acts_alloc(mrt_synthesis_acts *a, const mrt_config *cfg, int B, int W,
+                             int H);
 void mrt_synthesis_acts_free(mrt_synthesis_acts *a, const mrt_config *cfg);
 void mrt_synthesis_train_forward(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
                                  mrt_synthesis_acts *a, const float *y_hat);
-/* dmap: (B, D, g, g). d_y_hat (may be NULL) receives the input gradient. */
+/* dmap: (B, D, H/8, W/8). d_y_hat (may be NULL) receives the input gradient. */
 int mrt_synthesis_train_backward(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
                                  const mrt_weights *dw, mrt_synthesis_acts *a, const float *dmap,
                                  float *d_y_hat);
