@@ -16,10 +16,12 @@
 ** outputs below are from the seeded random model `mrt init-model --seed 1`,
 ** because no trained model ships yet):
 **
-**   mrt_encode(image BLOB [, rate]) -> BLOB
+**   mrt_encode(image BLOB [, rate [, refine]]) -> BLOB
 **       PNG or JPEG bytes in, an mrt bitstream out. `rate` picks a rate
 **       point: a rate id (integer), a rate-point name (text, or a number
-**       for names like '0.01'), or 'low' / 'medium' / 'high'.
+**       for names like '0.01'), or 'low' / 'medium' / 'high'. `refine`
+**       (integer steps, 0..10000) spends encoding time on a better picture
+**       at the same size (latent refinement, as `mrt encode --refine`).
 **         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 590
 **
 **   mrt_decode(bits BLOB) -> BLOB
@@ -728,12 +730,28 @@ static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
 
 /* ------------------------------------------------------------- functions */
 
-/* mrt_encode(image BLOB [, rate]) -> bitstream BLOB */
+/* mrt_encode(image BLOB [, rate [, refine]]) -> bitstream BLOB */
 static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_encode";
     mrt_conn *c = sqlite3_user_data(ctx);
     if (any_null(argc, argv)) return;
     if (!want_blob(ctx, fn, argv, 0, "image", "PNG or JPEG bytes")) return;
+    mrt_encode_options options = {0, 0};
+    if (argc > 2) {
+        int t = sqlite3_value_type(argv[2]);
+        if (t != SQLITE_INTEGER) {
+            fail(ctx, SQLITE_MISMATCH, "%s: argument 3 (refine) must be an INTEGER number of "
+                 "refinement steps, not %s", fn, type_name(t));
+            return;
+        }
+        sqlite3_int64 steps = sqlite3_value_int64(argv[2]);
+        if (steps < 0 || steps > MRT_REFINE_MAX_STEPS) {
+            fail(ctx, SQLITE_ERROR, "%s: argument 3 (refine) is %lld steps, outside 0..%d", fn,
+                 (long long)steps, MRT_REFINE_MAX_STEPS);
+            return;
+        }
+        options.refine_steps = (int)steps;
+    }
     shared_model *m = argc > 1 ? rate_model(ctx, c, fn, argv[1]) : conn_model(ctx, c, fn);
     if (!m) return;
     size_t len;
@@ -746,7 +764,7 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     uint8_t *bits = NULL;
     size_t nbits = 0;
-    mrt_status st = mrt_encode(m->model, &img, 0, &bits, &nbits, &e);
+    mrt_status st = mrt_encode_with(m->model, &img, &options, &bits, &nbits, &e);
     mrt_image_free(&img);
     if (st != MRT_OK) {
         fail_mrt(ctx, fn, NULL, &e);
@@ -1003,6 +1021,7 @@ static const struct {
 } mrt_functions[] = {
     {"mrt_encode", 1, SQLITE_UTF8, encode_func},
     {"mrt_encode", 2, SQLITE_UTF8, encode_func},
+    {"mrt_encode", 3, SQLITE_UTF8, encode_func},
     {"mrt_decode", 1, SQLITE_UTF8, decode_func},
     {"mrt_info", 1, PURE, info_func},
     {"mrt_psnr", 2, PURE, psnr_func},

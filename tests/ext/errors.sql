@@ -58,3 +58,7 @@ CREATE VIEW vg AS SELECT mrt_debug() AS x;
 SELECT x FROM ve;
 SELECT x FROM vd;
 SELECT x FROM vg;
+-- refinement steps: an INTEGER in 0..10000
+SELECT mrt_encode(img, 0, 'many') FROM t;
+SELECT mrt_encode(img, 0, -1) FROM t;
+SELECT mrt_encode(img, 0, 10001) FROM t;

@@ -69,6 +69,11 @@ SELECT 'model', json_extract(mrt_model('other/seed2.gguf'), '$.source'),
 SELECT 'other', count(*) FROM photos WHERE mrt_encode(img) <> bits AND mrt_decode(mrt_encode(img)) IS NOT NULL;
 SELECT 'default', json_extract(mrt_model(''), '$.source'), json_extract(mrt_debug(), '$.models_loaded');
 SELECT 'back', count(*) FROM photos WHERE mrt_decode(bits) = png;
+-- refine: 0 steps is the one-pass encoder; a few steps give a bitstream the
+-- decoder reads (quality is tested with trained weights, test_refine)
+SELECT 'refine', mrt_encode(img, 0, 0) = bits, length(mrt_encode(img, 0, 3)) BETWEEN 100 AND 2000,
+       mrt_psnr(img, mrt_decode(mrt_encode(img, 'random', 2))) > 0
+  FROM photos WHERE name = 'coffee.jpg';
 
 -- INNOCUOUS functions work in views even with trusted_schema off
 PRAGMA trusted_schema = OFF;
