@@ -46,6 +46,8 @@ static struct {
     const char *rate;
     const char *dir; /* -C */
     int threads;
+    int refine;       /* --refine: latent refinement steps */
+    int default_rate; /* the default model's rate id (for --refine without --rate) */
     int quiet, json, sqlar, help;
     int keep_original; /* add --keep-original */
     int original;      /* extract/cat --original */
@@ -71,6 +73,7 @@ static void info_msg(const char *fmt, ...) {
 
 static const char *const usage_common =
     "Options: -f ARCHIVE (else $MRT_ARCHIVE, else photos.mrtdb), -j N threads, --rate R,\n"
+    "         --refine STEPS (add: a better picture at the same size, slower; 60 is good),\n"
     "         --model M, --quiet, --json, --help\n";
 
 static const struct {
@@ -343,16 +346,23 @@ static int unchanged(const char *name, long long size, long long mtime) {
     return r;
 }
 
-/* Encodes with connection c's model (and --rate) through mrt_encode(). */
+/* Encodes with connection c's model (and --rate, --refine) through
+ * mrt_encode(). */
 static int encode(sqlite3 *c, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len,
                   char *why, size_t whylen) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c, opt.rate ? "SELECT mrt_encode(?1, ?2)" : "SELECT mrt_encode(?1)", -1,
-                           &st, NULL) != SQLITE_OK) {
+    const char *sql = opt.refine ? "SELECT mrt_encode(?1, ?2, ?3)"
+                      : opt.rate ? "SELECT mrt_encode(?1, ?2)"
+                                 : "SELECT mrt_encode(?1)";
+    if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(why, whylen, "%s", sqlite3_errmsg(c));
         return -1;
     }
     sqlite3_bind_blob(st, 1, data, (int)len, SQLITE_STATIC);
+    if (opt.refine) {
+        sqlite3_bind_int(st, 3, opt.refine);
+        if (!opt.rate) sqlite3_bind_int(st, 2, opt.default_rate);
+    }
     if (opt.rate) {
         char *end;
         long v = strtol(opt.rate, &end, 10);
@@ -933,7 +943,8 @@ static int cmd_add(int argc, char **argv) {
     if (open_archive(1) != 0) return EXIT_FATAL;
     /* No model is fatal once, not a failure per file. */
     sqlite3_stmt *ms = prep("SELECT json_extract(mrt_debug(), '$.model.path'), "
-                            "json_extract(mrt_debug(), '$.model_error')");
+                            "json_extract(mrt_debug(), '$.model_error'), "
+                            "json_extract(mrt_debug(), '$.model.rate_id')");
     if (!ms) return EXIT_FATAL;
     if (sqlite3_step(ms) != SQLITE_ROW || sqlite3_column_type(ms, 0) == SQLITE_NULL) {
         const char *why = (const char *)sqlite3_column_text(ms, 1);
@@ -941,6 +952,7 @@ static int cmd_add(int argc, char **argv) {
         sqlite3_finalize(ms);
         return EXIT_FATAL;
     }
+    opt.default_rate = sqlite3_column_int(ms, 2);
     sqlite3_finalize(ms);
     if (opt.rate) { /* a --rate the models cannot give is fatal once, too */
         uint8_t px[16 * 16 * 3] = {0}, *png = NULL, *bits = NULL;
@@ -1661,6 +1673,15 @@ static int run(int argc, char **argv, char **pos) {
         } else if (strcmp(a, "--rate") == 0) {
             NEED_ARG();
             opt.rate = argv[++i];
+        } else if (strcmp(a, "--refine") == 0) {
+            NEED_ARG();
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > MRT_REFINE_MAX_STEPS) {
+                msg("--refine: expected 0..%d steps, got '%s'", MRT_REFINE_MAX_STEPS, argv[i]);
+                return EXIT_FATAL;
+            }
+            opt.refine = (int)v;
         } else if (strcmp(a, "-j") == 0 || strcmp(a, "--threads") == 0) {
             NEED_ARG();
             char *end;

@@ -106,6 +106,11 @@ expect 0 "--rate 0" "$A" -f "$T/r.mrtdb" "${M[@]}" --rate 0 add samples/gravel.j
 expect 2 "an unknown --rate is fatal" "$A" -f "$T/r.mrtdb" "${M[@]}" --rate high add samples/camera.png
 check "--rate error names the rate" grep -q 'rate' "$T/err"
 check "--rate 0 stored rate id 0" [ "$(q "$T/r.mrtdb" 'select rate_id from images')" = 0 ]
+expect 0 "--refine 2" "$A" -f "$T/rf.mrtdb" "${M[@]}" --refine 2 add samples/coffee.jpg
+"$A" -f "$T/rf.mrtdb" "${M[@]}" cat coffee.jpg >refined.png
+check "--refine 2 stored a bitstream that decodes" [ "$(head -c 8 refined.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+expect 2 "--refine -1 is fatal" "$A" -f "$T/rf.mrtdb" "${M[@]}" --refine -1 add samples/gravel.jpg
+check "--refine error names the range" grep -q 'expected 0..10000 steps' "$T/err"
 
 # --- export -----------------------------------------------------------------
 N=$(q "$DB" 'select count(*) from images')
