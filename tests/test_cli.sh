@@ -70,6 +70,17 @@ schema=$(sqlite3 :memory: "with j(v) as (select readfile('$work/eval.json'))
   from j" 2>&1)
 [[ $schema == "1|mrt|2|2|$coffee_bpp|1" ]] && ok || bad "eval JSON: got '$schema', want '1|mrt|2|2|$coffee_bpp|1': $(cat "$work/eval.json")"
 expect 1 "^mrt: eval: .*no-such-dir: no such file" "$mrt" eval "$work/no-such-dir" --model "$model"
+# --refine: the eval JSON records it; 0 steps is the one-pass encoder's very bitstream
+expect 0 "" "$mrt" eval "$work/evalset" --model "$model" --threads 2 --refine 2
+[[ $(sqlite3 :memory: "select json_extract(readfile('$work/out'), '\$.refine_steps')") == 2 ]] && ok ||
+  bad "eval --refine 2: refine_steps not 2 in $(cat "$work/out")"
+expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/refine0.mrt" --model "$model" --refine 0
+cmp -s "$work/refine0.mrt" "$work/coffee.jpg.mrt" && ok || bad "--refine 0 changed the bitstream"
+expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/refine2.mrt" --model "$model" --refine 2
+expect 0 "" "$mrt" decode "$work/refine2.mrt" "$work/refine2.png" --model "$model" --quiet
+expect 2 "usage" "$mrt" encode a b --refine -1
+expect 2 "usage" "$mrt" encode a b --refine 10001
+expect 2 "usage" "$mrt" encode a b --refine many
 
 # MRT_MODEL is honoured
 MRT_MODEL=$model expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/env.mrt"
