@@ -43,13 +43,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static int traces_equal(const mrt_trace *a, const mrt_trace *b) {
-    return !a->failed && !b->failed && a->count == b->count && a->nside == b->nside &&
-           !memcmp(a->residual, b->residual, a->count * sizeof(int32_t)) &&
-           !memcmp(a->mu, b->mu, a->count * sizeof(int32_t)) &&
-           !memcmp(a->scale, b->scale, a->count) &&
-           (a->nside == 0 || !memcmp(a->side, b->side, a->nside));
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2) return 0;
@@ -82,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
            img.height, len, err.message);
     EXPECT(out.width == img.width && out.height == img.height, "decoded %dx%d from %dx%d",
            out.width, out.height, img.width, img.height);
-    EXPECT(traces_equal(&enc, &dec), "the decoder read other symbols than the encoder wrote "
+    EXPECT(mrt_trace_equal(&enc, &dec), "the decoder read other symbols than the encoder wrote "
            "(%zu and %zu symbols, %dx%d)", enc.count, dec.count, img.width, img.height);
 
     mrt_trace_free(&enc);

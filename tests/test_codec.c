@@ -21,32 +21,10 @@
 static char dir[] = "/tmp/mrt-test-codec-XXXXXX";
 static char model_path[256], other_path[256];
 
-/* A synthetic photo-like image: smooth gradients, a disc and some texture. */
-static mrt_image make_image(int w, int h, uint64_t seed) {
-    mrt_image img = {w, h, malloc((size_t)w * h * 3)};
-    mrt_rng rng;
-    mrt_rng_seed(&rng, seed);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            uint8_t *p = img.rgb + ((size_t)y * w + x) * 3;
-            float fx = (float)x / (w > 1 ? w - 1 : 1), fy = (float)y / (h > 1 ? h - 1 : 1);
-            float disc = (fx - 0.6f) * (fx - 0.6f) + (fy - 0.4f) * (fy - 0.4f) < 0.05f ? 80.0f : 0;
-            p[0] = (uint8_t)(40 + 150 * fx + disc);
-            p[1] = (uint8_t)(60 + 120 * fy);
-            p[2] = (uint8_t)(90 + 40 * fx * fy + (mrt_rng_next(&rng) & 15));
-        }
-    return img;
-}
 
-static int traces_equal(const mrt_trace *a, const mrt_trace *b) {
-    return !a->failed && !b->failed && a->count == b->count && a->nside == b->nside &&
-           !memcmp(a->residual, b->residual, a->count * sizeof(int32_t)) &&
-           !memcmp(a->mu, b->mu, a->count * sizeof(int32_t)) &&
-           !memcmp(a->scale, b->scale, a->count) && !memcmp(a->side, b->side, a->nside);
-}
 
 static void test_round_trip(const mrt_model *m, int w, int h) {
-    mrt_image img = make_image(w, h, (uint64_t)w * 1000 + h);
+    mrt_image img = tu_make_photo(w, h, (uint64_t)w * 1000 + h);
     mrt_trace enc = {0}, dec1 = {0}, dec2 = {0};
     mrt_error err = {0};
     uint8_t *bits = NULL;
@@ -59,7 +37,7 @@ static void test_round_trip(const mrt_model *m, int w, int h) {
     CHECK(st == MRT_OK, "decode %dx%d (1 thread): %s", w, h, err.message);
     st = mrt_decode_traced(m, bits, len, 2, &out2, &dec2, &err);
     CHECK(st == MRT_OK, "decode %dx%d (2 threads): %s", w, h, err.message);
-    CHECK(traces_equal(&enc, &dec1) && traces_equal(&enc, &dec2),
+    CHECK(mrt_trace_equal(&enc, &dec1) && mrt_trace_equal(&enc, &dec2),
           "%dx%d: decoded symbols differ from the encoded ones", w, h);
     CHECK(out1.width == w && out1.height == h && out2.width == w && out2.height == h,
           "decoded size %dx%d, want %dx%d", out1.width, out1.height, w, h);
@@ -88,7 +66,7 @@ done:
 /* Every truncation and every single-bit flip of a small stream: an error
  * or a decoded image of the stream's size, never a crash or a hang. */
 static void test_damage(const mrt_model *m) {
-    mrt_image img = make_image(70, 40, 3);
+    mrt_image img = tu_make_photo(70, 40, 3);
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_error err = {0};
@@ -123,7 +101,7 @@ static void test_damage(const mrt_model *m) {
 }
 
 static void test_mismatch(const mrt_model *m, const mrt_model *other) {
-    mrt_image img = make_image(33, 21, 9);
+    mrt_image img = tu_make_photo(33, 21, 9);
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_error err = {0};
@@ -195,7 +173,7 @@ static void *shared_worker(void *p) {
     shared_job *job = p;
     job->ok = 1;
     for (int iter = 0; iter < 3; iter++) {
-        mrt_image img = make_image(150, 90, 42);
+        mrt_image img = tu_make_photo(150, 90, 42);
         uint8_t *bits = NULL;
         size_t len = 0;
         mrt_image out = {0};
@@ -214,7 +192,7 @@ static void *shared_worker(void *p) {
 }
 
 static void test_shared_model(const mrt_model *m) {
-    mrt_image img = make_image(150, 90, 42), ref = {0};
+    mrt_image img = tu_make_photo(150, 90, 42), ref = {0};
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_error err = {0};

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mrt.h"
 #include "runtime.h"
 
 static int tu_failures = 0;
@@ -151,6 +152,24 @@ static inline int tu_gradcheck(const char *what, tu_forward_fn forward, void *ct
                 wa, wn);
     }
     return ok;
+}
+
+/* A synthetic photo-like image, w x h: smooth gradients, a disc and some
+ * texture (for the codec tests; free with mrt_image_free). */
+static inline mrt_image tu_make_photo(int w, int h, uint64_t seed) {
+    mrt_image img = {w, h, malloc((size_t)w * h * 3)};
+    mrt_rng rng;
+    mrt_rng_seed(&rng, seed);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = img.rgb + ((size_t)y * w + x) * 3;
+            float fx = (float)x / (w > 1 ? w - 1 : 1), fy = (float)y / (h > 1 ? h - 1 : 1);
+            float disc = (fx - 0.6f) * (fx - 0.6f) + (fy - 0.4f) * (fy - 0.4f) < 0.05f ? 80.0f : 0;
+            p[0] = (uint8_t)(40 + 150 * fx + disc);
+            p[1] = (uint8_t)(60 + 120 * fy);
+            p[2] = (uint8_t)(90 + 40 * fx * fy + (mrt_rng_next(&rng) & 15));
+        }
+    return img;
 }
 
 #endif /* MRT_TESTUTIL_H */

@@ -404,8 +404,8 @@ static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
     }
     if ((st = mrt_analysis(&rt, cfg, &m->w, img->rgb, img->width, img->height, y, side, err)))
         goto done;
-    if (refine && (st = mrt_refine_latent(&rt, cfg, &m->w, img->rgb, img->width, img->height,
-                                          side, refine, y, report, err)))
+    if (refine && (st = mrt_refine_latent(&rt, cfg, &m->w, &m->tables, img->rgb, img->width,
+                                          img->height, side, refine, y, report, err)))
         goto done;
     if (mrt_rc_encoder_init(&enc) != 0) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");

@@ -77,6 +77,16 @@ static inline void mrt_trace_side(mrt_trace *t, const uint8_t *side, size_t n) {
     t->nside = n;
 }
 
+/* Two traces hold the same symbols, means, scale indices and side bits
+ * (an encoder's and a decoder's of one stream must). */
+static inline bool mrt_trace_equal(const mrt_trace *a, const mrt_trace *b) {
+    return !a->failed && !b->failed && a->count == b->count && a->nside == b->nside &&
+           !memcmp(a->residual, b->residual, a->count * sizeof(int32_t)) &&
+           !memcmp(a->mu, b->mu, a->count * sizeof(int32_t)) &&
+           !memcmp(a->scale, b->scale, a->count) &&
+           (a->nside == 0 || !memcmp(a->side, b->side, a->nside));
+}
+
 static inline void mrt_trace_free(mrt_trace *t) {
     free(t->residual), free(t->mu), free(t->scale), free(t->side);
     memset(t, 0, sizeof *t);

@@ -21,14 +21,15 @@
  * with its saved activations and passes the gradient back to y straight
  * through the rounding; the rate's gradient comes from the float context
  * model on y + uniform noise, as in training. Every step's latent is
- * measured as decoded, its rate by the float context model, and the one
- * kept is the least distorted within the budget -- the analysis latent
- * itself if none beats it: refinement never makes an image worse or
- * (up to the estimate's error, well under 1 %) larger.
+ * measured as decoded, its rate as the coder's own tables will code it,
+ * and the one kept is the least distorted within the budget -- the
+ * analysis latent itself if none beats it: refinement never makes an image
+ * worse, nor its bitstream larger by more than the coder's last byte.
  */
 #ifndef MRT_REFINE_H
 #define MRT_REFINE_H
 
+#include "entropy.h"
 #include "model.h"
 #include "mrt.h"
 #include "status.h"
@@ -56,7 +57,8 @@ mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt
 /* y (nwin * L * c floats, from mrt_analysis) is replaced by the best latent
  * found; side_bits (from the same mrt_analysis) are kept as they are. */
 mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                             const uint8_t *rgb, int width, int height,
+                             const mrt_gauss_tables *tables, const uint8_t *rgb, int width,
+                             int height,
                              const uint8_t *side_bits, const mrt_refine_options *opt, float *y,
                              mrt_refine_report *report, mrt_error *err);
 
