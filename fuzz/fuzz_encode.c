@@ -15,6 +15,8 @@
  * encoder's. That last one is the codec's central invariant (DESIGN.md §5):
  * encoder and decoder run the same integer context model on the same
  * values, so a difference anywhere is a bitstream the decoder misreads.
+ * Then the same image with 2 steps of latent refinement (refine.c): it
+ * must encode, decode, and be no more than the coder's last bytes larger.
  *
  * The model is fuzz_model.h's (as for fuzz_decode). Images are small
  * because each input runs the analysis and the synthesis transforms.
@@ -78,10 +80,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     EXPECT(mrt_trace_equal(&enc, &dec), "the decoder read other symbols than the encoder wrote "
            "(%zu and %zu symbols, %dx%d)", enc.count, dec.count, img.width, img.height);
 
+    mrt_refine_options refine = {2, MRT_REFINE_LR};
+    uint8_t *refined = NULL;
+    size_t refined_len = 0;
+    mrt_image refined_out;
+    st = mrt_encode_refined(model, &img, 1, &refine, NULL, &refined, &refined_len, &err);
+    EXPECT(st == MRT_OK, "refining a %dx%d image: %s", img.width, img.height, err.message);
+    EXPECT(refined_len <= len + 2, "refinement grew a %dx%d stream from %zu to %zu bytes",
+           img.width, img.height, len, refined_len);
+    st = mrt_decode(model, refined, refined_len, 1, &refined_out, &err);
+    EXPECT(st == MRT_OK, "decoding a refined %dx%d bitstream: %s", img.width, img.height,
+           err.message);
+
     mrt_trace_free(&enc);
     mrt_trace_free(&dec);
     mrt_image_free(&out);
+    mrt_image_free(&refined_out);
     mrt_free(bits);
+    mrt_free(refined);
     free(img.rgb);
     return 0;
 }
