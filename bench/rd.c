@@ -658,6 +658,7 @@ typedef struct point {
 } point;
 
 static int quiet = 0;
+static int refine_steps = 0; /* --refine: our encoder's latent refinement */
 
 static void progress(const char *fmt, ...) {
     if (quiet) return;
@@ -919,7 +920,9 @@ static void write_json(const char *dir, const char *name, const char *descriptio
 }
 
 static void point_name(const point *pt, char *buf, size_t len) {
-    if (pt->model)
+    if (pt->model && refine_steps)
+        snprintf(buf, len, "mrt %s refine %d", base_name(pt->model), refine_steps);
+    else if (pt->model)
         snprintf(buf, len, "mrt %s", base_name(pt->model));
     else
         snprintf(buf, len, "%g bpp", pt->bpp);
@@ -1108,7 +1111,7 @@ int main(int argc, char **argv) {
      * are best at 12-16 on some images (measured) */
     double factors[MAXF] = {1, 1.5, 2, 3, 4, 6, 8, 12, 16};
     int nfactors = 9;
-    int max_side = 0, threads = 1, refine = 0;
+    int max_side = 0, threads = 1;
     const char *outdir = ".";
     for (int a = 1; a < argc; a++)
         if (!strcmp(argv[a], "--self-test")) {
@@ -1129,7 +1132,7 @@ int main(int argc, char **argv) {
             double v = parse_double(argv[++a], "--refine");
             if (!(v >= 0 && v <= MRT_REFINE_MAX_STEPS) || v != floor(v))
                 die("--refine must be a whole number of steps, 0..%d", MRT_REFINE_MAX_STEPS);
-            refine = (int)v;
+            refine_steps = (int)v;
         } else if (!strcmp(o, "--bpp") && more) {
             if (npts == MAXPTS) die("too many rate points");
             double v = parse_double(argv[++a], "--bpp");
@@ -1246,7 +1249,7 @@ int main(int argc, char **argv) {
             uint8_t *bits;
             size_t len;
             double t0 = now();
-            mrt_encode_options eo = {threads, refine};
+            mrt_encode_options eo = {threads, refine_steps};
             if (mrt_encode_with(models[p], &ref, &eo, &bits, &len, &err) != MRT_OK)
                 die("%s: encode: %s", images[i], err.message);
             double t1 = now();
@@ -1326,8 +1329,9 @@ int main(int argc, char **argv) {
     }
     if (active[0]) {
         char desc[1024];
-        size_t u = refine ? (size_t)snprintf(desc, sizeof desc, "mrt (ours, latent refinement "
-                                             "of %d steps), one rate point per model:", refine)
+        size_t u = refine_steps ? (size_t)snprintf(desc, sizeof desc, "mrt (ours, latent "
+                                                   "refinement of %d steps), one rate point per "
+                                                   "model:", refine_steps)
                           : (size_t)snprintf(desc, sizeof desc, "mrt (ours), one rate point per "
                                              "model:");
         for (int p = 0; p < npts && u < sizeof desc; p++)
