@@ -59,7 +59,9 @@ case $stage:$rate in
     # The 0.02 point has 4 latent tokens per window: its stage 2 started
     # from the 2-token stage-2 checkpoint at step 3600 (stage2-0.02-L2.gguf,
     # itself `--init stage1-0.02.gguf` with lambda 0.12), grown by --latents
-    # (models/README.md, "More latent tokens for 0.02").
+    # (models/README.md, "More latent tokens for 0.02"). Its last stretch,
+    # from step 38000 at lambda 3, ran with --lr 1e-4 --stop-after 2500
+    # (stopped at 39955): the rate had drifted over 0.025 bpp at lambda 1.2.
     name=stage2-$rate
     args=(--init "models/train/stage2-0.02-L2.gguf" --latents 4 --lambda "$stage2_lambda"
           --rate-id "$rate_id" --train-encoder
