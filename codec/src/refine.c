@@ -212,7 +212,7 @@ mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_
             if (report) report->distortion = d, report->bpp = bpp, report->best_step = step;
         }
         if (last) break;
-        if (step > 0) lambda *= exp(LAMBDA_RATE * (bpp / budget - 1.0));
+        if (step > 0 && budget > 0) lambda *= exp(LAMBDA_RATE * (bpp / budget - 1.0));
         /* distortion: straight through the rounding (d y_hat / d y = 1);
          * the weights get no gradients (all-NULL gradient pointers) */
         static const mrt_weights no_grads;
