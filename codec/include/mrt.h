@@ -197,7 +197,7 @@ mrt_status mrt_encode(const mrt_model *model, const mrt_image *img, int threads,
  * gradient descent through the decoder (codec/src/refine.h), for a picture
  * closer to the original (MS-SSIM and PSNR) at no more bytes. The format
  * and the decoder are unchanged: any decoder reads the result. Each step
- * costs about two decodes' time (a 768x512 photo: about 0.5 s on one core),
+ * costs about two decodes' time (a 768x512 photo: about 0.5 s on two cores),
  * and memory grows to about 1.4 KB per pixel; images over 16 megapixels are
  * refused (MRT_ERR_TOO_BIG) before anything is allocated. */
 typedef struct mrt_encode_options {
