@@ -464,12 +464,13 @@ mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
                            mrt_error *err) {
     mrt_encode_options none = {0, 0};
     if (!options) options = &none;
-    if (options->threads < 0 || options->refine_steps < 0 ||
-        options->refine_steps > MRT_REFINE_MAX_STEPS)
-        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: threads must be >= 0 and "
-                        "refinement steps 0..%d", MRT_REFINE_MAX_STEPS);
+    if (options->threads < 0)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: threads must be >= 0, not %d",
+                        options->threads);
+    /* any step count but 0 goes to encode(), whose mrt_refine_check
+     * refuses one outside 0..MRT_REFINE_MAX_STEPS */
     mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR};
-    return encode(m, img, options->threads, options->refine_steps > 0 ? &refine : NULL, NULL,
+    return encode(m, img, options->threads, options->refine_steps != 0 ? &refine : NULL, NULL,
                   out, out_len, NULL, err);
 }
 

@@ -124,10 +124,7 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     size_t n = 3 * plane;
     if (grad) memset(s->dcrop, 0, sizeof(float) * n);
     double l1 = mrt_l1_loss(grad ? s->dcrop : NULL, s->crop, s->target, n, 1.0f);
-    for (size_t i = 0; i < n; i++) {
-        s->x01[i] = 0.5f * (s->target[i] + 1.0f);
-        s->out01[i] = 0.5f * (s->crop[i] + 1.0f);
-    }
+    for (size_t i = 0; i < n; i++) s->out01[i] = 0.5f * (s->crop[i] + 1.0f);
     /* d(1 - msssim)/d(out) = -d msssim/d(out01) * 0.5 */
     double ms = mrt_msssim(rt, grad ? s->dcrop : NULL, s->out01, s->x01, 1, 3, height, width,
                            -0.5f);
@@ -183,9 +180,12 @@ mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_
     }
     mrt_ctx_float_from_int(cfg, w, &s.cf);
     size_t plane = s.nreal;
+    /* the photo, planar: in [-1, 1] for L1, in [0, 1] for MS-SSIM */
     for (int c = 0; c < 3; c++)
-        for (size_t i = 0; i < plane; i++)
+        for (size_t i = 0; i < plane; i++) {
             s.target[c * plane + i] = rgb[i * 3 + c] * (2.0f / 255.0f) - 1.0f;
+            s.x01[c * plane + i] = 0.5f * (s.target[c * plane + i] + 1.0f);
+        }
     double pixels = (double)plane;
     double side_bpp = (double)s.lsh.ngx * s.lsh.ngy * cfg->side_bits / pixels;
     double lambda = LAMBDA_START, budget = 0, best = INFINITY;
