@@ -5,7 +5,7 @@
 #     for byte, as 6 steps + resume + 6 steps (same seed, same threads);
 #   - stages 1 and 2 run, resume exactly, and export a working codec model;
 #     stage 2's --train-encoder trains the encoder too; --latents grows a
-#     model to more latent tokens per window;
+#     model to more latent tokens per window; --target-bpp steers lambda;
 #   - bad options and a mismatched resume are refused.
 #
 #   test_train.sh MRT_BINARY SAMPLES_DIR
@@ -77,6 +77,31 @@ check "awk -v a=\"\$(sed -E 's/.*\"loss\": ([0-9.]+).*\"grad_norm\": ([0-9.]+).*
   'BEGIN {split(a, x, \" \"); split(b, y, \" \"); exit !(x[1] > 0 && x[2] > 0 &&
      y[1] / x[1] > 0.97 && y[1] / x[1] < 1.03 && y[2] / x[2] > 0.9 && y[2] / x[2] < 1.1)}'" \
   "two workers' first step differs from one thread's (\$(cat $work/t1.jsonl $work/t2.jsonl))"
+# --target-bpp steers lambda: far above the target rate it rises every step
+# (a fixed lambda stays put), the checkpoint keeps it and a resumed run
+# continues from it exactly
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --init "$work/s1.gguf" --lambda 0.5 \
+  --target-bpp 0.001 --out "$work/rc.gguf" --log "$work/rc.jsonl" --log-every 1
+check "[[ \$? -eq 0 ]]" "stage 2 --target-bpp failed"
+lambdas=$(sed -E 's/.*"lambda": ([0-9.e+-]+).*/\1/' "$work/rc.jsonl" | paste -sd' ')
+check "awk -v l=\"$lambdas\" 'BEGIN {n = split(l, x, \" \"); if (n != 6 || x[1] != 0.5) exit 1;
+  for (i = 2; i <= n; i++) if (!(x[i] > x[i - 1])) exit 1}'" \
+  "lambda was not steered up from 0.5 towards a rate far below the model's: $lambdas"
+check "! grep -v '\"lambda\": 0.5[},]' $work/t1.jsonl | grep -q ." \
+  "a fixed lambda changed: \$(cat $work/t1.jsonl)"
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --stop-after 3 --init "$work/s1.gguf" \
+  --lambda 0.5 --target-bpp 0.001 --out "$work/rcr.gguf"
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --init "$work/s1.gguf" \
+  --lambda 0.5 --target-bpp 0.001 --out "$work/rcr.gguf"
+check "cmp -s $work/rc.gguf $work/rcr.gguf" "steered lambda: 6 steps != 3 + resume + 3"
+"$mrt" train "${common[@]}" --stage 0 --steps 1 --target-bpp 0.01 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'target-bpp' $work/err" "--target-bpp in stage 0 was accepted"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/s1.gguf" --target-bpp 0.01 \
+  --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'target-bpp' $work/err" "--target-bpp without a --lambda was accepted"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/s1.gguf" --lambda 0.5 \
+  --target-bpp -1 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'target-bpp' $work/err" "a negative --target-bpp was accepted"
 # fine-tuning a model file (the user feature): stage 2 from the exported model
 "$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --lambda 0.5 \
   --out "$work/ft.gguf" --export "$work/ft-model.gguf"

@@ -6,6 +6,24 @@
 
 #include "generator.h"
 
+/* Backward's scratch, in floats: two gradient buffers of the largest map,
+ * used alternately, and two maps at 1/8 for the residual block. Kept with
+ * the activations so that each backward does not fault in tens of MB anew
+ * (a 768x512 image's buffers exceed glibc's mmap threshold: latent
+ * refinement's steps spent a third of their time in page faults). */
+static size_t gen_grad_biggest(const mrt_gen_acts *a) {
+    size_t biggest = (size_t)a->B * a->width[0] * a->h * a->w;
+    for (int k = 0; k < MRT_GEN_STAGES; k++) {
+        size_t n = (size_t)a->B * 4 * a->width[k + 1] * a->h * a->w << (2 * k);
+        if (n > biggest) biggest = n;
+    }
+    return biggest;
+}
+
+static size_t gen_grad_floats(const mrt_gen_acts *a) {
+    return 2 * gen_grad_biggest(a) + 2 * (size_t)a->B * a->width[0] * a->h * a->w;
+}
+
 int mrt_gen_acts_alloc(mrt_gen_acts *a, int B, int h, int w, int cin, const int *width,
                        bool train) {
     memset(a, 0, sizeof *a);
@@ -24,6 +42,7 @@ int mrt_gen_acts_alloc(mrt_gen_acts *a, int B, int h, int w, int cin, const int 
     if (train) {
         total = 6 * low + out;
         for (int k = 0; k < MRT_GEN_STAGES; k++) total += 5 * stage[k];
+        total += gen_grad_floats(a);
     } else {
         total = 3 * low + 2 * biggest;
     }
@@ -40,7 +59,8 @@ int mrt_gen_acts_alloc(mrt_gen_acts *a, int B, int h, int w, int cin, const int 
             a->c[k] = p, p += stage[k];
             a->rc[k] = p, p += stage[k];
         }
-        a->out = p;
+        a->out = p, p += out;
+        a->grad = p;
     } else {
         /* in place where the op allows it (ReLU, the residual add); two big
          * buffers alternate between the stages, since neither a convolution
@@ -95,15 +115,8 @@ int mrt_gen_backward(const mrt_rt *rt, const mrt_gen_weights *g, const mrt_gen_w
     if (!a->train) return -1;
     if (!dg) dg = &none;
     int B = a->B, H = a->h << MRT_GEN_STAGES, W = a->w << MRT_GEN_STAGES, C0 = a->width[0];
-    /* two gradient buffers of the largest map, used alternately */
-    size_t biggest = (size_t)B * C0 * a->h * a->w;
-    for (int k = 0; k < MRT_GEN_STAGES; k++) {
-        size_t n = (size_t)B * 4 * a->width[k + 1] * a->h * a->w << (2 * k);
-        if (n > biggest) biggest = n;
-    }
-    float *buf = malloc(sizeof(float) * 2 * biggest);
-    if (!buf) return -1;
-    float *d0 = buf, *d1 = buf + biggest;
+    size_t biggest = gen_grad_biggest(a);
+    float *d0 = a->grad, *d1 = a->grad + biggest;
     int C = a->width[MRT_GEN_STAGES];
     size_t n = (size_t)B * C * H * W;
     /* out = conv_out(rc[2]) */
@@ -136,11 +149,7 @@ int mrt_gen_backward(const mrt_rt *rt, const mrt_gen_weights *g, const mrt_gen_w
     size_t low = (size_t)B * C0 * H * W;
     float *d_r0 = d1;
     memcpy(d_r0, d0, sizeof(float) * low); /* through the skip */
-    float *d_rt1 = malloc(sizeof(float) * 2 * low);
-    if (!d_rt1) {
-        free(buf);
-        return -1;
-    }
+    float *d_rt1 = a->grad + 2 * biggest;
     float *d_t1 = d_rt1 + low;
     memset(d_rt1, 0, sizeof(float) * low);
     mrt_conv2d_backward(rt, d_rt1, dg->res2_w, dg->res2_b, d0, a->rt1, g->res2_w, B, C0, H, W,
@@ -152,7 +161,5 @@ int mrt_gen_backward(const mrt_rt *rt, const mrt_gen_weights *g, const mrt_gen_w
     memset(d0, 0, sizeof(float) * low);
     mrt_relu_backward(rt, d0, d_r0, a->a0, low); /* d(a0) */
     mrt_conv2d_backward(rt, dx, dg->in_w, dg->in_b, d0, x, g->in_w, B, a->cin, H, W, C0, 3, 1);
-    free(d_rt1);
-    free(buf);
     return 0;
 }

@@ -35,7 +35,8 @@ typedef struct mrt_gen_acts {
     float *a0, *r0, *t1, *rt1, *t2, *s0;
     float *u[MRT_GEN_STAGES], *p[MRT_GEN_STAGES], *rp[MRT_GEN_STAGES];
     float *c[MRT_GEN_STAGES], *rc[MRT_GEN_STAGES];
-    float *out; /* (B, 3, 8h, 8w) */
+    float *out;  /* (B, 3, 8h, 8w) */
+    float *grad; /* with `train`: backward's scratch */
     float *mem;
 } mrt_gen_acts;
 

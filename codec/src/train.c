@@ -75,6 +75,8 @@ typedef struct {
     size_t n;
     float *P, *G, *M, *V, *E;
     long step;
+    float lambda;          /* stages 1-2: the rate weight now (see steer_lambda) */
+    bool lambda_saved;     /* the checkpoint it resumed from held one */
 } params;
 
 /* The trained tensors of a stage, in a fixed order: stage 0 the
@@ -161,6 +163,26 @@ static void params_init(params *p, uint64_t seed) {
     memcpy(p->E, p->P, sizeof(float) * p->n);
 }
 
+/* ---------------------------------------------------- rate control */
+
+/* Rate control: lambda *= exp(LAMBDA_GAIN * (bpp / target - 1)) after
+ * every step, on the batch's estimated rate. At a fixed lambda a rate
+ * point's rate drifts as its model improves (the 0.02 model's went from
+ * 0.0233 to 0.0269 bpp on Kodak over 18,000 steps: models/README.md); a
+ * steered lambda holds it. The gain is small because one batch's rate is
+ * noisy (about +-10 % at 16 crops): 10 % over the target for 1,000 steps
+ * raises lambda by a factor of e^0.2 = 1.22, while the noise alone moves it
+ * by a few percent over 10,000 steps. Bounded so that a run that cannot
+ * reach its target does not drive lambda to 0 or infinity. */
+#define LAMBDA_GAIN 0.002
+#define LAMBDA_MIN 1e-4f
+#define LAMBDA_MAX 1e4f
+
+static float steer_lambda(float lambda, double bpp, double target) {
+    double next = lambda * exp(LAMBDA_GAIN * (bpp / target - 1.0));
+    return next < LAMBDA_MIN ? LAMBDA_MIN : next > LAMBDA_MAX ? LAMBDA_MAX : (float)next;
+}
+
 /* ------------------------------------------------------ checkpoints */
 
 static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, const char *path,
@@ -176,6 +198,7 @@ static mrt_status save_checkpoint(const params *p, const mrt_train_options *o, c
     mrt_gguf_writer_add_u32(w, "mrt.train.crop", (uint32_t)o->crop);
     mrt_gguf_writer_add_u32(w, "mrt.tok_bits", (uint32_t)p->bits);
     mrt_gguf_writer_add_u32(w, "mrt.dim", (uint32_t)p->cfg.dim);
+    if (o->stage > 0) mrt_gguf_writer_add_f32(w, "mrt.train.lambda", p->lambda);
     for (int i = 0; i <= MRT_GEN_STAGES; i++) {
         char key[40];
         snprintf(key, sizeof key, "mrt.gen_width.%d", i);
@@ -260,6 +283,15 @@ static mrt_status load_checkpoint(params *p, const mrt_train_options *o, const c
         }
     }
     p->step = (long)step;
+    /* older checkpoints have no lambda: the run's --lambda then */
+    if (o->stage > 0 && mrt_gguf_meta_f32(g, "mrt.train.lambda", &p->lambda, msg, sizeof msg) == 0) {
+        if (!isfinite(p->lambda) || p->lambda < 0 || p->lambda > LAMBDA_MAX) {
+            st = mrt_fail(err, MRT_ERR_MODEL, "resuming %s: its lambda %g is not in [0, %g]", path,
+                          p->lambda, LAMBDA_MAX);
+            goto done;
+        }
+        p->lambda_saved = true;
+    }
 done:
     mrt_gguf_close(g);
     return st;
@@ -891,6 +923,12 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
                         "steps positive, bits 1..16");
     mrt_rt rt = mrt_rt_make(o->threads);
     mrt_config cfg = mrt_config_xs();
+    if (!isfinite(o->lambda) || o->lambda < 0 || !(o->target_bpp >= 0 && o->target_bpp <= 24))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--lambda must be >= 0 and --target-bpp in "
+                        "(0, 24]");
+    if (o->target_bpp > 0 && (o->stage == 0 || !(o->lambda > 0)))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--target-bpp is for stages 1 and 2, and needs "
+                        "a --lambda > 0 to start from");
     if (o->latents && o->stage == 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the tokenizer "
                         "has none)");
@@ -968,6 +1006,10 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     /* stages 1-2 keep some tensors fixed (the generator in stage 1, the
      * encoder in stage 2): no weight decay, so a zero gradient moves nothing */
     mrt_adamw opt = {o->lr, 0.9f, 0.99f, 1e-8f, o->stage == 0 ? o->weight_decay : 0.0f};
+    /* a fixed lambda is the command's; a steered one continues from the
+     * checkpoint's, if it has one */
+    if (o->stage > 0 && !(o->target_bpp > 0 && p.lambda_saved)) p.lambda = o->lambda;
+    float lambda = p.lambda;
     double t_start = now(), t_saved = now(), t_report = now();
     long first_step = p.step, report_steps = 0;
     step_stats avg = {0};
@@ -980,7 +1022,7 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
             s = tok_step(&rt, &p, &acts, x, o->entropy_weight);
         } else {
             double ramp = o->lambda_ramp > 0 ? (double)p.step / o->lambda_ramp : 1.0;
-            float lambda = (float)(o->lambda * (ramp < 1.0 ? ramp : 1.0));
+            lambda = (float)(p.lambda * (ramp < 1.0 ? ramp : 1.0));
             uint64_t noise_seed = o->seed ^ (0xd1342543de82ef95ULL * (uint64_t)(p.step + 1));
             s = split->n > 1 ? split_step(split, &p, x, o->batch, o->crop, lambda, noise_seed)
                              : codec_step(&rt, &p, &cacts, x, lambda, noise_seed);
@@ -990,6 +1032,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
                           "or diverged)", p.step);
             break;
         }
+        if (o->stage > 0 && o->target_bpp > 0 && p.step >= o->lambda_ramp)
+            p.lambda = steer_lambda(p.lambda, s.entropy, o->target_bpp);
         float gnorm = mrt_clip_grad_norm(p.G, p.n, o->clip);
         opt.lr = learning_rate(o, p.step);
         mrt_adamw_update(&opt, p.P, p.G, p.M, p.V, p.n, p.step + 1);
@@ -998,21 +1042,26 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         report_steps++;
         avg.loss += s.loss, avg.l1 += s.l1, avg.msssim += s.msssim, avg.entropy += s.entropy;
         avg.psnr += s.psnr, avg.bit_balance += s.bit_balance;
-        if (log && p.step % (o->log_every > 0 ? o->log_every : 1) == 0)
+        if (log && p.step % (o->log_every > 0 ? o->log_every : 1) == 0) {
             fprintf(log, "{\"stage\": %d, \"step\": %ld, \"loss\": %.6f, \"l1\": %.6f, "
                     "\"msssim\": %.6f, \"entropy\": %.6f, \"psnr\": %.3f, \"grad_norm\": %.4f, "
-                    "\"lr\": %.3g}\n", o->stage, p.step, s.loss, s.l1, s.msssim, s.entropy,
+                    "\"lr\": %.3g", o->stage, p.step, s.loss, s.l1, s.msssim, s.entropy,
                     s.psnr, gnorm, opt.lr);
+            if (o->stage > 0) fprintf(log, ", \"lambda\": %.5g", lambda);
+            fputs("}\n", log);
+        }
         double t = now();
         if (t - t_report >= 10.0 || p.step == o->steps) {
             double rate = report_steps * o->batch / (t - t_report);
             double eta = (o->steps - p.step) * o->batch / (rate > 0 ? rate : 1);
+            char lambda_part[32] = "";
+            if (o->stage > 0) snprintf(lambda_part, sizeof lambda_part, " lambda %.3g", lambda);
             if (!o->quiet)
                 fprintf(stderr, "stage %d step %ld/%ld loss %.4f l1 %.4f ms-ssim %.4f psnr %.2f "
-                        "entropy %.3f lr %.2e %.1f crops/s eta %.1f h\n", o->stage, p.step,
+                        "entropy %.3f%s lr %.2e %.1f crops/s eta %.1f h\n", o->stage, p.step,
                         o->steps, avg.loss / report_steps, avg.l1 / report_steps,
                         avg.msssim / report_steps, avg.psnr / report_steps,
-                        avg.entropy / report_steps, opt.lr, rate, eta / 3600);
+                        avg.entropy / report_steps, lambda_part, opt.lr, rate, eta / 3600);
             if (log) fflush(log);
             memset(&avg, 0, sizeof avg);
             report_steps = 0;

@@ -41,6 +41,10 @@ typedef struct mrt_train_options {
     const char *init;          /* stage 2: the stage-1 checkpoint to start from */
     const char *export_path;   /* write the codec model here at every checkpoint */
     float lambda;              /* rate weight: loss = distortion + lambda * bpp */
+    double target_bpp;         /* > 0: steer lambda so that the training crops' estimated
+                                * rate stays at this many bits per pixel (lambda is then
+                                * the starting value, and the checkpoint keeps the
+                                * current one); 0: lambda stays fixed */
     long lambda_ramp;          /* steps over which lambda rises from 0 */
     int rate_id;               /* written into the exported model */
     int train_encoder;         /* stage 2: also train the encoder (straight-through rounding) */
