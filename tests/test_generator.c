@@ -68,6 +68,13 @@ int main(void) {
     mrt_gen_forward(&rt, &g, &inf, x);
     CHECK(memcmp(a.out, inf.out, nout * sizeof(float)) == 0, "inference buffers change the output");
     CHECK(mrt_gen_backward(&rt, &g, &dg, &a, x, r, dx) == 0, "backward");
+    /* backward keeps its scratch in the activations: a second call, on
+     * scratch the first left dirty, gives the same dx bit for bit */
+    float *dx_again = tu_alloc(nx);
+    CHECK(mrt_gen_backward(&rt, &g, NULL, &a, x, r, dx_again) == 0 &&
+              memcmp(dx, dx_again, nx * sizeof(float)) == 0,
+          "a second backward on the same activations gives another dx");
+    free(dx_again);
     CHECK(mrt_gen_backward(&rt, &g, &dg, &inf, x, r, dx) != 0, "backward needs train activations");
     tu_gradcheck("generator dx", gen_fwd, &c, x, nx, dx, a.out, r, nout, H_STEP, 2e-2f, 2e-2f, 40);
     for (int i = 0; i < ntensors; i++) {
