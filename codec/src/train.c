@@ -924,8 +924,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     mrt_rt rt = mrt_rt_make(o->threads);
     mrt_config cfg = mrt_config_xs();
     if (!isfinite(o->lambda) || o->lambda < 0 || !(o->target_bpp >= 0 && o->target_bpp <= 24))
-        return mrt_fail(err, MRT_ERR_ARGUMENT, "--lambda must be >= 0 and --target-bpp in "
-                        "(0, 24]");
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--lambda must be >= 0, and --target-bpp 0 "
+                        "(off) or in (0, 24]");
     if (o->target_bpp > 0 && (o->stage == 0 || !(o->lambda > 0)))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--target-bpp is for stages 1 and 2, and needs "
                         "a --lambda > 0 to start from");
