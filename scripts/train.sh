@@ -32,7 +32,7 @@ case $rate in
   "") ;;
   0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2.5 stage2_steps=7500 ;;
   0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=6500 ;;
-  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=3 stage2_steps=60000 ;;
+  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=3 stage2_steps=54000 ;;
   *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
 esac
 
@@ -61,9 +61,11 @@ case $stage:$rate in
     # itself `--init stage1-0.02.gguf` with lambda 0.12), grown by --latents
     # (models/README.md, "More latent tokens for 0.02"). From step 38000
     # it ran at lambda 3 (the rate had drifted over 0.025 bpp at lambda
-    # 1.2): with --lr 1e-4 --steps 80000 to 39955, then --steps 60000, and
-    # from 42227 with lambda steered to hold the training crops' rate
-    # (--target-bpp; about 0.0226 bpp on Kodak).
+    # 1.2): with --lr 1e-4 --steps 80000 to 39955, then --steps 60000, from
+    # 42227 with lambda steered to hold the training crops' rate
+    # (--target-bpp; about 0.0226 bpp on Kodak), and from 42740 with
+    # --lr 3.6e-4 --steps 54000 (the same 4.6e-5 there, a cosine tail that
+    # fits the session).
     name=stage2-$rate
     args=(--init "models/train/stage2-0.02-L2.gguf" --latents 4 --lambda "$stage2_lambda"
           --target-bpp 0.0248 --rate-id "$rate_id" --train-encoder
