@@ -1,23 +1,23 @@
 # Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.
 $mrt << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0224491 21.5281 0.766887
+0.0220447 21.5978 0.772923
 EOD
 $jpeg << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0222778 21.8073 0.709798
+0.0218777 21.7963 0.708012
 EOD
 $webp << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0221252 22.936 0.769057
+0.0217709 22.8878 0.767615
 EOD
 $avif << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.021965 22.9036 0.766431
+0.021642 22.8699 0.76433
 EOD
 $jxl << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.022071 22.2377 0.738313
+0.021726 22.2043 0.736126
 EOD
 set terminal pngcairo size 1400,560 font ',11'
 set output 'rd.png'

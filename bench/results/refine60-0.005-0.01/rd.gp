@@ -1,23 +1,26 @@
 # Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.
 $mrt << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0226415 20.9158 0.735881
+0.00684526 19.8567 0.631273
+0.0117204 20.502 0.683481
 EOD
 $jpeg << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0224652 21.8204 0.710694
+0.0116594 20.4262 0.604605
 EOD
 $webp << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0223338 22.9524 0.770145
+0.00674778 21.0089 0.642592
+0.0115831 21.8534 0.703552
 EOD
 $avif << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0221329 22.9544 0.767142
+0.0115306 21.2411 0.665087
 EOD
 $jxl << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0223863 22.2564 0.740194
+0.00676812 20.1309 0.60619
+0.0116196 21.1232 0.667938
 EOD
 set terminal pngcairo size 1400,560 font ',11'
 set output 'rd.png'
