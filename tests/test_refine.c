@@ -2,8 +2,9 @@
  * test_refine.c -- encoder-side latent refinement (codec/src/refine.c):
  *   - 0 steps keeps the analysis latent: the very bitstream of mrt_encode;
  *   - the kept latent is never worse than the analysis one, nor over its
- *     rate (the bitstream at most the coder's last bytes longer), and the distortion refinement reports is the one the real
- *     decoder's picture has (so the training-path decoder it descends
+ *     rate (the bitstream at most the coder's last bytes longer), and
+ *     the distortion refinement reports is the one the real decoder's
+ *     picture has (so the training-path decoder it descends
  *     through is the codec's, on a non-square image and a padded one);
  *   - the refined bitstream decodes to exactly its symbols, and the same
  *     encode twice gives the same bytes;
