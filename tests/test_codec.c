@@ -132,7 +132,7 @@ static void test_bad_models(void) {
     /* a context weight beyond the documented bound */
     int32_t saved = w.ctx[0][0].w1[0];
     w.ctx[0][0].w1[0] = (1 << 24) + 1;
-    CHECK(mrt_model_save(&cfg, &w, 0, path, &err) == MRT_OK, "save: %s", err.message);
+    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, path, &err) == MRT_OK, "save: %s", err.message);
     mrt_model *m = NULL;
     mrt_status st = mrt_model_load(path, &m, &err);
     CHECK(st == MRT_ERR_MODEL && strstr(err.message, "ctx.0.0.fc1.weight"),
@@ -141,12 +141,41 @@ static void test_bad_models(void) {
     w.ctx[0][0].w1[0] = saved;
     /* a non-finite float weight */
     w.embed_w[5] = NAN;
-    CHECK(mrt_model_save(&cfg, &w, 0, path, &err) == MRT_OK, "save: %s", err.message);
+    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, path, &err) == MRT_OK, "save: %s", err.message);
     st = mrt_model_load(path, &m, &err);
     CHECK(st == MRT_ERR_MODEL && strstr(err.message, "enc.embed.weight"),
           "NaN weight: %s", err.message);
     mrt_model_free(m);
     w.embed_w[5] = 0;
+    /* the training loss's MSE weight (refinement's objective): kept when
+     * sane; a file holding a negative, absurd or NaN one is refused */
+    CHECK(mrt_model_save(&cfg, &w, 0, 16.0f, path, &err) == MRT_OK, "save: %s", err.message);
+    st = mrt_model_load(path, &m, &err);
+    CHECK(st == MRT_OK, "a model with mrt.train.mse_weight 16: %s", err.message);
+    mrt_model_free(m);
+    m = NULL;
+    size_t len = 0;
+    uint8_t *file = NULL;
+    CHECK(mrt_read_file(path, 1u << 30, &file, &len, &err) == MRT_OK, "read: %s", err.message);
+    const char key[] = "mrt.train.mse_weight";
+    size_t at = 0;
+    while (file && at + sizeof key + 8 < len && memcmp(file + at, key, sizeof key - 1)) at++;
+    CHECK(file && at + sizeof key + 8 < len, "mrt.train.mse_weight not in the saved file");
+    const float bad_weights[] = {-1.0f, 1e5f, NAN};
+    for (int i = 0; file && at + sizeof key + 8 < len && i < 3; i++) {
+        /* the key, then its type (uint32), then the float */
+        memcpy(file + at + sizeof key - 1 + 4, &bad_weights[i], 4);
+        CHECK(mrt_write_file_atomic(path, file, len, &err) == MRT_OK, "write: %s", err.message);
+        st = mrt_model_load(path, &m, &err);
+        CHECK(st == MRT_ERR_MODEL && strstr(err.message, "mrt.train.mse_weight") &&
+                  strstr(err.message, "is outside"),
+              "mse weight %g: %s", (double)bad_weights[i], err.message);
+        mrt_model_free(m);
+        m = NULL;
+    }
+    mrt_free(file);
+    CHECK(mrt_model_save(&cfg, &w, 0, -1.0f, path, &err) == MRT_ERR_ARGUMENT,
+          "saving a negative MSE weight was not refused");
     free(storage);
     /* missing file, not a model */
     st = mrt_model_load("/nonexistent/model.gguf", &m, &err);

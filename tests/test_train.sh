@@ -6,6 +6,7 @@
 #   - stages 1 and 2 run, resume exactly, and export a working codec model;
 #     stage 2's --train-encoder trains the encoder too; --latents grows a
 #     model to more latent tokens per window; --target-bpp steers lambda;
+#     --mse-weight adds an MSE term to stage 2's loss;
 #   - bad options and a mismatched resume are refused.
 #
 #   test_train.sh MRT_BINARY SAMPLES_DIR
@@ -94,6 +95,35 @@ check "[[ \$(grep -c '\"lambda\": 0.5}' $work/s2.jsonl) -eq 6 ]]" \
 "$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --init "$work/s1.gguf" \
   --lambda 0.5 --target-bpp 0.001 --out "$work/rcr.gguf"
 check "cmp -s $work/rc.gguf $work/rcr.gguf" "steered lambda: 6 steps != 3 + resume + 3"
+# --mse-weight W adds W * MSE (on [0, 1] values) to stage 2's loss: on the
+# first step (same weights, same batch) the loss rises by exactly that, and
+# the weights then move differently. One thread: the logged PSNR is then
+# that of the whole batch's MSE (with two, the mean of two halves' PSNRs)
+"$mrt" train "${common[@]}" --stage 2 --steps 2 --init "$work/s1.gguf" --lambda 0.5 \
+  --threads 1 --out "$work/nomse.gguf" --log "$work/nomse.jsonl" --log-every 1
+"$mrt" train "${common[@]}" --stage 2 --steps 2 --init "$work/s1.gguf" --lambda 0.5 \
+  --threads 1 --mse-weight 16 --out "$work/mse.gguf" --log "$work/mse.jsonl" --log-every 1 \
+  --export "$work/mse-model.gguf"
+check "[[ \$? -eq 0 ]]" "stage 2 --mse-weight failed"
+# the exported model names its weight (refinement minimises the same loss);
+# one trained without it does not, and both refine
+check "grep -q mrt.train.mse_weight $work/mse-model.gguf && ! grep -q mrt.train.mse_weight $work/model.gguf" \
+  "the exported model does not record --mse-weight (or one without it does)"
+"$mrt" encode "$samples/coffee.jpg" "$work/m.mrt" --model "$work/mse-model.gguf" --refine 2 --quiet &&
+  "$mrt" decode "$work/m.mrt" "$work/m.png" --model "$work/mse-model.gguf" --quiet
+check "[[ \$? -eq 0 && -s $work/m.png ]]" "a model trained with --mse-weight does not refine and round-trip"
+check "awk -v a=\"\$(head -n 1 $work/nomse.jsonl | sed -E 's/.*\"loss\": ([0-9.]+).*\"psnr\": ([0-9.]+).*/\1 \2/')\" \
+  -v b=\"\$(head -n 1 $work/mse.jsonl | sed -E 's/.*\"loss\": ([0-9.]+).*\"psnr\": ([0-9.]+).*/\1 \2/')\" \
+  'BEGIN {split(a, x, \" \"); split(b, y, \" \"); want = 16 * 10 ^ (-x[2] / 10);
+          exit !(x[2] == y[2] && want > 0.001 && y[1] - x[1] > 0.98 * want && y[1] - x[1] < 1.02 * want)}'" \
+  "--mse-weight 16 did not add 16 * MSE to the first step's loss"
+check "! cmp -s $work/nomse.gguf $work/mse.gguf" "--mse-weight changed no weight"
+"$mrt" train "${common[@]}" --stage 1 --steps 1 --tokenizer "$work/a.gguf" --lambda 0.5 \
+  --mse-weight 1 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'mse-weight' $work/err" "--mse-weight in stage 1 was accepted"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/s1.gguf" --lambda 0.5 \
+  --mse-weight -1 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'mse-weight' $work/err" "a negative --mse-weight was accepted"
 "$mrt" train "${common[@]}" --stage 0 --steps 1 --target-bpp 0.01 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'target-bpp' $work/err" "--target-bpp in stage 0 was accepted"
 "$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/s1.gguf" --target-bpp 0.01 \

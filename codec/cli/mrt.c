@@ -30,6 +30,8 @@ static const char *usage_text =
     "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
     "                 [--target-bpp R]  (stages 1-2: steer lambda, from --lambda, to hold\n"
     "                 the training crops' estimated rate at R bits per pixel)\n"
+    "                 [--mse-weight W]  (stage 2: add W * MSE to L1 + (1 - MS-SSIM);\n"
+    "                 it moves the balance towards PSNR)\n"
     "                 [--latents L]  (stages 1-2: latent tokens per 64x64 window; default:\n"
     "                 those of the checkpoint or --init weights, else 2; weights with\n"
     "                 fewer are grown)\n"
@@ -318,6 +320,7 @@ static int cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--lambda")) o.lambda = strtof(v, &end);
         else if (!strcmp(a, "--lambda-ramp")) o.lambda_ramp = strtol(v, &end, 10);
         else if (!strcmp(a, "--target-bpp")) o.target_bpp = strtod(v, &end);
+        else if (!strcmp(a, "--mse-weight")) o.mse_weight = strtof(v, &end);
         else if (!strcmp(a, "--rate-id")) o.rate_id = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--log")) o.log = v;
         else if (!strcmp(a, "--stage")) o.stage = (int)strtol(v, &end, 10);

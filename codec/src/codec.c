@@ -38,6 +38,7 @@ struct mrt_model {
     float *owned;   /* weights owned by the model (random init) */
     uint8_t fingerprint[32];
     int rate_id;
+    float mse_weight; /* mrt.train.mse_weight: refinement minimises training's loss */
     char *path;
     mrt_gauss_tables tables;
 };
@@ -59,7 +60,8 @@ struct mrt_model {
     X("mrt.ctx_groups", ctx_groups)        \
     X("mrt.ctx_hidden", ctx_hidden)
 
-static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, mrt_error *err) {
+static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, float *mse_weight,
+                              mrt_error *err) {
     char msg[256];
     uint32_t v;
     const char *arch;
@@ -94,12 +96,21 @@ static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, mr
         return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
     if (v > 255) return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.rate_id %u is over 255", mrt_gguf_label(g), v);
     *rate_id = (int)v;
+    /* optional (models trained without --mse-weight do not have it) */
+    *mse_weight = 0.0f;
+    if (mrt_gguf_find_kv(g, "mrt.train.mse_weight")) {
+        if (mrt_gguf_meta_f32(g, "mrt.train.mse_weight", mse_weight, msg, sizeof msg) != 0)
+            return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        if (!(*mse_weight >= 0.0f && *mse_weight <= MRT_MAX_MSE_WEIGHT))
+            return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.train.mse_weight %g is outside [0, %g]",
+                            mrt_gguf_label(g), *mse_weight, (double)MRT_MAX_MSE_WEIGHT);
+    }
     mrt_status st = mrt_config_validate(c, err);
     if (st != MRT_OK) return mrt_fail(err, st, "%s: %s", mrt_gguf_label(g), err ? err->message : "");
     return MRT_OK;
 }
 
-static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id) {
+static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id, float mse_weight) {
     int bad = mrt_gguf_writer_add_str(wr, "general.architecture", "mrt");
 #define WRITE_KEY(key, field) bad |= mrt_gguf_writer_add_u32(wr, key, (uint32_t)c->field);
     CONFIG_KEYS(WRITE_KEY)
@@ -115,6 +126,7 @@ static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id) {
         bad |= mrt_gguf_writer_add_u32(wr, key, (uint32_t)c->gen_width[i]);
     }
     bad |= mrt_gguf_writer_add_u32(wr, "mrt.rate_id", (uint32_t)rate_id);
+    if (mse_weight > 0.0f) bad |= mrt_gguf_writer_add_f32(wr, "mrt.train.mse_weight", mse_weight);
     return bad;
 }
 
@@ -141,7 +153,7 @@ mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err) {
         st = mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
         goto fail;
     }
-    if ((st = read_config(m->file, &m->cfg, &m->rate_id, err)) != MRT_OK) goto fail;
+    if ((st = read_config(m->file, &m->cfg, &m->rate_id, &m->mse_weight, err)) != MRT_OK) goto fail;
     int n = mrt_model_tensors(&m->cfg, &m->w, NULL);
     if (n > MAX_TENSORS) {
         st = mrt_fail(err, MRT_ERR_MODEL, "%s: configuration needs %d tensors", path, n);
@@ -220,7 +232,10 @@ const mrt_config *mrt_model_config(const mrt_model *m) { return &m->cfg; }
 const mrt_weights *mrt_model_weights(const mrt_model *m) { return &m->w; }
 
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
-                          const char *path, mrt_error *err) {
+                          float mse_weight, const char *path, mrt_error *err) {
+    if (!(mse_weight >= 0.0f && mse_weight <= MRT_MAX_MSE_WEIGHT))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "saving %s: MSE weight %g is outside [0, %g]",
+                        path, (double)mse_weight, (double)MRT_MAX_MSE_WEIGHT);
     mrt_tensor_ref *refs = calloc(MAX_TENSORS, sizeof *refs);
     mrt_gguf_writer *wr = mrt_gguf_writer_new();
     mrt_weights copy = *w; /* the table wants writable slots */
@@ -231,7 +246,7 @@ mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_
         goto done;
     }
     int n = mrt_model_tensors(cfg, &copy, refs);
-    int bad = write_config(wr, cfg, rate_id);
+    int bad = write_config(wr, cfg, rate_id, mse_weight);
     for (int i = 0; i < n && !bad; i++) {
         int64_t gdims[4];
         for (int d = 0; d < refs[i].n_dims; d++) gdims[d] = refs[i].dims[refs[i].n_dims - 1 - d];
@@ -318,7 +333,7 @@ mrt_status mrt_model_write_random_config(const mrt_config *cfg, const char *path
     mrt_weights w;
     float *storage = NULL;
     mrt_status st = mrt_model_init_random(cfg, seed, &w, &storage, err);
-    if (st == MRT_OK) st = mrt_model_save(cfg, &w, rate_id, path, err);
+    if (st == MRT_OK) st = mrt_model_save(cfg, &w, rate_id, 0.0f, path, err);
     free(storage);
     return st == MRT_OK ? mrt_ok(err) : st;
 }
@@ -404,9 +419,13 @@ static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
     }
     if ((st = mrt_analysis(&rt, cfg, &m->w, img->rgb, img->width, img->height, y, side, err)))
         goto done;
-    if (refine && (st = mrt_refine_latent(&rt, cfg, &m->w, &m->tables, img->rgb, img->width,
-                                          img->height, side, refine, y, report, err)))
-        goto done;
+    if (refine) {
+        mrt_refine_options with_model = *refine;
+        with_model.mse_weight = m->mse_weight; /* the loss this model was trained for */
+        if ((st = mrt_refine_latent(&rt, cfg, &m->w, &m->tables, img->rgb, img->width,
+                                    img->height, side, &with_model, y, report, err)))
+            goto done;
+    }
     if (mrt_rc_encoder_init(&enc) != 0) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
         goto done;
@@ -469,7 +488,8 @@ mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
                         options->threads);
     /* any step count but 0 goes to encode(), whose mrt_refine_check
      * refuses one outside 0..MRT_REFINE_MAX_STEPS */
-    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR};
+    /* encode() sets the MSE weight: the model's own */
+    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR, 0.0f};
     return encode(m, img, options->threads, options->refine_steps != 0 ? &refine : NULL, NULL,
                   out, out_len, NULL, err);
 }

@@ -108,9 +108,11 @@ const mrt_weights *mrt_model_weights(const mrt_model *m);
  * holds them all (free it when done). */
 mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weights *w,
                                  float **storage, mrt_error *err);
-/* Writes weights as a GGUF model file (atomically). */
+/* Writes weights as a GGUF model file (atomically). mse_weight > 0 is
+ * recorded as mrt.train.mse_weight (stage 2's --mse-weight), so that
+ * refinement minimises the loss the model was trained with. */
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
-                          const char *path, mrt_error *err);
+                          float mse_weight, const char *path, mrt_error *err);
 /* mrt_model_write_random for any configuration (the fuzzers use a
  * miniature one). */
 mrt_status mrt_model_write_random_config(const mrt_config *cfg, const char *path, uint64_t seed,

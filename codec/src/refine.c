@@ -103,7 +103,7 @@ static double decode_exactly(const mrt_config *cfg, const mrt_weights *w,
     return e.bits;
 }
 
-/* Decoder forward on s->y_hat and the distortion L1 + (1 - MS-SSIM) over
+/* Decoder forward on s->y_hat and the distortion L1 + (1 - MS-SSIM) + w MSE over
  * the real pixels; with `grad`, s->dout receives d(distortion)/d(output)
  * (zero over the padding). The losses are training's (train.c: L1 on
  * [-1, 1] values, MS-SSIM on [0, 1]), on the output clipped to [-1, 1] as
@@ -111,7 +111,7 @@ static double decode_exactly(const mrt_config *cfg, const mrt_weights *w,
  * picture the decoder will show, and no effort goes into values the clip
  * discards (their gradient is 0). */
 static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                         refine_state *s, int width, int height, bool grad) {
+                         refine_state *s, int width, int height, float mse_weight, bool grad) {
     mrt_synthesis_train_forward(rt, cfg, w, &s->sy, s->y_hat);
     mrt_gen_forward(rt, &w->gen, &s->gen, s->sy.map);
     size_t plane = s->nreal;
@@ -124,6 +124,15 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     size_t n = 3 * plane;
     if (grad) memset(s->dcrop, 0, sizeof(float) * n);
     double l1 = mrt_l1_loss(grad ? s->dcrop : NULL, s->crop, s->target, n, 1.0f);
+    /* w * MSE on [0, 1] values (train.c): (crop - target) / 2 per value, so
+     * d/d(crop) = w * (crop - target) / (2 n) */
+    double se = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)s->crop[i] - s->target[i];
+        se += d * d;
+        if (grad && mse_weight > 0) s->dcrop[i] += (float)(mse_weight * d / (2.0 * n));
+    }
+    double mse = se / (4.0 * n);
     for (size_t i = 0; i < n; i++) s->out01[i] = 0.5f * (s->crop[i] + 1.0f);
     /* d(1 - msssim)/d(out) = -d msssim/d(out01) * 0.5 */
     double ms = mrt_msssim(rt, grad ? s->dcrop : NULL, s->out01, s->x01, 1, 3, height, width,
@@ -140,7 +149,7 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
                 }
             }
     }
-    return l1 + (1.0 - ms);
+    return l1 + (1.0 - ms) + mse_weight * mse;
 }
 
 /* lambda's start and its dual-ascent rate: lambda *= exp(RATE * (bpp /
@@ -155,9 +164,10 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
 mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt,
                             mrt_error *err) {
     if (!opt || opt->steps < 0 || opt->steps > MRT_REFINE_MAX_STEPS || !(opt->lr > 0.0f) ||
-        !(opt->lr <= 10.0f))
-        return mrt_fail(err, MRT_ERR_ARGUMENT, "latent refinement: steps must be 0..%d and the "
-                        "step size in (0, 10]", MRT_REFINE_MAX_STEPS);
+        !(opt->lr <= 10.0f) || !(opt->mse_weight >= 0.0f && opt->mse_weight <= MRT_MAX_MSE_WEIGHT))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "latent refinement: steps must be 0..%d, the "
+                        "step size in (0, 10] and the MSE weight in [0, %g]",
+                        MRT_REFINE_MAX_STEPS, (double)MRT_MAX_MSE_WEIGHT);
     if ((long long)width * height > MRT_REFINE_MAX_PIXELS)
         return mrt_fail(err, MRT_ERR_TOO_BIG, "latent refinement: image %dx%d has more than %lld "
                         "pixels (it keeps the whole decoder's activations); encode it without "
@@ -195,7 +205,7 @@ mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_
     for (int step = 0; step <= opt->steps; step++) {
         bool last = step == opt->steps;
         double bits = decode_exactly(cfg, w, tables, &s, side_bits, y);
-        double d = distortion(rt, cfg, w, &s, width, height, !last);
+        double d = distortion(rt, cfg, w, &s, width, height, opt->mse_weight, !last);
         double bpp = bits / pixels + side_bpp;
         if (!isfinite(d) || !isfinite(bpp)) {
             st = mrt_fail(err, MRT_ERR_NOMEM, "latent refinement: the objective is not finite "

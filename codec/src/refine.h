@@ -9,7 +9,8 @@
  * choice of symbols changes, never how they are coded).
  *
  * The promise is "the same size, a better picture": refinement minimises
- * training's distortion, L1 + (1 - MS-SSIM) over the real pixels, subject
+ * training's distortion, L1 + (1 - MS-SSIM) + w * MSE over the real pixels
+ * (w: the model's mrt.train.mse_weight, 0 if it has none), subject
  * to a rate no higher than the analysis latent's. It descends on
  *     J(y) = distortion + lambda * bpp
  * and adjusts lambda after every step by dual ascent, up while the rate is
@@ -37,8 +38,9 @@
 /* MRT_REFINE_MAX_PIXELS, MRT_REFINE_MAX_STEPS: mrt.h */
 
 typedef struct mrt_refine_options {
-    int steps;    /* gradient steps (0: measure only) */
-    float lr;     /* Adam step size in latent units (MRT_REFINE_LR) */
+    int steps;        /* gradient steps (0: measure only) */
+    float lr;         /* Adam step size in latent units (MRT_REFINE_LR) */
+    float mse_weight; /* the distortion's MSE weight: the model's own (mrt_encode sets it) */
 } mrt_refine_options;
 
 #define MRT_REFINE_LR 0.05f

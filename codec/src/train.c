@@ -492,6 +492,7 @@ static step_stats tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float
 typedef struct {
     int B, S, stage;
     bool train_encoder; /* stage 2 with --train-encoder */
+    float mse_weight;   /* stage 2: --mse-weight */
     mrt_latent_shape lsh;
     mrt_analysis_acts an;
     mrt_synthesis_acts sy;
@@ -678,7 +679,8 @@ static mrt_status export_model(const params *p, const mrt_train_options *o, mrt_
             w.ctx[g][par].b2 = q, q += out;
         }
     mrt_ctx_float_to_int(&p->cfg, &cf, &w);
-    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->export_path, err);
+    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->stage == 2 ? o->mse_weight : 0.0f,
+                                   o->export_path, err);
     free(ints);
     return st;
 }
@@ -688,6 +690,7 @@ static int codec_acts_alloc(codec_acts *c, params *p, const mrt_train_options *o
     memset(c, 0, sizeof *c);
     c->B = o->batch, c->S = o->crop, c->stage = o->stage;
     c->train_encoder = o->stage == 2 && o->train_encoder;
+    c->mse_weight = o->stage == 2 ? o->mse_weight : 0.0f;
     c->lsh = mrt_latent_shape_of(cfg, o->crop, o->crop);
     size_t ny = (size_t)o->batch * c->lsh.ntokens * cfg->channels;
     size_t img = (size_t)o->batch * 3 * o->crop * o->crop;
@@ -783,16 +786,19 @@ static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const f
         const float *out = c->gen.out;
         memset(c->dout, 0, sizeof(float) * img);
         st.l1 = mrt_l1_loss(c->dout, out, x, img, 1.0f);
-        double se = 0;
+        /* w * mean((out01 - x01)^2), out01 = (out + 1) / 2: d/d(out) is
+         * w * (out01 - x01) / img */
+        double se = 0, mse_grad = c->mse_weight / (double)img;
         for (size_t i = 0; i < img; i++) {
             c->x01[i] = 0.5f * (x[i] + 1.0f);
             c->out01[i] = 0.5f * (out[i] + 1.0f);
             double d = (double)c->out01[i] - c->x01[i];
             se += d * d;
+            if (mse_grad > 0) c->dout[i] += (float)(mse_grad * d);
         }
         st.psnr = 10.0 * log10(1.0 / (se / img > 1e-10 ? se / img : 1e-10));
         st.msssim = mrt_msssim(rt, c->dout, c->out01, c->x01, B, 3, S, S, -0.5f);
-        distortion = st.l1 + (1.0 - st.msssim);
+        distortion = st.l1 + (1.0 - st.msssim) + c->mse_weight * (se / img);
         mrt_gen_backward(rt, &p->mw.gen, &p->mg.gen, &c->gen, c->sy.map, c->dout, c->dmap);
     }
     memset(c->dy, 0, sizeof(float) * ny);
@@ -929,6 +935,10 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     if (o->target_bpp > 0 && (o->stage == 0 || !(o->lambda > 0)))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--target-bpp is for stages 1 and 2, and needs "
                         "a --lambda > 0 to start from");
+    if (!(o->mse_weight >= 0 && o->mse_weight <= MRT_MAX_MSE_WEIGHT) ||
+        (o->mse_weight > 0 && o->stage != 2))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--mse-weight is for stage 2, in [0, %g]",
+                        (double)MRT_MAX_MSE_WEIGHT);
     if (o->latents && o->stage == 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the tokenizer "
                         "has none)");

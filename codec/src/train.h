@@ -49,6 +49,8 @@ typedef struct mrt_train_options {
     int rate_id;               /* written into the exported model */
     int train_encoder;         /* stage 2: also train the encoder (straight-through rounding) */
     int latents;               /* stages 1-2: latent tokens per window; 0 = XS's (2) */
+    float mse_weight;          /* stage 2: distortion also has mse_weight * MSE (on [0, 1]
+                                * pixel values), which moves the balance towards PSNR */
 } mrt_train_options;
 
 void mrt_train_defaults(mrt_train_options *o);
