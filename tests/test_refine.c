@@ -27,22 +27,25 @@
 #define MODEL_DIR "../models"
 
 
-/* Training's distortion, L1 on [-1, 1] + (1 - MS-SSIM on [0, 1]), of a
- * decoded picture against the original. */
-static double distortion_of(const mrt_image *ref, const mrt_image *dec) {
+/* Training's distortion, L1 on [-1, 1] + (1 - MS-SSIM on [0, 1]) + the
+ * model's MSE weight times MSE on [0, 1], of a decoded picture against the
+ * original. */
+static double distortion_of(const mrt_model *m, const mrt_image *ref, const mrt_image *dec) {
     size_t n = (size_t)ref->width * ref->height, plane = n;
     float *a = malloc(sizeof(float) * 3 * n), *b = malloc(sizeof(float) * 3 * n);
-    double l1 = 0;
+    double l1 = 0, se = 0;
     for (int c = 0; c < 3; c++)
         for (size_t i = 0; i < n; i++) {
             a[c * plane + i] = ref->rgb[i * 3 + c] / 255.0f;
             b[c * plane + i] = dec->rgb[i * 3 + c] / 255.0f;
-            l1 += fabs(2.0 * (a[c * plane + i] - b[c * plane + i]));
+            double d = (double)a[c * plane + i] - b[c * plane + i];
+            l1 += fabs(2.0 * d);
+            se += d * d;
         }
     mrt_rt rt = mrt_rt_make(2);
     double ms = mrt_msssim(&rt, NULL, b, a, 1, 3, ref->height, ref->width, 1.0f);
     free(a), free(b);
-    return l1 / (3.0 * n) + (1.0 - ms);
+    return l1 / (3.0 * n) + (1.0 - ms) + mrt_model_mse_weight(m) * se / (3.0 * n);
 }
 
 
@@ -94,7 +97,7 @@ static void check_image(const mrt_model *m, int w, int h, int steps, bool must_i
     mrt_status st = mrt_decode_traced(m, bits, len, 2, &out, &dec, &err);
     CHECK(st == MRT_OK, "decode the refined %dx%d: %s", w, h, err.message);
     if (st == MRT_OK) {
-        double d = distortion_of(&img, &out);
+        double d = distortion_of(m, &img, &out);
         CHECK(fabs(d - r.distortion) < 0.01, "%dx%d: the decoded picture's distortion is %.5f, "
               "refinement measured %.5f", w, h, d, r.distortion);
         CHECK(mrt_decode_traced(m, bits, len, 1, &out1, &dec1, &err) == MRT_OK &&
@@ -174,10 +177,10 @@ int main(void) {
             printf("coffee.jpg, 8 steps: %zu -> %zu bytes, %.2f -> %.2f dB, MS-SSIM %.4f -> "
                    "%.4f\n", plain_len, len, pa, pb, ma, mb);
             CHECK(mb > ma + 0.005, "MS-SSIM %.4f refined, %.4f not", mb, ma);
-            CHECK(r.best_step > 0 && fabs(distortion_of(&photo, &b) - r.distortion) < 0.005,
+            double decoded_distortion = distortion_of(trained, &photo, &b);
+            CHECK(r.best_step > 0 && fabs(decoded_distortion - r.distortion) < 0.005,
                   "coffee.jpg: kept step %d; the decoded picture's distortion is %.5f, "
-                  "refinement measured %.5f", r.best_step, distortion_of(&photo, &b),
-                  r.distortion);
+                  "refinement measured %.5f", r.best_step, decoded_distortion, r.distortion);
             CHECK(len <= plain_len + 2, "%zu bytes refined, %zu not", len, plain_len);
         } else {
             CHECK(0, "trained model: %s", err.message);

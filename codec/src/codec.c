@@ -230,6 +230,7 @@ int mrt_model_rate_id(const mrt_model *m) { return m->rate_id; }
 const char *mrt_model_path(const mrt_model *m) { return m->path; }
 const mrt_config *mrt_model_config(const mrt_model *m) { return &m->cfg; }
 const mrt_weights *mrt_model_weights(const mrt_model *m) { return &m->w; }
+float mrt_model_mse_weight(const mrt_model *m) { return m->mse_weight; }
 
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
                           float mse_weight, const char *path, mrt_error *err) {

@@ -103,6 +103,8 @@ mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len
 
 const mrt_config *mrt_model_config(const mrt_model *m);
 const mrt_weights *mrt_model_weights(const mrt_model *m);
+/* mrt.train.mse_weight: 0 for a model trained without --mse-weight */
+float mrt_model_mse_weight(const mrt_model *m);
 
 /* Seeded random weights for cfg; *storage receives the one buffer that
  * holds them all (free it when done). */
