@@ -1,23 +1,23 @@
 # Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.
 $mrt << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0220447 21.5978 0.772923
+0.021214 21.9682 0.769922
 EOD
 $jpeg << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0218777 21.7963 0.708012
+0.0210453 21.7345 0.703509
 EOD
 $webp << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0217709 22.8878 0.767615
+0.0210164 22.837 0.764073
 EOD
 $avif << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.021642 22.8699 0.76433
+0.0207062 22.8062 0.759077
 EOD
 $jxl << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.021726 22.2043 0.736126
+0.0209529 22.1558 0.733448
 EOD
 set terminal pngcairo size 1400,560 font ',11'
 set output 'rd.png'
