@@ -52,7 +52,7 @@ static double distortion_of(const mrt_model *m, const mrt_image *ref, const mrt_
 /* Refines img with `steps`; returns the bitstream (caller frees). */
 static uint8_t *refine(const mrt_model *m, const mrt_image *img, int steps,
                        mrt_refine_report *rep, size_t *len) {
-    mrt_refine_options o = {steps, MRT_REFINE_LR, 0.0f};
+    mrt_refine_options o = {steps, MRT_REFINE_LR};
     mrt_error err = {0};
     uint8_t *bits = NULL;
     *len = 0;

@@ -101,7 +101,7 @@ static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, fl
     if (mrt_gguf_find_kv(g, "mrt.train.mse_weight")) {
         if (mrt_gguf_meta_f32(g, "mrt.train.mse_weight", mse_weight, msg, sizeof msg) != 0)
             return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
-        if (!(*mse_weight >= 0.0f && *mse_weight <= MRT_MAX_MSE_WEIGHT))
+        if (!mrt_mse_weight_ok(*mse_weight))
             return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.train.mse_weight %g is outside [0, %g]",
                             mrt_gguf_label(g), *mse_weight, (double)MRT_MAX_MSE_WEIGHT);
     }
@@ -234,7 +234,7 @@ float mrt_model_mse_weight(const mrt_model *m) { return m->mse_weight; }
 
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
                           float mse_weight, const char *path, mrt_error *err) {
-    if (!(mse_weight >= 0.0f && mse_weight <= MRT_MAX_MSE_WEIGHT))
+    if (!mrt_mse_weight_ok(mse_weight))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "saving %s: MSE weight %g is outside [0, %g]",
                         path, (double)mse_weight, (double)MRT_MAX_MSE_WEIGHT);
     mrt_tensor_ref *refs = calloc(MAX_TENSORS, sizeof *refs);
@@ -420,13 +420,10 @@ static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
     }
     if ((st = mrt_analysis(&rt, cfg, &m->w, img->rgb, img->width, img->height, y, side, err)))
         goto done;
-    if (refine) {
-        mrt_refine_options with_model = *refine;
-        with_model.mse_weight = m->mse_weight; /* the loss this model was trained for */
-        if ((st = mrt_refine_latent(&rt, cfg, &m->w, &m->tables, img->rgb, img->width,
-                                    img->height, side, &with_model, y, report, err)))
-            goto done;
-    }
+    /* refinement minimises the loss this model was trained for */
+    if (refine && (st = mrt_refine_latent(&rt, cfg, &m->w, &m->tables, m->mse_weight, img->rgb,
+                                          img->width, img->height, side, refine, y, report, err)))
+        goto done;
     if (mrt_rc_encoder_init(&enc) != 0) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
         goto done;
@@ -489,8 +486,7 @@ mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
                         options->threads);
     /* any step count but 0 goes to encode(), whose mrt_refine_check
      * refuses one outside 0..MRT_REFINE_MAX_STEPS */
-    /* encode() sets the MSE weight: the model's own */
-    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR, 0.0f};
+    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR};
     return encode(m, img, options->threads, options->refine_steps != 0 ? &refine : NULL, NULL,
                   out, out_len, NULL, err);
 }

@@ -35,6 +35,7 @@
 #define MRT_MAX_CTX_GROUPS 4
 /* bound on stage 2's --mse-weight and a model's mrt.train.mse_weight */
 #define MRT_MAX_MSE_WEIGHT 10000.0f
+static inline int mrt_mse_weight_ok(float w) { return w >= 0.0f && w <= MRT_MAX_MSE_WEIGHT; }
 #define MRT_MAX_GEN_STAGES MRT_GEN_STAGES /* x2 upsampling stages: p = 8 */
 
 /* Architecture hyper-parameters (the "XS" values of DESIGN.md §3.5 are

@@ -127,10 +127,10 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     /* w * MSE on [0, 1] values (train.c): (crop - target) / 2 per value, so
      * d/d(crop) = w * (crop - target) / (2 n) */
     double se = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; mse_weight > 0 && i < n; i++) {
         double d = (double)s->crop[i] - s->target[i];
         se += d * d;
-        if (grad && mse_weight > 0) s->dcrop[i] += (float)(mse_weight * d / (2.0 * n));
+        if (grad) s->dcrop[i] += (float)(mse_weight * d / (2.0 * n));
     }
     double mse = se / (4.0 * n);
     for (size_t i = 0; i < n; i++) s->out01[i] = 0.5f * (s->crop[i] + 1.0f);
@@ -164,10 +164,9 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
 mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt,
                             mrt_error *err) {
     if (!opt || opt->steps < 0 || opt->steps > MRT_REFINE_MAX_STEPS || !(opt->lr > 0.0f) ||
-        !(opt->lr <= 10.0f) || !(opt->mse_weight >= 0.0f && opt->mse_weight <= MRT_MAX_MSE_WEIGHT))
-        return mrt_fail(err, MRT_ERR_ARGUMENT, "latent refinement: steps must be 0..%d, the "
-                        "step size in (0, 10] and the MSE weight in [0, %g]",
-                        MRT_REFINE_MAX_STEPS, (double)MRT_MAX_MSE_WEIGHT);
+        !(opt->lr <= 10.0f))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "latent refinement: steps must be 0..%d and the "
+                        "step size in (0, 10]", MRT_REFINE_MAX_STEPS);
     if ((long long)width * height > MRT_REFINE_MAX_PIXELS)
         return mrt_fail(err, MRT_ERR_TOO_BIG, "latent refinement: image %dx%d has more than %lld "
                         "pixels (it keeps the whole decoder's activations); encode it without "
@@ -176,8 +175,8 @@ mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt
 }
 
 mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                             const mrt_gauss_tables *tables, const uint8_t *rgb, int width,
-                             int height,
+                             const mrt_gauss_tables *tables, float mse_weight, const uint8_t *rgb,
+                             int width, int height,
                              const uint8_t *side_bits, const mrt_refine_options *opt, float *y,
                              mrt_refine_report *report, mrt_error *err) {
     mrt_status st = mrt_refine_check(width, height, opt, err);
@@ -205,7 +204,7 @@ mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_
     for (int step = 0; step <= opt->steps; step++) {
         bool last = step == opt->steps;
         double bits = decode_exactly(cfg, w, tables, &s, side_bits, y);
-        double d = distortion(rt, cfg, w, &s, width, height, opt->mse_weight, !last);
+        double d = distortion(rt, cfg, w, &s, width, height, mse_weight, !last);
         double bpp = bits / pixels + side_bpp;
         if (!isfinite(d) || !isfinite(bpp)) {
             st = mrt_fail(err, MRT_ERR_NOMEM, "latent refinement: the objective is not finite "

@@ -38,9 +38,8 @@
 /* MRT_REFINE_MAX_PIXELS, MRT_REFINE_MAX_STEPS: mrt.h */
 
 typedef struct mrt_refine_options {
-    int steps;        /* gradient steps (0: measure only) */
-    float lr;         /* Adam step size in latent units (MRT_REFINE_LR) */
-    float mse_weight; /* the distortion's MSE weight: the model's own (mrt_encode sets it) */
+    int steps;    /* gradient steps (0: measure only) */
+    float lr;     /* Adam step size in latent units (MRT_REFINE_LR) */
 } mrt_refine_options;
 
 #define MRT_REFINE_LR 0.05f
@@ -57,10 +56,11 @@ mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt
                             mrt_error *err);
 
 /* y (nwin * L * c floats, from mrt_analysis) is replaced by the best latent
- * found; side_bits (from the same mrt_analysis) are kept as they are. */
+ * found; side_bits (from the same mrt_analysis) are kept as they are.
+ * mse_weight is the model's (mrt.train.mse_weight, validated on load). */
 mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                             const mrt_gauss_tables *tables, const uint8_t *rgb, int width,
-                             int height,
+                             const mrt_gauss_tables *tables, float mse_weight, const uint8_t *rgb,
+                             int width, int height,
                              const uint8_t *side_bits, const mrt_refine_options *opt, float *y,
                              mrt_refine_report *report, mrt_error *err);
 

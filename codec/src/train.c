@@ -679,8 +679,8 @@ static mrt_status export_model(const params *p, const mrt_train_options *o, mrt_
             w.ctx[g][par].b2 = q, q += out;
         }
     mrt_ctx_float_to_int(&p->cfg, &cf, &w);
-    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->stage == 2 ? o->mse_weight : 0.0f,
-                                   o->export_path, err);
+    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->mse_weight, o->export_path,
+                                   err);
     free(ints);
     return st;
 }
@@ -690,7 +690,7 @@ static int codec_acts_alloc(codec_acts *c, params *p, const mrt_train_options *o
     memset(c, 0, sizeof *c);
     c->B = o->batch, c->S = o->crop, c->stage = o->stage;
     c->train_encoder = o->stage == 2 && o->train_encoder;
-    c->mse_weight = o->stage == 2 ? o->mse_weight : 0.0f;
+    c->mse_weight = o->mse_weight; /* 0 unless stage 2 (mrt_train refuses it elsewhere) */
     c->lsh = mrt_latent_shape_of(cfg, o->crop, o->crop);
     size_t ny = (size_t)o->batch * c->lsh.ntokens * cfg->channels;
     size_t img = (size_t)o->batch * 3 * o->crop * o->crop;
@@ -935,8 +935,7 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     if (o->target_bpp > 0 && (o->stage == 0 || !(o->lambda > 0)))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--target-bpp is for stages 1 and 2, and needs "
                         "a --lambda > 0 to start from");
-    if (!(o->mse_weight >= 0 && o->mse_weight <= MRT_MAX_MSE_WEIGHT) ||
-        (o->mse_weight > 0 && o->stage != 2))
+    if (!mrt_mse_weight_ok(o->mse_weight) || (o->mse_weight > 0 && o->stage != 2))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--mse-weight is for stage 2, in [0, %g]",
                         (double)MRT_MAX_MSE_WEIGHT);
     if (o->latents && o->stage == 0)
