@@ -1,23 +1,23 @@
 # Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.
 $mrt << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.021214 21.9682 0.769922
+0.020546 22.3546 0.758555
 EOD
 $jpeg << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0210453 21.7345 0.703509
+0.020423 21.6651 0.699914
 EOD
 $webp << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0210164 22.837 0.764073
+0.0203264 22.7705 0.761162
 EOD
 $avif << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0207062 22.8062 0.759077
+0.0200823 22.7416 0.755286
 EOD
 $jxl << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0209529 22.1558 0.733448
+0.0203467 22.0762 0.730157
 EOD
 set terminal pngcairo size 1400,560 font ',11'
 set output 'rd.png'
