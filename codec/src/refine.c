@@ -124,15 +124,11 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     size_t n = 3 * plane;
     if (grad) memset(s->dcrop, 0, sizeof(float) * n);
     double l1 = mrt_l1_loss(grad ? s->dcrop : NULL, s->crop, s->target, n, 1.0f);
-    /* w * MSE on [0, 1] values (train.c): (crop - target) / 2 per value, so
-     * d/d(crop) = w * (crop - target) / (2 n) */
-    double se = 0;
-    for (size_t i = 0; mse_weight > 0 && i < n; i++) {
-        double d = (double)s->crop[i] - s->target[i];
-        se += d * d;
-        if (grad) s->dcrop[i] += (float)(mse_weight * d / (2.0 * n));
-    }
-    double mse = se / (4.0 * n);
+    /* w * MSE on [0, 1] values (train.c): a difference on [-1, 1] is twice
+     * one on [0, 1], so the MSE there is a quarter, and so is its gradient */
+    double mse = mse_weight > 0 ? mrt_mse_loss(grad ? s->dcrop : NULL, s->crop, s->target, n,
+                                               mse_weight / 4.0f) / 4.0
+                                : 0.0;
     for (size_t i = 0; i < n; i++) s->out01[i] = 0.5f * (s->crop[i] + 1.0f);
     /* d(1 - msssim)/d(out) = -d msssim/d(out01) * 0.5 */
     double ms = mrt_msssim(rt, grad ? s->dcrop : NULL, s->out01, s->x01, 1, 3, height, width,

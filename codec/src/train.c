@@ -786,19 +786,17 @@ static step_stats codec_step(const mrt_rt *rt, params *p, codec_acts *c, const f
         const float *out = c->gen.out;
         memset(c->dout, 0, sizeof(float) * img);
         st.l1 = mrt_l1_loss(c->dout, out, x, img, 1.0f);
-        /* w * mean((out01 - x01)^2), out01 = (out + 1) / 2: d/d(out) is
-         * w * (out01 - x01) / img */
-        double se = 0, mse_grad = c->mse_weight / (double)img;
         for (size_t i = 0; i < img; i++) {
             c->x01[i] = 0.5f * (x[i] + 1.0f);
             c->out01[i] = 0.5f * (out[i] + 1.0f);
-            double d = (double)c->out01[i] - c->x01[i];
-            se += d * d;
-            if (mse_grad > 0) c->dout[i] += (float)(mse_grad * d);
         }
-        st.psnr = 10.0 * log10(1.0 / (se / img > 1e-10 ? se / img : 1e-10));
+        /* w * MSE on [0, 1] values; d(out01)/d(out) = 1/2 halves the scale.
+         * Without the term the MSE is still measured, for the PSNR. */
+        double mse = mrt_mse_loss(c->mse_weight > 0 ? c->dout : NULL, c->out01, c->x01, img,
+                                  0.5f * c->mse_weight);
+        st.psnr = 10.0 * log10(1.0 / (mse > 1e-10 ? mse : 1e-10));
         st.msssim = mrt_msssim(rt, c->dout, c->out01, c->x01, B, 3, S, S, -0.5f);
-        distortion = st.l1 + (1.0 - st.msssim) + c->mse_weight * (se / img);
+        distortion = st.l1 + (1.0 - st.msssim) + c->mse_weight * mse;
         mrt_gen_backward(rt, &p->mw.gen, &p->mg.gen, &c->gen, c->sy.map, c->dout, c->dmap);
     }
     memset(c->dy, 0, sizeof(float) * ny);
