@@ -17,6 +17,8 @@
  *     --threads N     threads for our codec and the metrics (default 1)
  *     --refine STEPS  our encoder refines each latent with STEPS steps
  *                     (mrt_encode_with; default 0, the one-pass encoder)
+ *     --refine-mse-weight W  refinement's MSE weight (default: each model's
+ *                     own; see mrt_encode_options)
  *     --timeout S     seconds allowed to one external tool call (default 120)
  *     --quiet         no progress on stderr
  *     --self-test     check the Lanczos resampler and exit
@@ -659,6 +661,8 @@ typedef struct point {
 
 static int quiet = 0;
 static int refine_steps = 0; /* --refine: our encoder's latent refinement */
+static int refine_mse_weight_given = 0;  /* --refine-mse-weight */
+static float refine_mse_weight = 0.0f;
 
 static void progress(const char *fmt, ...) {
     if (quiet) return;
@@ -920,7 +924,10 @@ static void write_json(const char *dir, const char *name, const char *descriptio
 }
 
 static void point_name(const point *pt, char *buf, size_t len) {
-    if (pt->model && refine_steps)
+    if (pt->model && refine_steps && refine_mse_weight_given)
+        snprintf(buf, len, "mrt %s refine %d mse-weight %g", base_name(pt->model), refine_steps,
+                 (double)refine_mse_weight);
+    else if (pt->model && refine_steps)
         snprintf(buf, len, "mrt %s refine %d", base_name(pt->model), refine_steps);
     else if (pt->model)
         snprintf(buf, len, "mrt %s", base_name(pt->model));
@@ -1084,7 +1091,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: bench_rd [--model FILE]... [--bpp X]... [--codecs jpeg,webp,avif,jxl]\n"
             "                [--factors 1,1.5,2,3,4,6,8,12,16] [--max-side N] [--out DIR]\n"
-            "                [--threads N] [--refine STEPS] [--timeout S] [--quiet] IMAGE...\n"
+            "                [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
+            "                [--timeout S] [--quiet] IMAGE...\n"
             "       bench_rd --self-test\n");
     exit(2);
 }
@@ -1133,6 +1141,11 @@ int main(int argc, char **argv) {
             if (!(v >= 0 && v <= MRT_REFINE_MAX_STEPS) || v != floor(v))
                 die("--refine must be a whole number of steps, 0..%d", MRT_REFINE_MAX_STEPS);
             refine_steps = (int)v;
+        } else if (!strcmp(o, "--refine-mse-weight") && more) {
+            double v = parse_double(argv[++a], "--refine-mse-weight");
+            if (!(v >= 0 && v <= 10000)) die("--refine-mse-weight must be in [0, 10000]");
+            refine_mse_weight_given = 1;
+            refine_mse_weight = (float)v;
         } else if (!strcmp(o, "--bpp") && more) {
             if (npts == MAXPTS) die("too many rate points");
             double v = parse_double(argv[++a], "--bpp");
@@ -1249,7 +1262,8 @@ int main(int argc, char **argv) {
             uint8_t *bits;
             size_t len;
             double t0 = now();
-            mrt_encode_options eo = {threads, refine_steps};
+            mrt_encode_options eo = {threads, refine_steps, refine_mse_weight_given,
+                                     refine_mse_weight};
             if (mrt_encode_with(models[p], &ref, &eo, &bits, &len, &err) != MRT_OK)
                 die("%s: encode: %s", images[i], err.message);
             double t1 = now();
@@ -1329,9 +1343,12 @@ int main(int argc, char **argv) {
     }
     if (active[0]) {
         char desc[1024];
+        char weight[64] = "";
+        if (refine_mse_weight_given)
+            snprintf(weight, sizeof weight, ", MSE weight %g", (double)refine_mse_weight);
         size_t u = refine_steps ? (size_t)snprintf(desc, sizeof desc, "mrt (ours, latent "
-                                                   "refinement of %d steps), one rate point per "
-                                                   "model:", refine_steps)
+                                                   "refinement of %d steps%s), one rate point "
+                                                   "per model:", refine_steps, weight)
                           : (size_t)snprintf(desc, sizeof desc, "mrt (ours), one rate point per "
                                              "model:");
         for (int p = 0; p < npts && u < sizeof desc; p++)

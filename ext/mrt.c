@@ -736,7 +736,7 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     mrt_conn *c = sqlite3_user_data(ctx);
     if (any_null(argc, argv)) return;
     if (!want_blob(ctx, fn, argv, 0, "image", "PNG or JPEG bytes")) return;
-    mrt_encode_options options = {0, 0};
+    mrt_encode_options options = {0, 0, 0, 0.0f};
     if (argc > 2) {
         int t = sqlite3_value_type(argv[2]);
         if (t != SQLITE_INTEGER) {

@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     EXPECT(mrt_trace_equal(&enc, &dec), "the decoder read other symbols than the encoder wrote "
            "(%zu and %zu symbols, %dx%d)", enc.count, dec.count, img.width, img.height);
 
-    mrt_refine_options refine = {2, MRT_REFINE_LR};
+    mrt_refine_options refine = {2, MRT_REFINE_LR, false, 0.0f};
     uint8_t *refined = NULL;
     size_t refined_len = 0;
     mrt_image refined_out;

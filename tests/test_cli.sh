@@ -72,8 +72,12 @@ schema=$(sqlite3 :memory: "with j(v) as (select readfile('$work/eval.json'))
 expect 1 "^mrt: eval: .*no-such-dir: no such file" "$mrt" eval "$work/no-such-dir" --model "$model"
 # --refine: the eval JSON records it; 0 steps is the one-pass encoder's very bitstream
 expect 0 "" "$mrt" eval "$work/evalset" --model "$model" --threads 2 --refine 2
-[[ $(sqlite3 :memory: "select json_extract(readfile('$work/out'), '\$.refine_steps')") == 2 ]] && ok ||
-  bad "eval --refine 2: refine_steps not 2 in $(cat "$work/out")"
+[[ $(sqlite3 :memory: "select json_extract(readfile('$work/out'), '\$.refine_steps') || '|' ||
+  json_type(readfile('$work/out'), '\$.refine_mse_weight')") == "2|null" ]] && ok ||
+  bad "eval --refine 2: refine_steps not 2, or refine_mse_weight not null, in $(cat "$work/out")"
+expect 0 "" "$mrt" eval "$work/evalset" --model "$model" --threads 2 --refine 2 --refine-mse-weight 16
+[[ $(sqlite3 :memory: "select json_extract(readfile('$work/out'), '\$.refine_mse_weight')") == 16 ]] &&
+  ok || bad "eval --refine-mse-weight 16: not recorded in $(cat "$work/out")"
 expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/refine0.mrt" --model "$model" --refine 0
 cmp -s "$work/refine0.mrt" "$work/coffee.jpg.mrt" && ok || bad "--refine 0 changed the bitstream"
 expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/refine2.mrt" --model "$model" --refine 2
@@ -81,6 +85,16 @@ expect 0 "" "$mrt" decode "$work/refine2.mrt" "$work/refine2.png" --model "$mode
 expect 2 "usage" "$mrt" encode a b --refine -1
 expect 2 "usage" "$mrt" encode a b --refine 10001
 expect 2 "usage" "$mrt" encode a b --refine many
+# --refine-mse-weight: the seeded model has no MSE term, so weight 0 is its
+# own and gives the very bytes; it needs --refine and a weight in [0, 10000]
+expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/refine2w0.mrt" --model "$model" --refine 2 \
+  --refine-mse-weight 0
+cmp -s "$work/refine2w0.mrt" "$work/refine2.mrt" && ok ||
+  bad "--refine-mse-weight 0 on a model without an MSE term changed the bitstream"
+expect 2 "needs --refine" "$mrt" encode a b --refine-mse-weight 16
+for w in -1 10001 nan inf 16x ""; do
+  expect 2 "usage" "$mrt" encode a b --refine 2 --refine-mse-weight "$w"
+done
 
 # MRT_MODEL is honoured
 MRT_MODEL=$model expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/env.mrt"

@@ -8,10 +8,11 @@
  *     through is the codec's, on a non-square image and a padded one);
  *   - the refined bitstream decodes to exactly its symbols, and the same
  *     encode twice gives the same bytes;
- *   - bad step counts and images over MRT_REFINE_MAX_PIXELS are refused
- *     before any pixel is read;
+ *   - bad step counts, MSE weights and images over MRT_REFINE_MAX_PIXELS
+ *     are refused before any pixel is read;
  *   - with the shipped default model (trained weights), when there is one,
- *     refinement makes a photo measurably closer at no more bytes.
+ *     refinement makes a photo measurably closer at no more bytes, and a
+ *     caller's MSE weight is the one its objective uses.
  */
 #define _DEFAULT_SOURCE /* mkstemps */
 #include <math.h>
@@ -27,10 +28,10 @@
 #define MODEL_DIR "../models"
 
 
-/* Training's distortion, L1 on [-1, 1] + (1 - MS-SSIM on [0, 1]) + the
- * model's MSE weight times MSE on [0, 1], of a decoded picture against the
+/* Training's distortion, L1 on [-1, 1] + (1 - MS-SSIM on [0, 1]) +
+ * mse_weight times MSE on [0, 1], of a decoded picture against the
  * original. */
-static double distortion_of(const mrt_model *m, const mrt_image *ref, const mrt_image *dec) {
+static double distortion_of(float mse_weight, const mrt_image *ref, const mrt_image *dec) {
     size_t n = (size_t)ref->width * ref->height, plane = n;
     float *a = malloc(sizeof(float) * 3 * n), *b = malloc(sizeof(float) * 3 * n);
     double l1 = 0, se = 0;
@@ -45,14 +46,15 @@ static double distortion_of(const mrt_model *m, const mrt_image *ref, const mrt_
     mrt_rt rt = mrt_rt_make(2);
     double ms = mrt_msssim(&rt, NULL, b, a, 1, 3, ref->height, ref->width, 1.0f);
     free(a), free(b);
-    return l1 / (3.0 * n) + (1.0 - ms) + mrt_model_mse_weight(m) * se / (3.0 * n);
+    return l1 / (3.0 * n) + (1.0 - ms) + mse_weight * se / (3.0 * n);
 }
 
 
-/* Refines img with `steps`; returns the bitstream (caller frees). */
-static uint8_t *refine(const mrt_model *m, const mrt_image *img, int steps,
-                       mrt_refine_report *rep, size_t *len) {
-    mrt_refine_options o = {steps, MRT_REFINE_LR};
+/* Refines img with `steps` (and the MSE weight, if mse_weight >= 0, else
+ * the model's); returns the bitstream (caller frees). */
+static uint8_t *refine_weighted(const mrt_model *m, const mrt_image *img, int steps,
+                                float mse_weight, mrt_refine_report *rep, size_t *len) {
+    mrt_refine_options o = {steps, MRT_REFINE_LR, mse_weight >= 0, mse_weight};
     mrt_error err = {0};
     uint8_t *bits = NULL;
     *len = 0;
@@ -60,6 +62,11 @@ static uint8_t *refine(const mrt_model *m, const mrt_image *img, int steps,
     CHECK(st == MRT_OK, "refine %dx%d, %d steps: %s", img->width, img->height, steps,
           err.message);
     return bits;
+}
+
+static uint8_t *refine(const mrt_model *m, const mrt_image *img, int steps,
+                       mrt_refine_report *rep, size_t *len) {
+    return refine_weighted(m, img, steps, -1.0f, rep, len);
 }
 
 static void check_image(const mrt_model *m, int w, int h, int steps, bool must_improve) {
@@ -97,7 +104,7 @@ static void check_image(const mrt_model *m, int w, int h, int steps, bool must_i
     mrt_status st = mrt_decode_traced(m, bits, len, 2, &out, &dec, &err);
     CHECK(st == MRT_OK, "decode the refined %dx%d: %s", w, h, err.message);
     if (st == MRT_OK) {
-        double d = distortion_of(m, &img, &out);
+        double d = distortion_of(mrt_model_mse_weight(m), &img, &out);
         CHECK(fabs(d - r.distortion) < 0.01, "%dx%d: the decoded picture's distortion is %.5f, "
               "refinement measured %.5f", w, h, d, r.distortion);
         CHECK(mrt_decode_traced(m, bits, len, 1, &out1, &dec1, &err) == MRT_OK &&
@@ -119,17 +126,20 @@ static void check_refusals(const mrt_model *m) {
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_image small = tu_make_photo(64, 64, 1);
-    mrt_encode_options bad[] = {{0, -1}, {0, MRT_REFINE_MAX_STEPS + 1}, {-1, 0}};
+    mrt_encode_options bad[] = {{0, -1, 0, 0.0f},   {0, MRT_REFINE_MAX_STEPS + 1, 0, 0.0f},
+                                {-1, 0, 0, 0.0f},   {0, 5, 1, -1.0f},
+                                {0, 5, 1, 10001.0f}, {0, 5, 1, NAN}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mrt_status st = mrt_encode_with(m, &small, &bad[i], &bits, &len, &err);
-        CHECK(st == MRT_ERR_ARGUMENT && bits == NULL, "options {%d, %d}: got %s (%s)",
-              bad[i].threads, bad[i].refine_steps, mrt_status_name(st), err.message);
+        CHECK(st == MRT_ERR_ARGUMENT && bits == NULL, "options {%d, %d, %d, %g}: got %s (%s)",
+              bad[i].threads, bad[i].refine_steps, bad[i].refine_mse_weight_given,
+              (double)bad[i].refine_mse_weight, mrt_status_name(st), err.message);
     }
     /* 4097 x 4097 named by an image whose pixels are 3 bytes: the refusal
      * must come before anything reads (or allocates for) them */
     uint8_t three[3] = {0};
     mrt_image huge = {4097, 4097, three};
-    mrt_encode_options opt = {2, 5};
+    mrt_encode_options opt = {2, 5, 0, 0.0f};
     mrt_status st = mrt_encode_with(m, &huge, &opt, &bits, &len, &err);
     CHECK(st == MRT_ERR_TOO_BIG && strstr(err.message, "4097x4097"),
           "a 4097x4097 image: got %s (%s)", mrt_status_name(st), err.message);
@@ -177,11 +187,28 @@ int main(void) {
             printf("coffee.jpg, 8 steps: %zu -> %zu bytes, %.2f -> %.2f dB, MS-SSIM %.4f -> "
                    "%.4f\n", plain_len, len, pa, pb, ma, mb);
             CHECK(mb > ma + 0.005, "MS-SSIM %.4f refined, %.4f not", mb, ma);
-            double decoded_distortion = distortion_of(trained, &photo, &b);
+            double decoded_distortion = distortion_of(mrt_model_mse_weight(trained), &photo, &b);
             CHECK(r.best_step > 0 && fabs(decoded_distortion - r.distortion) < 0.005,
                   "coffee.jpg: kept step %d; the decoded picture's distortion is %.5f, "
                   "refinement measured %.5f", r.best_step, decoded_distortion, r.distortion);
             CHECK(len <= plain_len + 2, "%zu bytes refined, %zu not", len, plain_len);
+            /* a caller's weight replaces the model's in the objective (the
+             * shipped 0.02 model's 48 * MSE is about 0.3 on this photo, far
+             * above the check's tolerance) */
+            mrt_refine_report r0 = {0};
+            size_t len0 = 0;
+            uint8_t *bits0 = refine_weighted(trained, &photo, 8, 0.0f, &r0, &len0);
+            mrt_image c = {0};
+            if (bits0 && mrt_decode(trained, bits0, len0, 2, &c, &err) == MRT_OK) {
+                double d0 = distortion_of(0.0f, &photo, &c);
+                CHECK(fabs(d0 - r0.distortion) < 0.005 && len0 <= plain_len + 2,
+                      "coffee.jpg, MSE weight 0: the decoded picture's distortion is %.5f, "
+                      "refinement measured %.5f; %zu bytes", d0, r0.distortion, len0);
+            } else {
+                CHECK(0, "coffee.jpg, MSE weight 0: %s", err.message);
+            }
+            mrt_image_free(&c);
+            free(bits0);
         } else {
             CHECK(0, "trained model: %s", err.message);
         }

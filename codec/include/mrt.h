@@ -203,6 +203,13 @@ mrt_status mrt_encode(const mrt_model *model, const mrt_image *img, int threads,
 typedef struct mrt_encode_options {
     int threads;      /* 0: default */
     int refine_steps; /* 0: none; 1..MRT_REFINE_MAX_STEPS */
+    /* Refinement minimises L1 + (1 - MS-SSIM) + w * MSE at no more bytes.
+     * Unless refine_mse_weight_given, w is the weight the model was trained
+     * with (mrt.train.mse_weight, 0 if none); else w = refine_mse_weight,
+     * 0..10000: lower favours MS-SSIM, higher PSNR (the same bytes either
+     * way). The decoder does not care which was used. */
+    int refine_mse_weight_given;
+    float refine_mse_weight;
 } mrt_encode_options;
 
 #define MRT_REFINE_MAX_STEPS 10000

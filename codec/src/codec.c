@@ -420,7 +420,8 @@ static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
     }
     if ((st = mrt_analysis(&rt, cfg, &m->w, img->rgb, img->width, img->height, y, side, err)))
         goto done;
-    /* refinement minimises the loss this model was trained for */
+    /* refinement minimises the loss this model was trained for, unless
+     * the caller weighs its MSE term otherwise */
     if (refine && (st = mrt_refine_latent(&rt, cfg, &m->w, &m->tables, m->mse_weight, img->rgb,
                                           img->width, img->height, side, refine, y, report, err)))
         goto done;
@@ -479,14 +480,16 @@ mrt_status mrt_encode(const mrt_model *m, const mrt_image *img, int threads, uin
 mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
                            const mrt_encode_options *options, uint8_t **out, size_t *out_len,
                            mrt_error *err) {
-    mrt_encode_options none = {0, 0};
+    mrt_encode_options none = {0, 0, 0, 0.0f};
     if (!options) options = &none;
     if (options->threads < 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: threads must be >= 0, not %d",
                         options->threads);
     /* any step count but 0 goes to encode(), whose mrt_refine_check
      * refuses one outside 0..MRT_REFINE_MAX_STEPS */
-    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR};
+    mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR,
+                                 options->refine_mse_weight_given != 0,
+                                 options->refine_mse_weight};
     return encode(m, img, options->threads, options->refine_steps != 0 ? &refine : NULL, NULL,
                   out, out_len, NULL, err);
 }

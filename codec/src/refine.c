@@ -163,6 +163,9 @@ mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt
         !(opt->lr <= 10.0f))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "latent refinement: steps must be 0..%d and the "
                         "step size in (0, 10]", MRT_REFINE_MAX_STEPS);
+    if (opt->mse_weight_given && !mrt_mse_weight_ok(opt->mse_weight))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "latent refinement: the MSE weight must be in "
+                        "[0, %g], not %g", (double)MRT_MAX_MSE_WEIGHT, (double)opt->mse_weight);
     if ((long long)width * height > MRT_REFINE_MAX_PIXELS)
         return mrt_fail(err, MRT_ERR_TOO_BIG, "latent refinement: image %dx%d has more than %lld "
                         "pixels (it keeps the whole decoder's activations); encode it without "
@@ -171,12 +174,14 @@ mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt
 }
 
 mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                             const mrt_gauss_tables *tables, float mse_weight, const uint8_t *rgb,
+                             const mrt_gauss_tables *tables, float model_mse_weight,
+                             const uint8_t *rgb,
                              int width, int height,
                              const uint8_t *side_bits, const mrt_refine_options *opt, float *y,
                              mrt_refine_report *report, mrt_error *err) {
     mrt_status st = mrt_refine_check(width, height, opt, err);
     if (st != MRT_OK) return st;
+    float mse_weight = opt->mse_weight_given ? opt->mse_weight : model_mse_weight;
     refine_state s;
     if (state_alloc(&s, cfg, width, height) != 0) {
         state_free(&s, cfg);

@@ -10,8 +10,9 @@
  *
  * The promise is "the same size, a better picture": refinement minimises
  * training's distortion, L1 + (1 - MS-SSIM) + w * MSE over the real pixels
- * (w: the model's mrt.train.mse_weight, 0 if it has none), subject
- * to a rate no higher than the analysis latent's. It descends on
+ * (w: the model's mrt.train.mse_weight, 0 if it has none, unless the
+ * caller picks another to favour MS-SSIM or PSNR), subject to a rate no
+ * higher than the analysis latent's. It descends on
  *     J(y) = distortion + lambda * bpp
  * and adjusts lambda after every step by dual ascent, up while the rate is
  * over the budget and down while it is under, since no fixed lambda keeps
@@ -30,6 +31,8 @@
 #ifndef MRT_REFINE_H
 #define MRT_REFINE_H
 
+#include <stdbool.h>
+
 #include "entropy.h"
 #include "model.h"
 #include "mrt.h"
@@ -40,6 +43,8 @@
 typedef struct mrt_refine_options {
     int steps;    /* gradient steps (0: measure only) */
     float lr;     /* Adam step size in latent units (MRT_REFINE_LR) */
+    bool mse_weight_given; /* false: w is the model's (mrt.train.mse_weight) */
+    float mse_weight;      /* else w, 0..MRT_MAX_MSE_WEIGHT */
 } mrt_refine_options;
 
 #define MRT_REFINE_LR 0.05f
@@ -57,9 +62,11 @@ mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt
 
 /* y (nwin * L * c floats, from mrt_analysis) is replaced by the best latent
  * found; side_bits (from the same mrt_analysis) are kept as they are.
- * mse_weight is the model's (mrt.train.mse_weight, validated on load). */
+ * model_mse_weight is the model's (mrt.train.mse_weight, validated on
+ * load), used unless opt->mse_weight_given. */
 mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                             const mrt_gauss_tables *tables, float mse_weight, const uint8_t *rgb,
+                             const mrt_gauss_tables *tables, float model_mse_weight,
+                             const uint8_t *rgb,
                              int width, int height,
                              const uint8_t *side_bits, const mrt_refine_options *opt, float *y,
                              mrt_refine_report *report, mrt_error *err);
