@@ -157,6 +157,18 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
 #define LAMBDA_START 8.0
 #define LAMBDA_RATE 2.0
 
+/* Adam's step size for `step` of `steps`: a cosine from opt->lr down to
+ * nothing at the last step. At a constant step the latent kept circling
+ * its optimum (240 steps bought nothing over 120); annealed, it settles.
+ * Measured on kodim01-03 at 120 steps with the shipped 0.02 model: the
+ * constant 0.05 gave 23.31 dB and MS-SSIM 0.7501; this schedule from 0.05,
+ * 23.37 / 0.7527 (to a tenth of it); from 0.1, 23.39 / 0.7552; from 0.15,
+ * 23.37 / 0.7540. */
+static float step_size(const mrt_refine_options *opt, int step) {
+    const double pi = 3.14159265358979323846;
+    return (float)(opt->lr * 0.5 * (1.0 + cos(pi * step / opt->steps)));
+}
+
 mrt_status mrt_refine_check(int width, int height, const mrt_refine_options *opt,
                             mrt_error *err) {
     if (!opt || opt->steps < 0 || opt->steps > MRT_REFINE_MAX_STEPS || !(opt->lr > 0.0f) ||
@@ -240,6 +252,7 @@ mrt_status mrt_refine_latent(const mrt_rt *rt, const mrt_config *cfg, const mrt_
                            NULL);
         float rate_scale = (float)(lambda / pixels);
         for (size_t i = 0; i < s.ny; i++) s.dy[i] = s.d_y_hat[i] + rate_scale * s.dy_rate[i];
+        adam.lr = step_size(opt, step);
         mrt_adamw_update(&adam, y, s.dy, s.m, s.v, s.ny, step + 1);
     }
     if (st == MRT_OK) memcpy(y, s.best, sizeof(float) * s.ny);

@@ -14,9 +14,10 @@
  * caller picks another to favour MS-SSIM or PSNR), subject to a rate no
  * higher than the analysis latent's. It descends on
  *     J(y) = distortion + lambda * bpp
- * and adjusts lambda after every step by dual ascent, up while the rate is
- * over the budget and down while it is under, since no fixed lambda keeps
- * every image's rate in place.
+ * with Adam, its step size annealed to nothing over the steps so the
+ * latent settles, and adjusts lambda after every step by dual ascent, up
+ * while the rate is over the budget and down while it is under, since no
+ * fixed lambda keeps every image's rate in place.
  *
  * Each step decodes exactly what the bitstream will carry (the integer
  * context model's means and the encoder's own rounding), runs the decoder
@@ -42,12 +43,13 @@
 
 typedef struct mrt_refine_options {
     int steps;    /* gradient steps (0: measure only) */
-    float lr;     /* Adam step size in latent units (MRT_REFINE_LR) */
+    float lr;     /* Adam's first step size in latent units (MRT_REFINE_LR),
+                     annealed to 0 by a cosine over the steps */
     bool mse_weight_given; /* false: w is the model's (mrt.train.mse_weight) */
     float mse_weight;      /* else w, 0..MRT_MAX_MSE_WEIGHT */
 } mrt_refine_options;
 
-#define MRT_REFINE_LR 0.05f
+#define MRT_REFINE_LR 0.1f
 
 typedef struct mrt_refine_report {
     double start_distortion, start_bpp; /* the analysis latent */
