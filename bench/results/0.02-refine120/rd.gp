@@ -1,23 +1,23 @@
 # Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.
 $mrt << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.020546 22.3546 0.758555
+0.0205137 22.5107 0.766558
 EOD
 $jpeg << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.020423 21.6651 0.699914
+0.0202738 21.6645 0.69922
 EOD
 $webp << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0203264 22.7705 0.761162
+0.0202738 22.7607 0.760729
 EOD
 $avif << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0200823 22.7416 0.755286
+0.0199882 22.7085 0.754575
 EOD
 $jxl << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0203467 22.0762 0.730157
+0.0203273 22.0667 0.730208
 EOD
 set terminal pngcairo size 1400,560 font ',11'
 set output 'rd.png'

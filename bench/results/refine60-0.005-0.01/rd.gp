@@ -1,26 +1,26 @@
 # Written by bench_rd: `gnuplot rd.gp` in this directory writes rd.png.
 $mrt << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.00684526 19.8567 0.631273
-0.0117204 20.502 0.683481
+0.00655958 19.8063 0.623756
+0.0116399 20.5061 0.683248
 EOD
 $jpeg << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0116594 20.4262 0.604605
+0.0115958 20.4098 0.603991
 EOD
 $webp << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.00674778 21.0089 0.642592
-0.0115831 21.8534 0.703552
+0.00643412 20.9146 0.638338
+0.0114305 21.8283 0.701855
 EOD
 $avif << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.0115306 21.2411 0.665087
+0.0114653 21.2055 0.663598
 EOD
 $jxl << EOD
 # bpp psnr-rgb ms-ssim-rgb
-0.00676812 20.1309 0.60619
-0.0116196 21.1232 0.667938
+0.00648668 20.0108 0.601334
+0.0115051 21.1092 0.666404
 EOD
 set terminal pngcairo size 1400,560 font ',11'
 set output 'rd.png'
