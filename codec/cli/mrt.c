@@ -48,7 +48,7 @@ static const char *usage_text =
     "0.4 s per step per 768x512 photo on two cores (60 is a good choice, 120 a little\n"
     "better; 0 is off).\n"
     "--refine-mse-weight W: what refinement minimises, L1 + (1 - MS-SSIM) + W * MSE;\n"
-    "by default W is the model's training weight (48 for the 0.02 model). Lower\n"
+    "by default W is the model's training weight (32 for the 0.02 model). Lower\n"
     "favours MS-SSIM, higher PSNR, at the same bytes (0..10000).\n";
 
 static int usage(const char *problem) {
