@@ -1143,7 +1143,8 @@ int main(int argc, char **argv) {
             refine_steps = (int)v;
         } else if (!strcmp(o, "--refine-mse-weight") && more) {
             double v = parse_double(argv[++a], "--refine-mse-weight");
-            if (!(v >= 0 && v <= 10000)) die("--refine-mse-weight must be in [0, 10000]");
+            if (!(v >= 0 && v <= MRT_MAX_MSE_WEIGHT))
+                die("--refine-mse-weight must be in [0, %g]", (double)MRT_MAX_MSE_WEIGHT);
             refine_mse_weight_given = 1;
             refine_mse_weight = (float)v;
         } else if (!strcmp(o, "--bpp") && more) {

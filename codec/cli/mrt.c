@@ -117,7 +117,7 @@ static int parse(int argc, char **argv, options *o) {
         } else if (!strcmp(a, "--refine-mse-weight") && i + 1 < argc) {
             char *end;
             double v = strtod(argv[++i], &end);
-            if (end == argv[i] || *end || !(v >= 0.0 && v <= 10000.0)) return -1;
+            if (end == argv[i] || *end || !(v >= 0.0 && v <= MRT_MAX_MSE_WEIGHT)) return -1;
             o->refine_mse_weight_given = 1;
             o->refine_mse_weight = (float)v;
         } else if (!strcmp(a, "--seed") && i + 1 < argc) {

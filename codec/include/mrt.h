@@ -206,11 +206,15 @@ typedef struct mrt_encode_options {
     /* Refinement minimises L1 + (1 - MS-SSIM) + w * MSE at no more bytes.
      * Unless refine_mse_weight_given, w is the weight the model was trained
      * with (mrt.train.mse_weight, 0 if none); else w = refine_mse_weight,
-     * 0..10000: lower favours MS-SSIM, higher PSNR (the same bytes either
-     * way). The decoder does not care which was used. */
+     * 0..MRT_MAX_MSE_WEIGHT: lower favours MS-SSIM, higher PSNR (the same
+     * bytes either way). The decoder does not care which was used. */
     int refine_mse_weight_given;
     float refine_mse_weight;
 } mrt_encode_options;
+
+/* The largest MSE weight, in training (--mse-weight), in a model file
+ * (mrt.train.mse_weight) and in refinement's objective. */
+#define MRT_MAX_MSE_WEIGHT 10000.0f
 
 #define MRT_REFINE_MAX_STEPS 10000
 /* Refinement keeps every activation of the decoder over the whole image

@@ -33,8 +33,8 @@
 
 #define MRT_MAX_PAIRS 8
 #define MRT_MAX_CTX_GROUPS 4
-/* bound on stage 2's --mse-weight and a model's mrt.train.mse_weight */
-#define MRT_MAX_MSE_WEIGHT 10000.0f
+/* MRT_MAX_MSE_WEIGHT (mrt.h) bounds stage 2's --mse-weight, a model's
+ * mrt.train.mse_weight and refinement's weight */
 static inline int mrt_mse_weight_ok(float w) { return w >= 0.0f && w <= MRT_MAX_MSE_WEIGHT; }
 #define MRT_MAX_GEN_STAGES MRT_GEN_STAGES /* x2 upsampling stages: p = 8 */
 
