@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages mrt needs to build, test and run, if any are
-# missing. Idempotent: when everything is present it changes nothing and
-# touches no network. Run as root (or through sudo).
+# Installs the Debian 12 packages README's two commands need (build, tests,
+# sanitizer and fuzz builds, the demo), if any are missing, then checks that
+# what the build depends on actually works: a package that is installed but
+# broken, or a capability no listed package provides, fails here with one
+# line naming the package instead of deep inside CMake or a link step.
+# Idempotent: when everything is present it installs nothing and touches no
+# network. Run as root (or through sudo). scripts/fresh-check.sh proves the
+# list on a minimal Debian 12 root.
 set -euo pipefail
 
 packages=(
-  cmake make gcc pkg-config           # build
+  cmake make gcc libc6-dev pkg-config # build
   libblis-dev                         # GEMM (pulls the OpenMP-threaded BLIS)
   libsqlite3-dev sqlite3              # the archive and the SQL extension
   libpng-dev libjpeg62-turbo-dev      # image input/output
   libarchive-dev                      # tarball import/export
-  clang                               # second compiler for the determinism tests
+  # clang: the second compiler of the determinism test (an -O0 build with
+  # OpenMP, hence libomp-dev) and the fuzz build (libFuzzer and the
+  # sanitizer runtimes are in libclang-rt-dev, not in clang itself)
+  clang libomp-dev libclang-rt-dev
   python3 tar unzip zstd xz-utils     # the archive tests (test PNGs, reading exports back)
   # bench/rd.sh only (the classical codecs and the plot), not the build or
   # the codec; bench_rd_smoke skips when none of the codecs is present:
@@ -26,15 +34,65 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+  else
+    SUDO=
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# --- capability checks ------------------------------------------------------
+# Each compiles (and links) a few lines the way the build does; on failure it
+# names the package that provides the capability and stops.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+need() { # need PACKAGE WHAT COMMAND...: run COMMAND quietly, or fail naming PACKAGE
+  local package=$1 what=$2
+  shift 2
+  if ! "$@" >"$scratch/log" 2>&1; then
+    echo "install-deps: $what failed: install $package (apt-get install $package); $(head -c 300 "$scratch/log" | tr '\n' ' ')" >&2
+    exit 1
+  fi
+}
+
+cat >"$scratch/omp.c" <<'EOF'
+#include <omp.h>
+int main(void) { int n = 0;
+#pragma omp parallel reduction(+:n)
+  n += 1;
+  return n > 0 && omp_get_max_threads() > 0 ? 0 : 1; }
+EOF
+cat >"$scratch/fuzz.c" <<'EOF'
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return size && data[0] == 1 ? 0 : 0; }
+EOF
+echo 'int main(void) { return 0; }' >"$scratch/empty.c"
+
+need gcc "gcc building an OpenMP program" gcc -std=c11 -fopenmp "$scratch/omp.c" -o "$scratch/omp-gcc"
+need libomp-dev "clang building an OpenMP program" clang -std=c11 -fopenmp "$scratch/omp.c" -o "$scratch/omp-clang"
+need libomp-dev "running clang's OpenMP program" "$scratch/omp-clang"
+need libclang-rt-dev "clang linking a -fsanitize=fuzzer,address program" \
+  clang -fsanitize=fuzzer,address,undefined "$scratch/fuzz.c" -o "$scratch/fuzz"
+for pair in blis.h:libblis-dev png.h:libpng-dev jpeglib.h:libjpeg62-turbo-dev \
+            archive.h:libarchive-dev sqlite3.h:libsqlite3-dev; do
+  header=${pair%%:*} package=${pair#*:}
+  printf '#include <stdio.h>\n#include <%s>\n' "$header" >"$scratch/h.c"
+  need "$package" "finding $header" gcc -std=c11 -D_POSIX_C_SOURCE=200809L \
+    -I/usr/include/blis -I/usr/include/x86_64-linux-gnu/blis-openmp -I/usr/include/aarch64-linux-gnu/blis-openmp \
+    -fsyntax-only "$scratch/h.c"
+done
+for pair in blis:libblis-dev png:libpng-dev jpeg:libjpeg62-turbo-dev archive:libarchive-dev sqlite3:libsqlite3-dev; do
+  lib=${pair%%:*} package=${pair#*:}
+  need "$package" "linking -l$lib" gcc "$scratch/empty.c" -o "$scratch/empty" -Wl,--no-as-needed -l"$lib"
+done
+for tool in cmake:cmake make:make sqlite3:sqlite3 python3:python3; do
+  need "${tool#*:}" "finding the ${tool%%:*} command" command -v "${tool%%:*}"
+done
+echo "install-deps: the compilers, OpenMP (gcc, clang), libFuzzer, BLIS, libpng, libjpeg, libarchive and SQLite work"
