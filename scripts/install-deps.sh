@@ -42,8 +42,17 @@ else
     SUDO=
   fi
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # apt's progress (hundreds of lines) goes to a log, shown only on failure
+  apt_log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+      >"$apt_log" 2>&1; then
+    tail -n 20 "$apt_log" >&2
+    rm -f "$apt_log"
+    echo "install-deps: apt-get could not install ${missing[*]} (its last lines are above)" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+  echo "install-deps: installed ${#missing[@]} packages"
 fi
 
 # --- capability checks ------------------------------------------------------

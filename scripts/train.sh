@@ -32,7 +32,7 @@ case $rate in
   "") ;;
   0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2.5 stage2_steps=7500 ;;
   0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=6500 ;;
-  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=3 stage2_steps=98482 ;;
+  0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=3 stage2_steps=103000 ;;
   *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
 esac
 
@@ -44,6 +44,9 @@ case $stage:$rate in
     # cosine tail (models/README.md).
     args=(--steps 22000 --batch 16 --crop 128 --lr 5e-4 --bits 10 --seed 1) ;;
   1:)
+    # The trunk was stopped at step 3317 of this 6000-step cosine (its feature
+    # error flat at 0.44) and branched from there; re-running it would carry
+    # it on past what the shipped branches saw.
     name=stage1
     args=(--tokenizer models/train/stage0.gguf --lambda 1 --lambda-ramp 1000
           --steps 6000 --batch 16 --crop 128 --lr 5e-4 --seed 1) ;;
@@ -70,11 +73,12 @@ case $stage:$rate in
     # From 70000: --mse-weight 48 with --lr 8e-4 --steps 88000 (9e-5 at
     # 70000), stopped by SIGTERM at 86245 (1.1e-5) to fit the session.
     # From 86245: --mse-weight 32 with --lr 1.725e-3 --steps 103000
-    # (1.2e-4 at 86245), stopped by SIGTERM at 98482 (1.8e-5).
+    # (1.2e-4 at 86245), stopped by SIGTERM at 98482 (1.8e-5): re-running
+    # this command continues that last cosine to its end at 103000.
     name=stage2-$rate
     args=(--init "models/train/stage2-0.02-L2.gguf" --latents 4 --lambda "$stage2_lambda"
           --target-bpp 0.0248 --mse-weight 32 --rate-id "$rate_id" --train-encoder
-          --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 2e-4
+          --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 1.725e-3
           --seed 1) ;;
   2:?*)
     name=stage2-$rate

@@ -81,6 +81,19 @@ int main(void) {
     mrt_ctx_float_to_int(&cfg, &f, &w);
     CHECK(memcmp(again, ibuf, nf * sizeof(int32_t)) == 0, "export is not a fixed point");
 
+    /* a bias past the loader's bound (every int32 value within +-2^24, codec.c)
+     * is clamped to it, so every export loads */
+    {
+        float saved_b1 = f.step[0][0].b1[0], saved_b2 = f.step[0][0].b2[0];
+        f.step[0][0].b1[0] = 1000.0f;  /* 6.6e7 in Q16 */
+        f.step[0][0].b2[0] = -1000.0f;
+        mrt_ctx_float_to_int(&cfg, &f, &w);
+        CHECK(w.ctx[0][0].b1[0] == (1 << 24) && w.ctx[0][0].b2[0] == -(1 << 24),
+              "bias not clamped to +-2^24: %d %d", w.ctx[0][0].b1[0], w.ctx[0][0].b2[0]);
+        f.step[0][0].b1[0] = saved_b1, f.step[0][0].b2[0] = saved_b2;
+        mrt_ctx_float_to_int(&cfg, &f, &w);
+    }
+
     /* float vs integer: values on the 1/16 grid so both see the same inputs */
     float *y = tu_alloc(ny), *mu_f = tu_alloc(ny), *s_f = tu_alloc(ny);
     for (size_t i = 0; i < ny; i++) y[i] = (float)((int)mrt_rng_below(&rng, 97) - 48) / 16.0f;

@@ -18,8 +18,10 @@
  *
  * Fixed-point formats (Qn: value * 2^n):
  *     inputs Q4 (a decoded value y_hat = r + mu is a multiple of 1/16)
- *     weights Q12, biases of layer 1 Q16, hidden Q4 after >> 12,
- *     layer 2 output Q16: mu = out >> 12 (Q4), scale index = out >> 16.
+ *     weights Q12, biases Q16; hidden = floor(layer-1 sum / 2^12), Q4;
+ *     layer 2 sums are Q16: mu = round(sum / 2^12) (Q4), scale index =
+ *     round(sum / 2^16), where floor rounds toward -infinity and
+ *     round(a / 2^k) = floor((a + 2^(k-1)) / 2^k) (BITSTREAM.md §3).
  * The float model the trainer uses is the same arithmetic in real numbers.
  */
 #ifndef MRT_CTXMODEL_H
