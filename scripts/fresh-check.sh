@@ -29,6 +29,9 @@
 # MRT_FUZZ_SECONDS (passed into the root; default 5 there: README says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The script's own stdout and stderr, for cleanup's messages: a trap runs
+# with the redirections of whatever command it interrupted.
+exec 3>&1 4>&2
 repo=$PWD
 
 keep=0
@@ -78,6 +81,8 @@ cleanup() {
   local status=$? signal pids target
   trap - EXIT INT TERM
   set +e
+  # the job in flight (debootstrap or a command), with everything it started
+  [[ -n ${job:-} ]] && kill -TERM -- "-$job" 2>/dev/null
   for signal in TERM KILL; do
     pids=$(processes_in_root)
     [[ -z $pids ]] && break
@@ -87,6 +92,8 @@ cleanup() {
   for target in $(mounts_below_root); do
     umount "$target" 2>/dev/null || umount -l "$target"
   done
+  exec 1>&3 2>&4
+  [[ $status -ge 128 ]] && echo "fresh-check: stopped by a signal; cleaning up $root" >&2
   if [[ -n $(mounts_below_root) ]]; then
     echo "fresh-check: something is still mounted under $root; left in place" >&2
     [[ $status -eq 0 ]] && status=2
@@ -95,11 +102,26 @@ cleanup() {
   else
     rm -rf --one-file-system "$root"
   fi
+  rm -f "$root.log"
   exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Runs a command in its own session, in the background, and waits for it:
+# bash runs a trap only between foreground commands, while `wait` returns at
+# once on a signal, so Ctrl-C or a TERM from CI reaches cleanup at once, and
+# cleanup kills the whole session ($job). Returns the command's status.
+job=
+run_job() {
+  setsid "$@" 3>&- 4>&- &
+  job=$!
+  local status=0
+  wait "$job" || status=$?
+  job=
+  return "$status"
+}
 
 mount_in_root() { # mount_in_root TARGET mount-arguments...
   local target=$root/$1
@@ -111,12 +133,10 @@ mount_in_root() { # mount_in_root TARGET mount-arguments...
 echo "fresh-check: debootstrap --variant=minbase bookworm into $root"
 start=$SECONDS
 mirror=${MRT_FRESH_MIRROR:-http://deb.debian.org/debian}
-if ! debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1; then
-  tail -n 5 "$root.debootstrap.log" >&2
-  rm -f "$root.debootstrap.log"
+if ! run_job debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1; then
+  tail -n 5 "$root.log" >&2
   fail "debootstrap from $mirror failed"
 fi
-rm -f "$root.debootstrap.log"
 echo "fresh-check: minimal root ready in $((SECONDS - start)) s"
 
 mount_in_root proc -t proc proc
@@ -144,13 +164,11 @@ for i in 0 1; do
   command=${commands[i]}
   echo "fresh-check: command $((i + 1)): $command"
   start=$SECONDS
-  set +e
-  chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+  status=0
+  run_job chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     MRT_FUZZ_SECONDS="${MRT_FUZZ_SECONDS:-5}" \
-    /bin/bash -c "cd /root/mrt && $command" </dev/null 2>&1 | sed -u "s/^/  [$((i + 1))] /"
-  status=${PIPESTATUS[0]}
-  set -e
+    /bin/bash -c "cd /root/mrt && $command" </dev/null > >(sed -u "s/^/  [$((i + 1))] /") 2>&1 || status=$?
   summary+=("fresh-check: command $((i + 1)) \`$command\`: exit status $status, $((SECONDS - start)) s wall")
   echo "${summary[i]}"
   [[ $status -eq 0 ]] || overall=1
