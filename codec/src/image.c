@@ -63,7 +63,14 @@
  *     an error (the pixels are fine).
  *
  * Output
- *   - 8-bit RGB PNG, not interlaced, libpng's default compression.
+ *   - 8-bit RGB PNG, not interlaced, every row Paeth-filtered and deflated
+ *     with zlib's run-length strategy (Z_RLE). The writer's pictures are
+ *     decoded photos, smooth at these rates: after the Paeth predictor they
+ *     are mostly runs of small values, which Z_RLE codes about 10x faster
+ *     than libpng's default (adaptive filters, level 6) and, on the decoded
+ *     samples/, 9 % smaller (1,144,339 bytes against 1,252,082; bench/
+ *     README.md). On sharp originals it would be about 35 % larger, but
+ *     the codec never writes those.
  *   - To a file: made in memory, then written by mrt_write_file_atomic
  *     (fileio.c: a temporary file beside <path>, fsync'ed, renamed over
  *     it), so a crash leaves either the old file or the new one (plus, at
@@ -84,6 +91,7 @@
 #include <string.h>
 
 #include <png.h>
+#include <zlib.h>
 /* jpeglib.h needs FILE and size_t declared before it. */
 #include <jpeglib.h>
 #include <jerror.h>
@@ -672,6 +680,8 @@ static mrt_status png_encode(png_out_job *j, const mrt_image *img, mrt_error *er
     png_set_IHDR(j->png, j->info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
                  PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
+    png_set_filter(j->png, PNG_FILTER_TYPE_BASE, PNG_FILTER_PAETH);
+    png_set_compression_strategy(j->png, Z_RLE); /* the level plays no part under Z_RLE */
     png_write_info(j->png, j->info);
     size_t row = (size_t)img->width * 3;
     for (int y = 0; y < img->height; y++) png_write_row(j->png, img->rgb + (size_t)y * row);
