@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include "codec_internal.h"
+#include "generator.h"
 #include "gguf.h"
 #include "testutil.h"
+#include "trainmodel.h"
+#include "transform.h"
 
 static char dir[] = "/tmp/mrt-test-codec-XXXXXX";
 static char model_path[256], other_path[256];
@@ -243,6 +246,58 @@ static void test_shared_model(const mrt_model *m) {
     mrt_image_free(&img);
 }
 
+/* The decoder runs the pixel generator in strips with a halo (synthesis.c);
+ * its pixels must be those of one pass over the whole image, which the
+ * training path (mrt_synthesis_train_forward + mrt_gen_forward) computes.
+ * A halo smaller than the receptive field shows at every strip border as
+ * differences of many levels; float rounding between the two paths as at
+ * most a level. */
+static void test_strips_match_whole_image(const mrt_model *m) {
+    const mrt_config *cfg = mrt_model_config(m);
+    const mrt_weights *w = mrt_model_weights(m);
+    int width = 200, height = 370; /* 6 windows down: 48 rows at 1/8, 3 strips */
+    mrt_grid g = mrt_grid_of(cfg, width, height);
+    mrt_latent_shape sh = mrt_latent_shape_of(cfg, width, height);
+    size_t ny = (size_t)sh.ntokens * cfg->channels;
+    int W = g.wp * cfg->patch, H = g.hp * cfg->patch;
+    float *y_hat = malloc(sizeof(float) * ny);
+    uint8_t *strips = malloc((size_t)width * height * 3);
+    mrt_synthesis_acts sy;
+    mrt_gen_acts gen;
+    CHECK(y_hat && strips, "out of memory");
+    CHECK(mrt_synthesis_acts_alloc(&sy, cfg, 1, W, H) == 0, "synthesis acts");
+    CHECK(mrt_gen_acts_alloc(&gen, 1, g.hp, g.wp, cfg->dim, cfg->gen_width, false) == 0, "gen acts");
+    if (!y_hat || !strips || tu_failures) return;
+    mrt_rng rng;
+    mrt_rng_seed(&rng, 5);
+    for (size_t i = 0; i < ny; i++) y_hat[i] = (float)((int)mrt_rng_below(&rng, 129) - 64) / 16.0f;
+    mrt_rt rt = mrt_rt_make(1);
+    mrt_error err;
+    CHECK(mrt_synthesis(&rt, cfg, w, y_hat, width, height, strips, &err) == MRT_OK, "%s", err.message);
+    mrt_synthesis_train_forward(&rt, cfg, w, &sy, y_hat);
+    mrt_gen_forward(&rt, &w->gen, &gen, sy.map);
+    int worst = 0, border_rows = 0;
+    double sum = 0, sum2 = 0;
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++)
+            for (int c = 0; c < 3; c++) {
+                float v = (gen.out[((size_t)c * H + y) * W + x] + 1.0f) * 127.5f + 0.5f;
+                int whole = !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (int)v;
+                int s = strips[((size_t)y * width + x) * 3 + c];
+                int d = abs(s - whole);
+                if (d > worst) worst = d;
+                if (d > 1 && (y % 128 == 0 || y % 128 == 127)) border_rows++;
+                sum += s, sum2 += (double)s * s;
+            }
+    double n = 3.0 * width * height, sd = sqrt(sum2 / n - (sum / n) * (sum / n));
+    CHECK(sd > 5, "random decoder's picture too flat to test strips (sd %.1f)", sd);
+    CHECK(worst <= 1, "strips differ from one whole-image pass by %d levels (%d at strip borders)",
+          worst, border_rows);
+    mrt_gen_acts_free(&gen);
+    mrt_synthesis_acts_free(&sy, cfg);
+    free(y_hat), free(strips);
+}
+
 int main(void) {
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -263,6 +318,7 @@ int main(void) {
                                    {200, 77}, {31, 257}, {600, 20}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         test_round_trip(m, sizes[i][0], sizes[i][1]);
+    test_strips_match_whole_image(m);
     test_damage(m);
     test_shared_model(m);
     test_mismatch(m, other);
