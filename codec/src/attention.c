@@ -21,50 +21,74 @@
 #include "runtime.h"
 
 /* The inner products below are written with GCC/clang vector extensions:
- * a vf16 lives in registers (one zmm in the AVX-512 clone, two ymm in the
- * AVX2 one, four xmm otherwise). Plain arrays of accumulators end up in
- * memory, and `row[j] += ...` over memory chains every step through a
- * store and a reload. Several independent accumulators hide the adder's
- * latency; they are summed in a fixed order, so results do not depend on
- * the machine beyond the clone's rounding (none: no FMA contraction). */
-#define LANES 16
-typedef float vf16 __attribute__((vector_size(64), aligned(4))); /* unaligned-safe */
+ * a vf8 lives in one ymm register in the AVX-512 and AVX2 clones (two xmm
+ * otherwise). Plain arrays of accumulators end up in memory, and
+ * `row[j] += ...` over memory chains every step through a store and a
+ * reload. Several independent accumulators hide the adder's latency; they
+ * are summed in a fixed order, so results do not depend on the machine
+ * beyond the clone's rounding (none: no FMA contraction).
+ *
+ * 8 lanes, not 16: GCC lowers 64-byte vectors in the AVX2 clone through
+ * the stack (spills of every half), which left attention at 4-5 % of the
+ * sgemm peak on AVX2-only CPUs; with 8 lanes bench_runtime measured 3-5x
+ * faster forward and backward there (bench/README.md). Every output
+ * element is still summed in the order the 16-lane code used (blocks of
+ * 64 score columns, each summed over d in order, then the rest over even
+ * and odd d; weighted sums over j in four interleaved partial sums), for
+ * any window and any head size that is a multiple of 16, such as the
+ * shipped models' 16: their decoded pixels and encoded bitstreams are
+ * unchanged. On Zen 4, which executes 512-bit operations as two 256-bit
+ * halves, the narrower vectors cost nothing. */
+#define LANES 8
+#define BLOCK (8 * LANES) /* combine_rows' column block: 64, as when vectors had 16 lanes */
+#define ROW_PAD 16        /* score rows padded to 16 columns, as then: the same blocks for any n */
+typedef float vf8 __attribute__((vector_size(32), aligned(4))); /* unaligned-safe */
 
-/* Macros, not functions: a vf16 passed by value would have a different ABI
+/* Macros, not functions: a vf8 passed by value would have a different ABI
  * in each clone. */
-#define load16(p) (*(const vf16 *)(p))
-#define store16(p, v) (*(vf16 *)(p) = (v))
+#define load8(p) (*(const vf8 *)(p))
+#define store8(p, v) (*(vf8 *)(p) = (v))
 
 static int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
 /* dst[0..n) = sum_d coef[d] * Mt[d][0..n), Mt rows of npad (a multiple of
- * LANES) floats, zero past n; dst has room for npad floats. */
+ * ROW_PAD) floats, zero past n; dst has room for npad floats. */
 MRT_INLINE void combine_rows(float *dst, const float *coef, const float *Mt, int hd, int npad) {
     int j0 = 0;
-    for (; j0 + 4 * LANES <= npad; j0 += 4 * LANES) {
-        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    /* blocks of 64 columns (BLOCK), each column summed over d in order */
+    for (; j0 + BLOCK <= npad; j0 += BLOCK) {
+        vf8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
         for (int d = 0; d < hd; d++) {
             const float *m = Mt + (size_t)d * npad + j0;
             float c = coef[d];
-            a0 += c * load16(m);
-            a1 += c * load16(m + LANES);
-            a2 += c * load16(m + 2 * LANES);
-            a3 += c * load16(m + 3 * LANES);
+            a0 += c * load8(m);
+            a1 += c * load8(m + LANES);
+            a2 += c * load8(m + 2 * LANES);
+            a3 += c * load8(m + 3 * LANES);
+            a4 += c * load8(m + 4 * LANES);
+            a5 += c * load8(m + 5 * LANES);
+            a6 += c * load8(m + 6 * LANES);
+            a7 += c * load8(m + 7 * LANES);
         }
-        store16(dst + j0, a0);
-        store16(dst + j0 + LANES, a1);
-        store16(dst + j0 + 2 * LANES, a2);
-        store16(dst + j0 + 3 * LANES, a3);
+        store8(dst + j0, a0);
+        store8(dst + j0 + LANES, a1);
+        store8(dst + j0 + 2 * LANES, a2);
+        store8(dst + j0 + 3 * LANES, a3);
+        store8(dst + j0 + 4 * LANES, a4);
+        store8(dst + j0 + 5 * LANES, a5);
+        store8(dst + j0 + 6 * LANES, a6);
+        store8(dst + j0 + 7 * LANES, a7);
     }
+    /* the rest, LANES columns at a time, over even and odd d */
     for (; j0 < npad; j0 += LANES) {
-        vf16 a0 = {0}, a1 = {0};
+        vf8 a0 = {0}, a1 = {0};
         int d = 0;
         for (; d + 2 <= hd; d += 2) {
-            a0 += coef[d] * load16(Mt + (size_t)d * npad + j0);
-            a1 += coef[d + 1] * load16(Mt + (size_t)(d + 1) * npad + j0);
+            a0 += coef[d] * load8(Mt + (size_t)d * npad + j0);
+            a1 += coef[d + 1] * load8(Mt + (size_t)(d + 1) * npad + j0);
         }
-        if (d < hd) a0 += coef[d] * load16(Mt + (size_t)d * npad + j0);
-        store16(dst + j0, a0 + a1);
+        if (d < hd) a0 += coef[d] * load8(Mt + (size_t)d * npad + j0);
+        store8(dst + j0, a0 + a1);
     }
 }
 
@@ -76,18 +100,18 @@ MRT_INLINE void weighted_rows(float *out, bool accumulate, const float *coef, in
                               const float *M, int ld, int n, int hd) {
     int d0 = 0;
     for (; d0 + LANES <= hd; d0 += LANES) {
-        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        vf8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
         int j = 0;
         for (; j + 4 <= n; j += 4) {
             const float *m = M + (size_t)j * ld + d0;
-            a0 += coef[(size_t)j * cstride] * load16(m);
-            a1 += coef[(size_t)(j + 1) * cstride] * load16(m + ld);
-            a2 += coef[(size_t)(j + 2) * cstride] * load16(m + 2 * (size_t)ld);
-            a3 += coef[(size_t)(j + 3) * cstride] * load16(m + 3 * (size_t)ld);
+            a0 += coef[(size_t)j * cstride] * load8(m);
+            a1 += coef[(size_t)(j + 1) * cstride] * load8(m + ld);
+            a2 += coef[(size_t)(j + 2) * cstride] * load8(m + 2 * (size_t)ld);
+            a3 += coef[(size_t)(j + 3) * cstride] * load8(m + 3 * (size_t)ld);
         }
-        for (; j < n; j++) a0 += coef[(size_t)j * cstride] * load16(M + (size_t)j * ld + d0);
-        vf16 sum = (a0 + a1) + (a2 + a3);
-        store16(out + d0, accumulate ? load16(out + d0) + sum : sum);
+        for (; j < n; j++) a0 += coef[(size_t)j * cstride] * load8(M + (size_t)j * ld + d0);
+        vf8 sum = (a0 + a1) + (a2 + a3);
+        store8(out + d0, accumulate ? load8(out + d0) + sum : sum);
     }
     for (int d = d0; d < hd; d++) {
         float sum = 0.0f;
@@ -107,7 +131,7 @@ MRT_INLINE void transpose_rows(float *Mt, const float *M, int ld, int n, int npa
 /* Scratch floats per thread: the transposed K or V (hd x npad), a score row
  * (npad), the scaled query (hd) and, for backward, dS (n x n). */
 static size_t head_scratch(int n, int hd) {
-    size_t npad = (size_t)round_up(n, LANES);
+    size_t npad = (size_t)round_up(n, ROW_PAD);
     return (size_t)hd * npad + npad + hd + (size_t)n * n;
 }
 
@@ -116,7 +140,7 @@ static size_t head_scratch(int n, int hd) {
 MRT_SIMD_CLONES static void head_forward(float *O, int ldo, float *P, const float *Q,
                                          const float *K, const float *V, int ld, int n, int hd,
                                          float scale, float *scratch) {
-    int npad = round_up(n, LANES);
+    int npad = round_up(n, ROW_PAD);
     float *Kt = scratch, *row = Kt + (size_t)hd * npad, *qs = row + npad;
     transpose_rows(Kt, K, ld, n, npad, hd);
     for (int i = 0; i < n; i++) {
@@ -135,7 +159,7 @@ MRT_SIMD_CLONES static void head_backward(float *dQ, float *dK, float *dV, const
                                           int ldo, const float *P, const float *Q,
                                           const float *K, const float *V, int ld, int n, int hd,
                                           float scale, float *scratch) {
-    int npad = round_up(n, LANES);
+    int npad = round_up(n, ROW_PAD);
     float *Vt = scratch, *row = Vt + (size_t)hd * npad, *dS = row + npad + hd;
     transpose_rows(Vt, V, ld, n, npad, hd);
     for (int i = 0; i < n; i++) {
