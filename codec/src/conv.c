@@ -470,17 +470,24 @@ void mrt_upsample2x_backward(float *din, const float *dout, int B, int C, int H,
 /* out[b, c, 2y+i, 2x+j] = in[b, 4c + 2i + j, y, x] (torch.nn.PixelShuffle(2)). */
 void mrt_pixelshuffle_forward(float *out, const float *in, int B, int C, int H, int W) {
     size_t HW = (size_t)H * W;
+    /* one output row at a time, interleaving its two source rows: the
+     * writes are sequential (a stride-2 write per source plane was 2 % of a
+     * decode) */
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) {
             float *dst = out + ((size_t)b * C + c) * 4 * HW;
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) {
-                    const float *src = in + ((size_t)b * 4 * C + 4 * c + 2 * i + j) * HW;
-                    for (int y = 0; y < H; y++) {
-                        float *row = dst + (size_t)(2 * y + i) * 2 * W + j;
-                        for (int x = 0; x < W; x++) row[2 * x] = src[(size_t)y * W + x];
+            for (int i = 0; i < 2; i++) {
+                const float *src0 = in + ((size_t)b * 4 * C + 4 * c + 2 * i) * HW;
+                const float *src1 = src0 + HW;
+                for (int y = 0; y < H; y++) {
+                    float *row = dst + (size_t)(2 * y + i) * 2 * W;
+                    const float *a = src0 + (size_t)y * W, *e = src1 + (size_t)y * W;
+                    for (int x = 0; x < W; x++) {
+                        row[2 * x] = a[x];
+                        row[2 * x + 1] = e[x];
                     }
                 }
+            }
         }
 }
 

@@ -41,7 +41,9 @@ static void generate_strip(const mrt_rt *rt, const mrt_config *cfg, const mrt_we
     mrt_gen_forward(rt, &w->gen, acts, in);
     /* keep the rows of [s0, s1) that lie in the image; [-1, 1] -> 0..255 */
     int scale = 1 << MRT_GEN_STAGES, OH = H * scale, OW = W * scale;
-    for (int y = s0 * scale; y < s1 * scale && y < g->height; y++) {
+    int y_end = s1 * scale < g->height ? s1 * scale : g->height;
+#pragma omp parallel for num_threads(rt->threads) schedule(static)
+    for (int y = s0 * scale; y < y_end; y++) {
         int ly = y - r0 * scale;
         for (int x0 = 0; x0 < g->width; x0++) {
             uint8_t *px = rgb + ((size_t)y * g->width + x0) * 3;
@@ -75,6 +77,7 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
                    w->unlat_b2)))
         goto done;
     /* queries: position + a learned mix of the window's latent tokens */
+#pragma omp parallel for num_threads(rt->threads) schedule(static)
     for (int win = 0; win < g.nwin; win++) {
         int wy = win / g.nwx, wx = win % g.nwx;
         for (int k = 0; k < win2; k++) {
@@ -95,8 +98,9 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     mrt_layernorm_forward(rt, Q, NULL, NULL, Q, w->dec_ln_g, w->dec_ln_b, g.tokens, D);
     /* tokens (hp*wp, D) -> map (D, hp, wp); the RWKV workspace is free now */
     map = ws;
-    for (int t = 0; t < g.tokens; t++)
-        for (int d = 0; d < D; d++) map[(size_t)d * g.tokens + t] = Q[(size_t)t * D + d];
+#pragma omp parallel for num_threads(rt->threads) schedule(static)
+    for (int d = 0; d < D; d++)
+        for (int t = 0; t < g.tokens; t++) map[(size_t)d * g.tokens + t] = Q[(size_t)t * D + d];
     /* strips of the pixel generator, with bounded buffers */
     int rows = GEN_STRIP + 2 * GEN_HALO;
     mrt_gen_acts acts;
