@@ -121,7 +121,7 @@ typedef struct {
 } macs;
 
 static macs count_macs(const mrt_config *c, int width, int height) {
-    double S = 64.0 * c->window / 8.0; /* window side in pixels */
+    double S = (double)c->window * c->patch; /* window side in pixels */
     double nwx = ceil(width / S), nwy = ceil(height / S), nwin = nwx * nwy;
     double ngroups = ceil(nwx / 2) * ceil(nwy / 2);
     double D = c->dim, F = c->ffn, L = c->latents, C = c->channels;
@@ -149,10 +149,10 @@ static macs count_macs(const mrt_config *c, int width, int height) {
 
 /* ------------------------------------------------- one isolated workload */
 
-enum { MAX_VALUES = 4 };
 typedef struct {
     double seconds;     /* the workload's time (best of its repeats) */
-    double values[MAX_VALUES];
+    double flops;       /* counted as the file comment says; 0: not counted */
+    double pixels;      /* > 0: report the peak memory per pixel of this many */
     long max_rss_kb;    /* the child's peak resident memory (getrusage), or that of
                          * the program it ran */
 } result;
@@ -233,7 +233,7 @@ static void w_sgemm(int threads, result *r) {
     for (size_t i = 0; i < n; i++) m[0][i] = (float)(i % 7) - 3, m[1][i] = (float)(i % 5) - 2;
     call_sgemm(m);
     r->seconds = best_time(call_sgemm, m);
-    r->values[0] = 2.0 * 2048.0 * 2048.0 * 2048.0;
+    r->flops = 2.0 * 2048.0 * 2048.0 * 2048.0;
 }
 
 static void call_encode(void *p) {
@@ -281,8 +281,7 @@ static void w_encode(int threads, result *r) {
     codec_ctx c = codec_setup(threads, 768, 512);
     call_encode(&c);
     r->seconds = best_time(call_encode, &c);
-    r->values[0] = 2.0 * count_macs(mrt_model_config(c.model), 768, 512).encoder;
-    r->values[1] = (double)c.nbits;
+    r->flops = 2.0 * count_macs(mrt_model_config(c.model), 768, 512).encoder;
     codec_free(&c);
 }
 
@@ -291,7 +290,7 @@ static void w_decode(int threads, result *r) {
     call_encode(&c);
     call_decode(&c);
     r->seconds = best_time(call_decode, &c);
-    r->values[0] = 2.0 * count_macs(mrt_model_config(c.model), 768, 512).decoder;
+    r->flops = 2.0 * count_macs(mrt_model_config(c.model), 768, 512).decoder;
     codec_free(&c);
 }
 
@@ -301,7 +300,6 @@ static void w_png(int threads, result *r) {
     call_decode(&c);
     call_png(&c);
     r->seconds = best_time(call_png, &c);
-    r->values[1] = (double)c.npng;
     codec_free(&c);
 }
 
@@ -313,7 +311,7 @@ static void w_refine_step(int threads, result *r) {
     double t0 = now();
     call_encode(&c);
     r->seconds = (now() - t0 - one_pass) / refine_steps;
-    r->values[0] = 2.0 * 2.0 * count_macs(mrt_model_config(c.model), 768, 512).decoder;
+    r->flops = 2.0 * 2.0 * count_macs(mrt_model_config(c.model), 768, 512).decoder;
     codec_free(&c);
 }
 
@@ -327,12 +325,12 @@ static void w_large(int threads, result *r, bool decode) {
         t0 = now();
         call_decode(&c);
         r->seconds = now() - t0;
-        r->values[0] = 2.0 * count_macs(mrt_model_config(c.model), W, H).decoder;
+        r->flops = 2.0 * count_macs(mrt_model_config(c.model), W, H).decoder;
     } else {
         r->seconds = t_encode;
-        r->values[0] = 2.0 * count_macs(mrt_model_config(c.model), W, H).encoder;
+        r->flops = 2.0 * count_macs(mrt_model_config(c.model), W, H).encoder;
     }
-    r->values[2] = (double)W * H;
+    r->pixels = (double)W * H;
     codec_free(&c);
 }
 /* Encoding 12 MP is the first half of decoding it, so the two run in
@@ -364,7 +362,7 @@ static void w_process(int threads, result *r) {
         if (dt < best) best = dt;
     }
     r->seconds = best;
-    r->values[0] = 2.0 * count_macs(mrt_model_config(c.model), 768, 512).decoder;
+    r->flops = 2.0 * count_macs(mrt_model_config(c.model), 768, 512).decoder;
     struct rusage ru;
     if (getrusage(RUSAGE_CHILDREN, &ru) == 0) r->max_rss_kb = ru.ru_maxrss;
     codec_free(&c);
@@ -405,7 +403,7 @@ static void w_train_step(int threads, result *r) {
     mrt_model *m = load_model();
     const mrt_config *cfg = mrt_model_config(m);
     macs per_crop = count_macs(cfg, 128, 128);
-    r->values[0] = 16 * 3 * 2.0 * (per_crop.encoder + per_crop.decoder);
+    r->flops = 16 * 3 * 2.0 * (per_crop.encoder + per_crop.decoder);
     mrt_model_free(m);
     double best = INFINITY;
     for (int rep = 0; rep < 2; rep++) {
@@ -489,7 +487,7 @@ int main(int argc, char **argv) {
     double peak[MAX_THREAD_COUNTS];
     for (int k = 0; k < nthread_counts; k++) {
         result r = isolated(w_sgemm, thread_counts[k]);
-        peak[k] = r.values[0] / r.seconds * 1e-9;
+        peak[k] = r.flops / r.seconds * 1e-9;
     }
     printf("\nsgemm peak (2048^3):");
     for (int k = 0; k < nthread_counts; k++)
@@ -501,23 +499,23 @@ int main(int argc, char **argv) {
         double first = 0;
         for (int k = 0; k < nthread_counts; k++) {
             result r = isolated(workloads[w].fn, thread_counts[k]);
-            double gflop = r.values[0] * 1e-9, rate = gflop / r.seconds;
-            char flops[64] = "", share[32] = "", speedup[32] = "", memory[64];
+            double gflop = r.flops * 1e-9, rate = gflop / r.seconds;
+            char flop_cols[64] = "", share[32] = "", speedup[32] = "", memory[64];
             if (gflop > 0) {
-                snprintf(flops, sizeof flops, "%.2f | %.1f", gflop, rate);
+                snprintf(flop_cols, sizeof flop_cols, "%.2f | %.1f", gflop, rate);
                 snprintf(share, sizeof share, "%.0f %%", 100 * rate / peak[k]);
             } else {
-                snprintf(flops, sizeof flops, "– | –");
+                snprintf(flop_cols, sizeof flop_cols, "– | –");
             }
             if (k == 0) first = r.seconds;
             else snprintf(speedup, sizeof speedup, "%.2fx", first / r.seconds);
-            if (r.values[2] > 0)
+            if (r.pixels > 0)
                 snprintf(memory, sizeof memory, "%.0f MB, %.0f B/pixel", r.max_rss_kb / 1024.0,
-                         r.max_rss_kb * 1024.0 / r.values[2]);
+                         r.max_rss_kb * 1024.0 / r.pixels);
             else
                 snprintf(memory, sizeof memory, "%.0f MB", r.max_rss_kb / 1024.0);
             printf("| %s | %s | %d | %.1f ms | %s | %s | %s | %s |\n", workloads[w].name,
-                   workloads[w].what, thread_counts[k], r.seconds * 1e3, flops, share, speedup, memory);
+                   workloads[w].what, thread_counts[k], r.seconds * 1e3, flop_cols, share, speedup, memory);
         }
     }
     remove_scratch();

@@ -81,8 +81,8 @@ int main(void) {
     mrt_ctx_float_to_int(&cfg, &f, &w);
     CHECK(memcmp(again, ibuf, nf * sizeof(int32_t)) == 0, "export is not a fixed point");
 
-    /* a bias past the loader's bound (every int32 value within +-2^24, codec.c)
-     * is clamped to it, so every export loads */
+    /* a bias past the loader's bound (MRT_CTX_WEIGHT_MAX: every int32 value
+     * within +-2^24) is clamped to it, so every export loads */
     {
         float saved_b1 = f.step[0][0].b1[0], saved_b2 = f.step[0][0].b2[0];
         f.step[0][0].b1[0] = 1000.0f;  /* 6.6e7 in Q16 */

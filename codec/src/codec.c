@@ -26,9 +26,6 @@
 #include "status.h"
 #include "transform.h"
 
-/* Context-model weights may not exceed this magnitude (Q12: 4096.0), which
- * keeps every int64 accumulation exact (ctxmodel.h). */
-#define CTX_WEIGHT_MAX (1 << 24)
 #define MAX_TENSORS 512
 
 struct mrt_model {
@@ -182,9 +179,9 @@ mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err) {
         } else {
             const int32_t *q = t->data;
             for (size_t k = 0; k < count; k++)
-                if (q[k] > CTX_WEIGHT_MAX || q[k] < -CTX_WEIGHT_MAX) {
+                if (q[k] > MRT_CTX_WEIGHT_MAX || q[k] < -MRT_CTX_WEIGHT_MAX) {
                     st = mrt_fail(err, MRT_ERR_MODEL, "%s: tensor '%s' value %d at index %zu "
-                                  "is outside +-%d", path, refs[i].name, q[k], k, CTX_WEIGHT_MAX);
+                                  "is outside +-%d", path, refs[i].name, q[k], k, MRT_CTX_WEIGHT_MAX);
                     goto fail;
                 }
         }

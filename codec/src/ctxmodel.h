@@ -35,6 +35,10 @@
 #define MRT_CTX_VALUE_MAX 65535 /* |Q4 input| clamp: +-4096.0 */
 #define MRT_CTX_MU_MAX (1024 * MRT_CTX_Q) /* |mu| <= 1024 */
 #define MRT_CTX_HIDDEN_MAX (1 << 24)
+/* |every int32 of a context network| (weights Q12: 4096.0, biases Q16:
+ * 256.0): the loader refuses a model beyond it and the trainer's export
+ * clamps to it. It keeps every int64 accumulation exact. */
+#define MRT_CTX_WEIGHT_MAX (1 << 24)
 
 /* Geometry of one image's latent: windows, their 2x2 groups. */
 typedef struct mrt_latent_shape {

@@ -60,10 +60,9 @@ static void convert(const mrt_config *cfg, mrt_ctx_float_step *fs, mrt_ctx_step 
         for (size_t j = 0; j < parts[k].n; j++) {
             if (to_int) {
                 double v = nearbyint((double)parts[k].f[j] * parts[k].unit);
-                /* the loader's bound on every int32 value, biases included
-                 * (codec.c, CTX_WEIGHT_MAX): an export it would refuse is
-                 * useless, and the bound keeps the accumulators exact */
-                double lim = (double)(1 << 24);
+                /* the loader's bound, biases included: an export it
+                 * would refuse is useless */
+                double lim = (double)MRT_CTX_WEIGHT_MAX;
                 parts[k].i[j] = (int32_t)(v > lim ? lim : v < -lim ? -lim : v);
             } else {
                 parts[k].f[j] = (float)(parts[k].i[j] / parts[k].unit);
