@@ -3,6 +3,7 @@
  * measured in the same run, at each thread count (1 and 2 by default).
  *
  *   build/bench/bench_codec [--model M] [--threads 1,2] [--quick] [--no-large]
+ *                           [--only NAME]   (workloads whose name contains NAME)
  *
  * Workloads (each in a child process of its own, so that its peak memory is
  * its own and one workload's heap cannot slow the next):
@@ -455,6 +456,7 @@ static void remove_scratch(void) {
 int main(int argc, char **argv) {
     int thread_counts[MAX_THREAD_COUNTS] = {1, 2}, nthread_counts = 2;
     bool large = true;
+    const char *only = NULL; /* run only workloads whose name contains this */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             min_seconds = 0.2, refine_steps = 4, train_steps_long = 5;
@@ -462,6 +464,8 @@ int main(int argc, char **argv) {
             large = false;
         } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
             model_path = argv[++i];
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             nthread_counts = 0;
             for (char *tok = strtok(argv[++i], ","); tok && nthread_counts < MAX_THREAD_COUNTS;
@@ -473,7 +477,7 @@ int main(int argc, char **argv) {
                     return 2;
                 }
         } else {
-            fprintf(stderr, "usage: %s [--model M] [--threads 1,2] [--quick] [--no-large]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--model M] [--threads 1,2] [--quick] [--no-large] [--only NAME]\n", argv[0]);
             return 2;
         }
     }
@@ -496,6 +500,7 @@ int main(int argc, char **argv) {
     printf("|---|---|---|---|---|---|---|---|---|\n");
     for (int w = 0; w < NWORKLOADS; w++) {
         if (workloads[w].large && !large) continue;
+        if (only && !strstr(workloads[w].name, only)) continue;
         double first = 0;
         for (int k = 0; k < nthread_counts; k++) {
             result r = isolated(workloads[w].fn, thread_counts[k]);

@@ -8,6 +8,7 @@
  *     NULL combinations, accumulation into non-zero buffers), plus
  *     finite-difference checks of din, dweight and dbias;
  *   - shapes whose GEMM spans end mid-row and whose bands meet (Cin = 64);
+ *   - the direct 3x3 path's block and tile edges and channel limits;
  *   - the maps: explicit index layouts, and the transposition identity
  *     <forward(a), b> == <a, backward(b)> (backward is the adjoint);
  *   - conv with every array ending at an inaccessible page, so that a read
@@ -144,6 +145,16 @@ static void test_conv_vs_naive(mrt_rng *rng) {
             check_conv_case(rng, 1, 64, 5, 3000, 2, k, s, 1);
             check_conv_case(rng, 40, 2, 6, 7, 3, k, s, 0);
         }
+    /* The direct 3x3 stride-1 path (conv.c): widths around its 16-pixel
+     * blocks and 18-column border tiles, output channels around its blocks
+     * of 4 and its limit (DIRECT_MAX_COUT, 32; 33 takes the GEMM). Backward's
+     * din runs the same path with the channel roles swapped. */
+    static const int widths[] = {15, 16, 17, 18, 19, 33, 34};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+        check_conv_case(rng, 1, 5, 4, widths[i], 7, 3, 1, 1);
+    check_conv_case(rng, 2, 16, 9, 40, 16, 3, 1, 1);
+    check_conv_case(rng, 1, 33, 6, 35, 32, 3, 1, 0);
+    check_conv_case(rng, 1, 8, 6, 35, 33, 3, 1, 1);
 }
 
 /* --------------------------------------------------- finite differences */
@@ -236,7 +247,7 @@ static void test_pixelshuffle(mrt_rng *rng) {
     int B = 2, C = 3, H = 3, W = 5;
     size_t n = (size_t)B * 4 * C * H * W;
     float *a = tu_randn(rng, n, 1.0f), *out = tu_alloc(n);
-    mrt_pixelshuffle_forward(out, a, B, C, H, W);
+    mrt_pixelshuffle_forward(NULL, out, a, B, C, H, W);
     /* PyTorch: out[b, c, 2y+i, 2x+j] = in[b, c*4 + i*2 + j, y, x]. */
     int bad = 0;
     for (int b = 0; b < B; b++)
@@ -250,11 +261,11 @@ static void test_pixelshuffle(mrt_rng *rng) {
                                    a[(((size_t)b * 4 * C + c * 4 + i * 2 + j) * H + y) * W + x];
     CHECK(bad == 0, "pixelshuffle layout: %d wrong values", bad);
     float *g = tu_randn(rng, n, 1.0f), *z = tu_randn(rng, n, 1.0f), *d = copy_of(z, n);
-    mrt_pixelshuffle_backward(d, g, B, C, H, W);
+    mrt_pixelshuffle_backward(NULL, d, g, B, C, H, W);
     check_adjoint("pixelshuffle", a, n, out, g, n, d, z);
     /* A permutation: backward of forward's output gives the input back. */
     float *back = tu_alloc(n);
-    mrt_pixelshuffle_backward(back, out, B, C, H, W);
+    mrt_pixelshuffle_backward(NULL, back, out, B, C, H, W);
     CHECK(memcmp(back, a, sizeof(float) * n) == 0, "pixelshuffle backward(forward(a)) != a");
     free(a), free(out), free(g), free(z), free(d), free(back);
 }

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <omp.h>
 
+#include "fastmath.h"
 #include "runtime.h"
 
 /* Floats of im2col buffer per thread: 1 MiB. Of 128 KiB..4 MiB this was the
@@ -179,6 +180,209 @@ static size_t col_floats(const conv_plan *p) {
     return p->direct ? 0 : (size_t)p->K * (size_t)p->span;
 }
 
+
+/* ------------------------------------------------ direct 3x3, stride 1 */
+
+/*
+ * A 3x3 stride-1 convolution computed directly, without im2col. The
+ * generator's convolutions have few channels (16 -> 16 and 16 -> 3 at full
+ * resolution): as a GEMM their left operand has only Cout = 3..16 rows, so
+ * each column of the im2col buffer is written once, packed by BLIS once
+ * more and then used for only Cout multiply-adds; the copies cost as much
+ * as the arithmetic (memmove was 8 % of a decode, BLIS's packing more).
+ * Here each input vector is loaded once per tap and used by DIRECT_CO
+ * output channels held in registers.
+ *
+ * Register block: DIRECT_CO = 4 output channels x DIRECT_PX = 16 output
+ * pixels (two 8-lane vectors): 8 accumulators, 2 input vectors, 4
+ * broadcast weights and a product fit the 16 ymm registers of AVX2. Every
+ * output is the bias (or, accumulating, its old value) plus its Cin*9
+ * products added one by one in the order (ci, ky, kx): the same in every
+ * clone, at every position in the block, for any thread count.
+ *
+ * Borders: a block whose 18 input columns all lie inside the row reads the
+ * image in place; the first and last blocks of a row copy their columns
+ * into a zero-padded tile first. Rows above and below the image are
+ * skipped (they would add zeros).
+ */
+#define DIRECT_CO 4
+#define DIRECT_PX 16
+#define DIRECT_TILE (DIRECT_PX + 2) /* input columns one block reads */
+#ifndef DIRECT_MAX_COUT
+#define DIRECT_MAX_COUT 32
+#endif
+typedef float dvf8 __attribute__((vector_size(32), aligned(4))); /* unaligned-safe */
+#define dload8(p) (*(const dvf8 *)(p))
+#define dstore8(p, v) (*(dvf8 *)(p) = (v))
+
+/* Weights regrouped for the kernel: for each block of DIRECT_CO output
+ * channels, [ci][tap][co], zero for channels past Cout. */
+static size_t direct_weight_floats(int Cin, int Cout) {
+    return (size_t)(Cout + DIRECT_CO - 1) / DIRECT_CO * DIRECT_CO * Cin * 9;
+}
+
+static void direct_pack_weights(float *wp, const float *weight, int Cin, int Cout) {
+    int nblk = (Cout + DIRECT_CO - 1) / DIRECT_CO;
+    for (int blk = 0; blk < nblk; blk++)
+        for (int ci = 0; ci < Cin; ci++)
+            for (int t = 0; t < 9; t++)
+                for (int j = 0; j < DIRECT_CO; j++) {
+                    int co = blk * DIRECT_CO + j;
+                    wp[(((size_t)blk * Cin + ci) * 9 + t) * DIRECT_CO + j] =
+                        co < Cout ? weight[((size_t)co * Cin + ci) * 9 + t] : 0.0f;
+                }
+}
+
+/* dst[j][i] = init[j][i] + sum over (ci, ky < nky, kx) of w[ci][ky][kx][j] *
+ * x[ci][ky][kx + i], i < DIRECT_PX: x is the first input row and column
+ * the block reads (cs: channel stride, rs: row stride), w the weights of
+ * that first row's taps. */
+MRT_INLINE void direct_block(float *dst[DIRECT_CO], const float *init[DIRECT_CO], const float *x,
+                             size_t cs, size_t rs, int nky, const float *w, int Cin) {
+    dvf8 a00 = dload8(init[0]), a01 = dload8(init[0] + 8);
+    dvf8 a10 = dload8(init[1]), a11 = dload8(init[1] + 8);
+    dvf8 a20 = dload8(init[2]), a21 = dload8(init[2] + 8);
+    dvf8 a30 = dload8(init[3]), a31 = dload8(init[3] + 8);
+    for (int ci = 0; ci < Cin; ci++) {
+        const float *xc = x + (size_t)ci * cs;
+        const float *wc = w + (size_t)ci * 9 * DIRECT_CO;
+        for (int ky = 0; ky < nky; ky++) {
+            const float *r = xc + (size_t)ky * rs;
+            const float *wt = wc + ky * 3 * DIRECT_CO;
+            for (int kx = 0; kx < 3; kx++, wt += DIRECT_CO) {
+                dvf8 x0 = dload8(r + kx), x1 = dload8(r + kx + 8);
+                float w0 = wt[0], w1 = wt[1], w2 = wt[2], w3 = wt[3];
+                a00 += w0 * x0;
+                a01 += w0 * x1;
+                a10 += w1 * x0;
+                a11 += w1 * x1;
+                a20 += w2 * x0;
+                a21 += w2 * x1;
+                a30 += w3 * x0;
+                a31 += w3 * x1;
+            }
+        }
+    }
+    dstore8(dst[0], a00), dstore8(dst[0] + 8, a01);
+    dstore8(dst[1], a10), dstore8(dst[1] + 8, a11);
+    dstore8(dst[2], a20), dstore8(dst[2] + 8, a21);
+    dstore8(dst[3], a30), dstore8(dst[3] + 8, a31);
+}
+
+/* Scratch floats per thread: the border tile, and DIRECT_CO rows of a
+ * partial block's outputs and of its starting values. */
+static size_t direct_scratch_floats(int Cin) {
+    return (size_t)Cin * 3 * DIRECT_TILE + 2 * DIRECT_CO * DIRECT_PX;
+}
+
+/* Output rows [r0, r1) of image `img` (Cin x H x W) into o (Cout x H x W):
+ * o = bias + conv, or with `accumulate` o += conv. wp from
+ * direct_pack_weights; scratch of direct_scratch_floats(Cin). */
+MRT_SIMD_CLONES
+static void direct_rows(float *o, const float *img, const float *wp, const float *bias,
+                        int accumulate, int Cin, int H, int W, int Cout, int r0, int r1,
+                        float *scratch) {
+    float *tile = scratch, *part = tile + (size_t)Cin * 3 * DIRECT_TILE;
+    float *part_init = part + DIRECT_CO * DIRECT_PX;
+    float biasrow[DIRECT_CO][DIRECT_PX];
+    size_t HW = (size_t)H * W;
+    int nblk = (Cout + DIRECT_CO - 1) / DIRECT_CO;
+    /* output row by output row, all channel blocks in turn: the three input
+     * rows of all channels that a row reads stay in L2 (a channel block at
+     * a time over the whole band re-read them from memory) */
+    for (int oy = r0; oy < r1; oy++) {
+        /* taps [ky0, ky1) read rows inside the image; x0 is row oy-1+ky0 */
+        int ky0 = oy == 0 ? 1 : 0, ky1 = oy == H - 1 ? 2 : 3, nky = ky1 - ky0;
+        const float *x0 = img + (size_t)(oy - 1 + ky0) * W;
+        for (int blk = 0; blk < nblk; blk++) {
+            const float *wk = wp + (size_t)blk * Cin * 9 * DIRECT_CO + (size_t)ky0 * 3 * DIRECT_CO;
+            for (int j = 0; j < DIRECT_CO; j++) {
+                int co = blk * DIRECT_CO + j;
+                float v = bias && co < Cout ? bias[co] : 0.0f;
+                for (int i = 0; i < DIRECT_PX; i++) biasrow[j][i] = v;
+            }
+            for (int ox0 = 0; ox0 < W; ox0 += DIRECT_PX) {
+                int n = W - ox0 < DIRECT_PX ? W - ox0 : DIRECT_PX;
+                float *dst[DIRECT_CO];
+                const float *init[DIRECT_CO];
+                for (int j = 0; j < DIRECT_CO; j++) {
+                    int co = blk * DIRECT_CO + j;
+                    float *orow = o + (size_t)co * HW + (size_t)oy * W + ox0;
+                    if (n == DIRECT_PX && co < Cout) {
+                        dst[j] = orow;
+                        init[j] = accumulate ? orow : biasrow[j];
+                    } else { /* a partial block or a padding channel */
+                        dst[j] = part + j * DIRECT_PX;
+                        float *pi = part_init + j * DIRECT_PX;
+                        for (int i = 0; i < DIRECT_PX; i++)
+                            pi[i] = co >= Cout || i >= n ? 0.0f
+                                    : accumulate ? orow[i] : biasrow[j][i];
+                        init[j] = pi;
+                    }
+                }
+                if (ox0 >= 1 && ox0 + DIRECT_TILE - 1 <= W) {
+                    direct_block(dst, init, x0 + ox0 - 1, HW, (size_t)W, nky, wk, Cin);
+                } else {
+                    /* tile[ci][ky][i] = column ox0 - 1 + i of the ky-th row read, 0 outside */
+                    for (int ci = 0; ci < Cin; ci++)
+                        for (int ky = 0; ky < nky; ky++) {
+                            const float *src = x0 + (size_t)ci * HW + (size_t)ky * W;
+                            float *t = tile + ((size_t)ci * 3 + ky) * DIRECT_TILE;
+                            for (int i = 0; i < DIRECT_TILE; i++) {
+                                int ix = ox0 - 1 + i;
+                                t[i] = ix >= 0 && ix < W ? src[ix] : 0.0f;
+                            }
+                        }
+                    direct_block(dst, init, tile, 3 * DIRECT_TILE, DIRECT_TILE, nky, wk, Cin);
+                }
+                for (int j = 0; j < DIRECT_CO; j++) {
+                    int co = blk * DIRECT_CO + j;
+                    if (dst[j] != o + (size_t)co * HW + (size_t)oy * W + ox0 && co < Cout)
+                        memcpy(o + (size_t)co * HW + (size_t)oy * W + ox0, dst[j],
+                               sizeof(float) * (size_t)n);
+                }
+            }
+        }
+    }
+}
+
+/* Whether a convolution takes the direct path: 3x3, stride 1, and few
+ * enough output channels that the GEMM's packing would dominate (measured
+ * with bench_runtime; with 64 channels BLIS does better). */
+static int use_direct(const conv_plan *p) {
+    return p->k == 3 && p->s == 1 && p->Cout <= DIRECT_MAX_COUT;
+}
+
+/* The direct path over all units (the same bands as the GEMM path, so the
+ * result does not depend on the thread count). Returns 0, having done
+ * nothing, if its scratch memory cannot be had. */
+static int direct_forward(int nt, const conv_plan *p, float *out, const float *in,
+                          const float *weight, const float *bias, int accumulate) {
+    int units = p->B * p->nbands;
+    if (nt > units) nt = units;
+    size_t sf = direct_scratch_floats(p->Cin);
+    float *wp = malloc(sizeof(float) * direct_weight_floats(p->Cin, p->Cout));
+    float *scratch = alloc_per_thread(nt, sf);
+    if (!wp || !scratch) {
+        free(wp);
+        free(scratch);
+        return 0;
+    }
+    direct_pack_weights(wp, weight, p->Cin, p->Cout);
+    size_t HW = (size_t)p->H * p->W;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int u = 0; u < units; u++) {
+        int b = u / p->nbands, r0, r1;
+        band_rows(p, u % p->nbands, &r0, &r1);
+        direct_rows(out + (size_t)b * p->Cout * HW, in + (size_t)b * p->Cin * HW, wp, bias,
+                    accumulate, p->Cin, p->H, p->W, p->Cout, r0, r1,
+                    scratch + sf * (size_t)omp_get_thread_num());
+    }
+    free(wp);
+    free(scratch);
+    return 1;
+}
+
 /* Forward for unit u: all spans of its band. With `accumulate` the result
  * is added to out (bias must then be NULL). */
 static void forward_unit(const conv_plan *p, int u, float *out, const float *in,
@@ -225,6 +429,7 @@ void mrt_conv2d_forward(const mrt_rt *rt, float *out, const float *in, const flo
     conv_plan p = make_plan(B, Cin, H, W, Cout, k, stride);
     int units = B * p.nbands;
     int nt = rt && rt->threads > 1 ? rt->threads : 1;
+    if (use_direct(&p) && direct_forward(nt, &p, out, in, weight, bias, 0)) return;
     if (nt > units) nt = units;
     size_t cf = col_floats(&p);
     float *cols = alloc_per_thread(nt, cf);
@@ -280,18 +485,22 @@ static int din_by_flipped_conv(int nt, float *din, const float *dout, const floa
     conv_plan pt = make_plan(B, Cout, H, W, Cin, 3, 1);
     int units = B * pt.nbands;
     if (nt > units) nt = units;
-    size_t cf = col_floats(&pt);
     float *wt = malloc(sizeof(float) * (size_t)Cin * Cout * 9);
-    float *cols = alloc_per_thread(nt, cf);
-    if (!wt || !cols) {
-        free(wt);
-        free(cols);
-        return 0;
-    }
+    if (!wt) return 0;
     for (int ci = 0; ci < Cin; ci++)
         for (int co = 0; co < Cout; co++)
             for (int t = 0; t < 9; t++) /* tap (ky, kx) = t -> (2-ky, 2-kx) = 8 - t */
                 wt[((size_t)ci * Cout + co) * 9 + t] = weight[((size_t)co * Cin + ci) * 9 + 8 - t];
+    if (use_direct(&pt) && direct_forward(nt, &pt, din, dout, wt, NULL, 1)) {
+        free(wt);
+        return 1;
+    }
+    size_t cf = col_floats(&pt);
+    float *cols = alloc_per_thread(nt, cf);
+    if (!cols) {
+        free(wt);
+        return 0;
+    }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int u = 0; u < units; u++)
         forward_unit(&pt, u, din, dout, wt, NULL, cols + cf * (size_t)omp_get_thread_num(), 1);
@@ -467,44 +676,49 @@ void mrt_upsample2x_backward(float *din, const float *dout, int B, int C, int H,
     }
 }
 
-/* out[b, c, 2y+i, 2x+j] = in[b, 4c + 2i + j, y, x] (torch.nn.PixelShuffle(2)). */
-void mrt_pixelshuffle_forward(float *out, const float *in, int B, int C, int H, int W) {
+/* out[b, c, 2y+i, 2x+j] = in[b, 4c + 2i + j, y, x] (torch.nn.PixelShuffle(2)).
+ * Planes are independent copies, spread over the threads. */
+void mrt_pixelshuffle_forward(const mrt_rt *rt, float *out, const float *in, int B, int C, int H,
+                              int W) {
     size_t HW = (size_t)H * W;
+    int nt = rt && rt->threads > 1 ? rt->threads : 1;
     /* one output row at a time, interleaving its two source rows: the
      * writes are sequential (a stride-2 write per source plane was 2 % of a
      * decode) */
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            float *dst = out + ((size_t)b * C + c) * 4 * HW;
-            for (int i = 0; i < 2; i++) {
-                const float *src0 = in + ((size_t)b * 4 * C + 4 * c + 2 * i) * HW;
-                const float *src1 = src0 + HW;
-                for (int y = 0; y < H; y++) {
-                    float *row = dst + (size_t)(2 * y + i) * 2 * W;
-                    const float *a = src0 + (size_t)y * W, *e = src1 + (size_t)y * W;
-                    for (int x = 0; x < W; x++) {
-                        row[2 * x] = a[x];
-                        row[2 * x + 1] = e[x];
-                    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int bc = 0; bc < B * C; bc++) {
+        float *dst = out + (size_t)bc * 4 * HW;
+        for (int i = 0; i < 2; i++) {
+            const float *src0 = in + ((size_t)bc * 4 + 2 * i) * HW;
+            const float *src1 = src0 + HW;
+            for (int y = 0; y < H; y++) {
+                float *row = dst + (size_t)(2 * y + i) * 2 * W;
+                const float *a = src0 + (size_t)y * W, *e = src1 + (size_t)y * W;
+                for (int x = 0; x < W; x++) {
+                    row[2 * x] = a[x];
+                    row[2 * x + 1] = e[x];
                 }
             }
         }
+    }
 }
 
-void mrt_pixelshuffle_backward(float *din, const float *dout, int B, int C, int H, int W) {
+void mrt_pixelshuffle_backward(const mrt_rt *rt, float *din, const float *dout, int B, int C,
+                               int H, int W) {
     size_t HW = (size_t)H * W;
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            const float *g = dout + ((size_t)b * C + c) * 4 * HW;
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) {
-                    float *d = din + ((size_t)b * 4 * C + 4 * c + 2 * i + j) * HW;
-                    for (int y = 0; y < H; y++) {
-                        const float *row = g + (size_t)(2 * y + i) * 2 * W + j;
-                        for (int x = 0; x < W; x++) d[(size_t)y * W + x] += row[2 * x];
-                    }
+    int nt = rt && rt->threads > 1 ? rt->threads : 1;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int bc = 0; bc < B * C; bc++) {
+        const float *g = dout + (size_t)bc * 4 * HW;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+                float *d = din + ((size_t)bc * 4 + 2 * i + j) * HW;
+                for (int y = 0; y < H; y++) {
+                    const float *row = g + (size_t)(2 * y + i) * 2 * W + j;
+                    for (int x = 0; x < W; x++) d[(size_t)y * W + x] += row[2 * x];
                 }
-        }
+            }
+    }
 }
 
 /*

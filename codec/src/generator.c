@@ -99,7 +99,7 @@ void mrt_gen_forward(const mrt_rt *rt, const mrt_gen_weights *g, mrt_gen_acts *a
         int Cn = a->width[k + 1];
         size_t n = (size_t)B * 4 * Cn * H * W;
         mrt_conv2d_forward(rt, a->u[k], cur, g->up_w[k], g->up_b[k], B, C, H, W, 4 * Cn, 1, 1);
-        mrt_pixelshuffle_forward(a->p[k], a->u[k], B, Cn, H, W);
+        mrt_pixelshuffle_forward(rt, a->p[k], a->u[k], B, Cn, H, W);
         H *= 2, W *= 2, C = Cn;
         mrt_relu_forward(rt, a->rp[k], a->p[k], n);
         mrt_conv2d_forward(rt, a->c[k], a->rp[k], g->conv_w[k], g->conv_b[k], B, C, H, W, C, 3, 1);
@@ -135,7 +135,7 @@ int mrt_gen_backward(const mrt_rt *rt, const mrt_gen_weights *g, const mrt_gen_w
         mrt_relu_backward(rt, d1, d0, a->p[k], n); /* d(p[k]) */
         H /= 2, W /= 2;
         memset(d0, 0, sizeof(float) * n);
-        mrt_pixelshuffle_backward(d0, d1, B, C, H, W); /* d(u[k]), 4C x H x W */
+        mrt_pixelshuffle_backward(rt, d0, d1, B, C, H, W); /* d(u[k]), 4C x H x W */
         int Cp = k > 0 ? a->width[k] : C0;
         const float *prev = k > 0 ? a->rc[k - 1] : a->s0;
         memset(d1, 0, sizeof(float) * (size_t)B * Cp * H * W);

@@ -166,8 +166,10 @@ static inline int mrt_conv2d_out_size(int size, int stride) { return (size + str
 void mrt_upsample2x_forward(float *out, const float *in, int B, int C, int H, int W);
 void mrt_upsample2x_backward(float *din, const float *dout, int B, int C, int H, int W);
 /* Pixel shuffle r=2: (B, 4C, H, W) -> (B, C, 2H, 2W), PyTorch's channel order. */
-void mrt_pixelshuffle_forward(float *out, const float *in, int B, int C, int H, int W);
-void mrt_pixelshuffle_backward(float *din, const float *dout, int B, int C, int H, int W);
+void mrt_pixelshuffle_forward(const mrt_rt *rt, float *out, const float *in, int B, int C, int H,
+                              int W);
+void mrt_pixelshuffle_backward(const mrt_rt *rt, float *din, const float *dout, int B, int C,
+                               int H, int W);
 
 /* Patchify: image (B, C, H, W) with H, W multiples of p -> tokens
  * (B*(H/p)*(W/p), C*p*p), patches in raster order, each flattened as
