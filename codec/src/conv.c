@@ -2,7 +2,9 @@
  * conv.c -- 2-D convolution and the spatial maps (upsample, pixel shuffle,
  * patchify) of the pixel generator.
  *
- * Convolution is im2col + GEMM: for one image,
+ * 3x3 stride-1 convolutions with at most DIRECT_MAX_COUT output channels are
+ * computed directly (see "direct 3x3" below). The others are im2col + GEMM:
+ * for one image,
  *     out(Cout x P) = W(Cout x K) . col(K x P),   K = Cin*k*k, P = Hout*Wout,
  * where row (c, ky, kx) of col holds the input pixel that tap (ky, kx) of
  * channel c sees for every output pixel. The model's convs have few channels
