@@ -73,6 +73,8 @@ static void info_msg(const char *fmt, ...) {
 
 static const char *const usage_common =
     "Options: -f ARCHIVE (else $MRT_ARCHIVE, else photos.mrtdb), -j N threads, --rate R,\n"
+    "         --bytes N (add: at most N bytes per photo, e.g. 2KB; the encoder picks the\n"
+    "         rate point and a working size),\n"
     "         --refine STEPS (add: a better picture at the same size, slower; 60 is good),\n"
     "         --model M, --quiet, --json, --help\n";
 
@@ -962,7 +964,7 @@ static int cmd_add(int argc, char **argv) {
         char why[600];
         if (mrt_image_write_png_memory(&probe, &png, &plen, &err) != MRT_OK ||
             encode(db, png, plen, &bits, &blen, why, sizeof why) != 0) {
-            msg("--rate %s: %s", opt.rate, png ? why : err.message);
+            msg("--rate/--bytes %s: %s", opt.rate, png ? why : err.message);
             mrt_free(png);
             return EXIT_FATAL;
         }
@@ -1672,7 +1674,27 @@ static int run(int argc, char **argv, char **pos) {
             opt.model = argv[++i];
         } else if (strcmp(a, "--rate") == 0) {
             NEED_ARG();
+            if (opt.rate) {
+                msg("--rate and --bytes: give one");
+                return EXIT_FATAL;
+            }
             opt.rate = argv[++i];
+        } else if (strcmp(a, "--bytes") == 0) {
+            /* a byte budget: mrt_encode()'s text form, "<bytes>B" */
+            static char budget_text[32];
+            size_t bytes;
+            NEED_ARG();
+            if (mrt_parse_byte_budget(argv[++i], &bytes) != 0) {
+                msg("--bytes: expected a byte budget such as 1500, 2KB or 1.5KiB, got '%s'",
+                    argv[i]);
+                return EXIT_FATAL;
+            }
+            if (opt.rate) {
+                msg("--rate and --bytes: give one");
+                return EXIT_FATAL;
+            }
+            snprintf(budget_text, sizeof budget_text, "%zuB", bytes);
+            opt.rate = budget_text;
         } else if (strcmp(a, "--refine") == 0) {
             NEED_ARG();
             char *end;

@@ -240,7 +240,7 @@ static void w_sgemm(int threads, result *r) {
 static void call_encode(void *p) {
     codec_ctx *c = p;
     mrt_error err;
-    mrt_encode_options o = {c->threads, c->refine, 0, 0};
+    mrt_encode_options o = {.threads = c->threads, .refine_steps = c->refine};
     free(c->bits);
     if (mrt_encode_with(c->model, &c->photo, &o, &c->bits, &c->nbits, &err) != MRT_OK)
         die("encode", &err);

@@ -19,7 +19,12 @@
 **   mrt_encode(image BLOB [, rate [, refine]]) -> BLOB
 **       PNG or JPEG bytes in, an mrt bitstream out. `rate` picks a rate
 **       point: a rate id (integer), a rate-point name (text, or a number
-**       for names like '0.01'), or 'low' / 'medium' / 'high'. `refine`
+**       for names like '0.01'), or 'low' / 'medium' / 'high'; or it is a
+**       byte budget, text such as '1500B', '2KB' (2,000 bytes) or '1.5KiB'
+**       (1,536 bytes): the encoder then chooses the rate point among those
+**       beside the connection's model, and a working size (a smaller copy
+**       the decoder scales back up), whichever decodes closest to the
+**       image within the budget (libmrt's mrt_encode_budget). `refine`
 **       (integer steps, 0..10000) spends encoding time on a better picture
 **       at the same size (latent refinement, as `mrt encode --refine`).
 **         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 590
@@ -75,7 +80,6 @@
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -460,10 +464,6 @@ static char *rate_name(const char *path) {
     return name;
 }
 
-static int cmp_names(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Rate points: the connection's model itself, then every mrt-*.gguf in its
  * directory in name order, each loaded (shared) to learn its rate id and
  * fingerprint. Scanned once per connection and model; a file that does not
@@ -474,32 +474,20 @@ static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
     const char *slash = strrchr(c->path, '/');
     char *dir = slash ? strndup(c->path, (size_t)(slash - c->path) + (slash == c->path)) : strdup(".");
     char **files = NULL;
-    int nfiles = 0, cap = 0, ok = dir != NULL;
-    DIR *d = ok ? opendir(dir) : NULL;
-    if (ok && !d) {
-        fail(ctx, SQLITE_ERROR, "%s: listing the rate points in %s: %s", fn, dir, strerror(errno));
+    int nfiles = 0;
+    if (!dir) {
+        sqlite3_result_error_nomem(ctx);
+        return -1;
+    }
+    mrt_error le = {0};
+    if (mrt_rate_point_files(dir, &files, &nfiles, &le) != MRT_OK) {
+        fail(ctx, le.status == MRT_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR, "%s: %s", fn,
+             le.message);
         free(dir);
         return -1;
     }
-    for (struct dirent *de; ok && (de = readdir(d));) {
-        size_t n = strlen(de->d_name);
-        if (n <= 9 || strncmp(de->d_name, "mrt-", 4) || strcmp(de->d_name + n - 5, ".gguf")) continue;
-        if (nfiles == cap) {
-            cap = cap ? 2 * cap : 8;
-            char **more = realloc(files, sizeof *files * (size_t)cap);
-            if (!more) {
-                ok = 0;
-                break;
-            }
-            files = more;
-        }
-        if (!(files[nfiles] = strdup(de->d_name))) ok = 0;
-        else nfiles++;
-    }
-    if (d) closedir(d);
-    if (ok && nfiles) qsort(files, (size_t)nfiles, sizeof *files, cmp_names);
-    if (ok) c->rates = calloc((size_t)nfiles + 1, sizeof *c->rates);
-    if (!ok || !c->rates) {
+    c->rates = calloc((size_t)nfiles + 1, sizeof *c->rates);
+    if (!c->rates) {
         sqlite3_result_error_nomem(ctx);
         goto fail;
     }
@@ -520,8 +508,7 @@ static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
     for (int i = 0; i < nfiles; i++) {
         rate_point *r = &c->rates[c->nrates];
         r->name = rate_name(files[i]);
-        size_t plen = strlen(dir) + strlen(files[i]) + 2;
-        if ((r->path = malloc(plen))) snprintf(r->path, plen, "%s/%s", dir, files[i]);
+        r->path = strdup(files[i]);
         if (!r->name || !r->path) {
             free(r->name);
             free(r->path);
@@ -544,14 +531,12 @@ static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
         c->nrates++;
     }
     c->rates_scanned = 1;
-    for (int i = 0; i < nfiles; i++) free(files[i]);
-    free(files);
+    mrt_rate_point_files_free(files, nfiles);
     free(dir);
     return 0;
 fail:
     conn_forget_rates(c);
-    for (int i = 0; i < nfiles; i++) free(files[i]);
-    free(files);
+    mrt_rate_point_files_free(files, nfiles);
     free(dir);
     return -1;
 }
@@ -731,12 +716,54 @@ static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
 /* ------------------------------------------------------------- functions */
 
 /* mrt_encode(image BLOB [, rate [, refine]]) -> bitstream BLOB */
+/* mrt_encode(image, '2KB'): the rate points of the connection's model
+ * (each model once, by fingerprint), mrt_encode_budget choosing. */
+static void encode_budget(sqlite3_context *ctx, mrt_conn *c, const char *fn,
+                          sqlite3_value *image, size_t budget,
+                          const mrt_encode_options *options) {
+    if (!conn_model(ctx, c, fn) || conn_scan_rates(ctx, c, fn) != 0) return;
+    const mrt_model **models = sqlite3_malloc64(sizeof *models * (sqlite3_uint64)c->nrates);
+    if (!models) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int n = 0;
+    for (int i = 0; i < c->nrates; i++) {
+        const mrt_model *m = c->rates[i].model->model;
+        int seen = 0;
+        for (int j = 0; j < n; j++)
+            seen |= !memcmp(mrt_model_fingerprint(models[j]), mrt_model_fingerprint(m),
+                            MRT_FINGERPRINT_BYTES);
+        if (!seen) models[n++] = m;
+    }
+    size_t len;
+    const uint8_t *data = blob_bytes(image, &len);
+    mrt_error e = {0};
+    mrt_image img = {0};
+    if (mrt_image_read_memory(data, len, &img, &e) != MRT_OK) {
+        sqlite3_free(models);
+        fail_mrt(ctx, fn, "argument 1 (image)", &e);
+        return;
+    }
+    uint8_t *bits = NULL;
+    size_t nbits = 0;
+    mrt_status st = mrt_encode_budget((const mrt_model *const *)models, n, &img, budget,
+                                      options, &bits, &nbits, NULL, &e);
+    mrt_image_free(&img);
+    sqlite3_free(models);
+    if (st != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
+    }
+    result_bytes(ctx, fn, bits, nbits);
+}
+
 static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_encode";
     mrt_conn *c = sqlite3_user_data(ctx);
     if (any_null(argc, argv)) return;
     if (!want_blob(ctx, fn, argv, 0, "image", "PNG or JPEG bytes")) return;
-    mrt_encode_options options = {0, 0, 0, 0.0f};
+    mrt_encode_options options = {.threads = 0};
     if (argc > 2) {
         int t = sqlite3_value_type(argv[2]);
         if (t != SQLITE_INTEGER) {
@@ -751,6 +778,14 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
             return;
         }
         options.refine_steps = (int)steps;
+    }
+    /* a byte budget ('1500B', '2KB', ...): every rate point beside the
+     * connection's model, the encoder choosing rate point and working size */
+    size_t budget = 0;
+    if (argc > 1 && sqlite3_value_type(argv[1]) == SQLITE_TEXT &&
+        mrt_parse_byte_budget((const char *)sqlite3_value_text(argv[1]), &budget) == 0) {
+        encode_budget(ctx, c, fn, argv[0], budget, &options);
+        return;
     }
     shared_model *m = argc > 1 ? rate_model(ctx, c, fn, argv[1]) : conn_model(ctx, c, fn);
     if (!m) return;

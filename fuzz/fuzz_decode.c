@@ -20,7 +20,10 @@
  *           This reaches the side bits, the context model, the range and
  *           Gaussian decoders and, whenever the symbol stream happens to end
  *           consistently, the synthesis transform. The size is capped at
- *           256 x 256 so that one input decodes in milliseconds.
+ *           256 x 256 so that one input decodes in milliseconds. The same
+ *           streams are then framed once more as version 2, that size being
+ *           the working size of a larger picture (BITSTREAM.md §7), which
+ *           adds the normative upscale.
  *
  * Besides "no crash, leak or UB" it checks what the API promises: info_read
  * and decode reject a damaged container with the same status; a rejected
@@ -137,6 +140,22 @@ static void fuzz_framed(const uint8_t *data, size_t len) {
     mrt_info info;
     st = mrt_info_read(bits, nbits, &info, &err);
     EXPECT(st == MRT_OK, "info_read rejects what bitstream_write wrote: %s", err.message);
+    decode_and_check(bits, nbits, &info);
+    free(bits);
+    /* The same streams as a version-2 bitstream whose latent codes that
+     * size as the working size of a larger picture: the decoder then also
+     * runs the normative upscale. */
+    h.coded_width = h.width, h.coded_height = h.height;
+    h.width = h.coded_width + 1 + h.coded_width / 2;
+    h.height = h.coded_height + h.coded_height / 3;
+    bits = NULL;
+    st = mrt_bitstream_write(&h, streams, lens, &bits, &nbits, &err);
+    EXPECT(st == MRT_OK, "cannot frame a %ux%u bitstream at working size %ux%u: %s",
+           (unsigned)h.width, (unsigned)h.height, (unsigned)h.coded_width,
+           (unsigned)h.coded_height, err.message);
+    st = mrt_info_read(bits, nbits, &info, &err);
+    EXPECT(st == MRT_OK && info.version == 2 && info.working_width == (int)h.coded_width,
+           "info_read of a version-2 frame: %s", err.message);
     decode_and_check(bits, nbits, &info);
     free(bits);
     free(side);

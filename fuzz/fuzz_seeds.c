@@ -5,7 +5,8 @@
  *
  *     fuzz_seeds DIR      writes DIR/decode, DIR/encode, DIR/image and DIR/gguf
  *
- *   decode/  bitstreams of synthetic images (1x1 to 150x130) encoded with
+ *   decode/  bitstreams of synthetic images (1x1 to 150x130; from 8x8 up
+ *            also coded at half size, version 2) encoded with
  *            the fuzz model (fuzz_model.h), each as is ("raw-*") and in
  *            fuzz_decode's framed form ("framed-*": width-1, height-1,
  *            stream 0, stream 1).
@@ -103,6 +104,15 @@ static void decode_seeds(void) {
         write_seed("decode", name, framed, flen);
         free(framed);
         mrt_free(bits);
+        if (w >= 8 && h >= 8) { /* a version-2 stream: coded at half size */
+            mrt_encode_options half = {.threads = 1, .working_width = w / 2,
+                                       .working_height = h / 2};
+            if (mrt_encode_with(m, &img, &half, &bits, &len, &err) != MRT_OK)
+                die("encode at a working size", err.message);
+            snprintf(name, sizeof name, "raw-v2-%dx%d", w, h);
+            write_seed("decode", name, bits, len);
+            mrt_free(bits);
+        }
         free(img.rgb);
     }
     mrt_model_free(m);

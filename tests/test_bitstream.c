@@ -100,6 +100,7 @@ typedef struct spec {
     int version;
     unsigned flags;
     uint64_t width, height;
+    uint64_t coded_width, coded_height; /* written when version >= 2 */
     uint8_t fingerprint[MRT_FINGERPRINT_BYTES];
     uint8_t rate_id;
     int nstreams;
@@ -118,6 +119,10 @@ static size_t craft(const spec *s, uint8_t *out) {
     out[pos++] = (uint8_t)s->flags;
     pos += mrt_varint_put(s->width, out + pos);
     pos += mrt_varint_put(s->height, out + pos);
+    if (s->version >= 2) {
+        pos += mrt_varint_put(s->coded_width, out + pos);
+        pos += mrt_varint_put(s->coded_height, out + pos);
+    }
     memcpy(out + pos, s->fingerprint, MRT_FINGERPRINT_BYTES);
     pos += MRT_FINGERPRINT_BYTES;
     out[pos++] = s->rate_id;
@@ -188,7 +193,7 @@ static void test_round_trips(void) {
         for (int nstreams = 1; nstreams <= MRT_BITSTREAM_MAX_STREAMS; nstreams++) {
             mrt_bitstream_header h;
             memset(&h, 0, sizeof h);
-            h.version = (si & 1) ? MRT_BITSTREAM_VERSION : 0;
+            h.version = (si & 1) ? 1 : 0;
             h.width = sizes[si][0];
             h.height = sizes[si][1];
             for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) h.fingerprint[i] = (uint8_t)mrt_rng_next(&rng);
@@ -297,6 +302,55 @@ static void test_bit_flips(void) {
            accepted);
 }
 
+/* Version 2: the writer picks it only for a working size, writes the
+ * layout of BITSTREAM.md §7, and every single-bit flip is rejected. */
+static void test_version2(void) {
+    mrt_bitstream_header h;
+    memset(&h, 0, sizeof h);
+    h.width = 4000, h.height = 3000, h.coded_width = 1000, h.coded_height = 750;
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) h.fingerprint[i] = (uint8_t)(0x30 + i);
+    h.rate_id = 1;
+    h.nstreams = 2;
+    const uint8_t *streams[2] = {payload_bytes[0], payload_bytes[1]};
+    size_t lens[2] = {3, 20};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    mrt_error err;
+    CHECK(mrt_bitstream_write(&h, streams, lens, &out, &out_len, &err) == MRT_OK, "%s", err.message);
+    if (!out) return;
+    CHECK(out_len == mrt_bitstream_size(&h, lens), "v2 size prediction");
+    spec s = valid_spec(2);
+    s.version = 2, s.width = 4000, s.height = 3000, s.coded_width = 1000, s.coded_height = 750;
+    memcpy(s.fingerprint, h.fingerprint, MRT_FINGERPRINT_BYTES);
+    s.rate_id = 1, s.lens[0] = 3, s.lens[1] = 20;
+    uint8_t buf[256];
+    size_t n = craft(&s, buf);
+    CHECK(n == out_len && memcmp(buf, out, n) == 0, "v2 writer differs from the spec layout");
+    mrt_bitstream_header p;
+    const uint8_t *got[4];
+    CHECK(mrt_bitstream_parse(out, out_len, &p, got, &err) == MRT_OK && p.version == 2 &&
+              p.width == 4000 && p.height == 3000 && p.coded_width == 1000 && p.coded_height == 750,
+          "v2 round trip: %s", err.message);
+    free(out);
+    /* a version-1 parse reports the image size as the working size */
+    s = valid_spec(2);
+    n = craft(&s, buf);
+    CHECK(mrt_bitstream_parse(buf, n, &p, got, &err) == MRT_OK && p.version == 1 &&
+              p.coded_width == 768 && p.coded_height == 512, "v1 working size");
+    /* every flip of a v2 stream */
+    s.version = 2, s.coded_width = 384, s.coded_height = 256, s.lens[0] = 3, s.lens[1] = 20;
+    n = craft(&s, buf);
+    CHECK(parse_exact(buf, n, &err) == MRT_OK, "valid v2: %s", err.message);
+    int accepted = 0;
+    for (size_t byte = 0; byte < n; byte++)
+        for (int bit = 0; bit < 8; bit++) {
+            buf[byte] ^= (uint8_t)(1u << bit);
+            accepted += parse_exact(buf, n, &err) == MRT_OK;
+            buf[byte] ^= (uint8_t)(1u << bit);
+        }
+    CHECK(accepted == 0, "%d single-bit flips of a v2 stream accepted", accepted);
+}
+
 static void test_truncation_and_trailing(void) {
     spec s = valid_spec(3);
     uint8_t buf[1024];
@@ -364,14 +418,30 @@ static void test_hostile_fields(void) {
     expect(&s, MRT_OK, NULL, "65535x1024");
 
     s = valid_spec(2);
-    s.version = 2;
-    expect(&s, MRT_ERR_VERSION, "version 2 is newer than this library (reads version 1)", "v2");
+    s.version = 3;
+    expect(&s, MRT_ERR_VERSION, "version 3 is newer than this library (reads versions 1 to 2)",
+           "v3");
     s.version = 7;
     expect(&s, MRT_ERR_VERSION, "version 7 is newer", "v7");
     s.version = 255;
     expect(&s, MRT_ERR_VERSION, "version 255", "v255");
     s.version = 0;
     expect(&s, MRT_ERR_CORRUPT, "version 0", "v0");
+    /* version 2's working size: within the image, and not the image size */
+    s = valid_spec(2);
+    s.version = 2;
+    s.coded_width = 384, s.coded_height = 256;
+    expect(&s, MRT_OK, NULL, "v2 384x256 of 768x512");
+    s.coded_width = 1, s.coded_height = 512;
+    expect(&s, MRT_OK, NULL, "v2 1x512 of 768x512");
+    s.coded_width = 769, s.coded_height = 256;
+    expect(&s, MRT_ERR_CORRUPT, "working size 769x256 is not within", "v2 wider than the image");
+    s.coded_width = 384, s.coded_height = 0;
+    expect(&s, MRT_ERR_CORRUPT, "working size 384x0", "v2 height 0");
+    s.coded_width = 768, s.coded_height = 512;
+    expect(&s, MRT_ERR_CORRUPT, "that is a version 1 bitstream", "v2 at the image size");
+    s.coded_width = 65536;
+    expect(&s, MRT_ERR_CORRUPT, "working width", "v2 working width 65536");
     s = valid_spec(2);
     s.flags = 0x80;
     expect(&s, MRT_ERR_CORRUPT, "unknown flags 0x80", "flags");
@@ -448,7 +518,8 @@ static void test_writer_rejects(void) {
         mrt_status want;
     } bad[] = {{0, 0, MRT_ERR_ARGUMENT},     {0, 65536, MRT_ERR_ARGUMENT}, {1, 0, MRT_ERR_ARGUMENT},
                {2, 0, MRT_ERR_ARGUMENT},     {2, 5, MRT_ERR_ARGUMENT},     {3, 2, MRT_ERR_ARGUMENT},
-               {4, 1, MRT_ERR_ARGUMENT},     {5, 65535, MRT_ERR_TOO_BIG}};
+               {4, 1, MRT_ERR_ARGUMENT},     {5, 65535, MRT_ERR_TOO_BIG},  {3, 3, MRT_ERR_ARGUMENT},
+               {3, -1, MRT_ERR_ARGUMENT},    {6, 11, MRT_ERR_ARGUMENT},    {7, 0, MRT_ERR_ARGUMENT}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mrt_bitstream_header b = h;
         switch (bad[i].field) {
@@ -458,6 +529,8 @@ static void test_writer_rejects(void) {
         case 3: b.version = (int)bad[i].value; break;
         case 4: b.flags = (unsigned)bad[i].value; break;
         case 5: b.width = b.height = (uint32_t)bad[i].value; break;
+        case 6: b.coded_width = (uint32_t)bad[i].value, b.coded_height = 5; break; /* wider */
+        case 7: b.version = 1, b.coded_width = 5, b.coded_height = 5; break; /* v1 can't say it */
         }
         out = (uint8_t *)1;
         mrt_status st = mrt_bitstream_write(&b, streams, lens, &out, &out_len, &err);
@@ -508,6 +581,7 @@ int main(void) {
     test_varints();
     test_round_trips();
     test_bit_flips();
+    test_version2();
     test_truncation_and_trailing();
     test_hostile_fields();
     test_writer_rejects();

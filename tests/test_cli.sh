@@ -92,6 +92,37 @@ expect 0 "bpp" "$mrt" encode "$samples/coffee.jpg" "$work/refine2w0.mrt" --model
 cmp -s "$work/refine2w0.mrt" "$work/refine2.mrt" && ok ||
   bad "--refine-mse-weight 0 on a model without an MSE term changed the bitstream"
 expect 2 "needs --refine" "$mrt" encode a b --refine-mse-weight 16
+
+# A working size (--scale) and a byte budget (--bytes): version-2 streams
+# that decode to the original size; the budget is never exceeded.
+expect 0 "600x400 coded at 300x200" "$mrt" encode "$samples/coffee.jpg" "$work/half.mrt" \
+  --model "$model" --scale 1/2
+"$mrt" info "$work/half.mrt" >"$work/half.json" 2>&1
+if grep -q '"version": 2, "width": 600, "height": 400, "working_width": 300, "working_height": 200' \
+  "$work/half.json"; then ok; else bad "info of a --scale 1/2 stream: $(cat "$work/half.json")"; fi
+expect 0 "" "$mrt" decode "$work/half.mrt" "$work/half.png" --model "$model" --quiet
+"$mrt" encode "$work/half.png" "$work/half-again.mrt" --model "$model" 2>"$work/err" &&
+  grep -q "600x400 ->" "$work/err" && ok || bad "a --scale 1/2 stream did not decode to 600x400"
+"$mrt" init-model "$work/model2.gguf" --seed 4 --rate-id 1 >/dev/null 2>&1
+for budget in 400 250B 0.3KB; do
+  expect 0 "bytes" "$mrt" encode "$samples/coffee.jpg" "$work/budget.mrt" --model "$model" \
+    --model "$work/model2.gguf" --bytes "$budget"
+  size=$(stat -c %s "$work/budget.mrt")
+  limit=${budget%B}; limit=${limit%K}
+  [[ $budget == *KB ]] && limit=300
+  if (( size <= limit )); then ok; else bad "--bytes $budget gave $size bytes"; fi
+done
+expect 1 "budget of 12 bytes is too small for this 600x400 image" "$mrt" encode \
+  "$samples/coffee.jpg" "$work/x.mrt" --model "$model" --bytes 12
+expect 2 "usage" "$mrt" encode a b --bytes 0
+expect 2 "usage" "$mrt" encode a b --bytes 2MB
+expect 2 "usage" "$mrt" encode a b --bytes -5
+expect 2 "usage" "$mrt" encode a b --scale 0
+expect 2 "usage" "$mrt" encode a b --scale 1.5
+expect 2 "usage" "$mrt" encode a b --scale 1/0
+expect 2 "give --scale or --bytes" "$mrt" encode a b --scale 1/2 --bytes 500
+expect 2 "options of encode" "$mrt" decode a b --scale 1/2
+expect 2 "rate points of encode --bytes" "$mrt" encode a b --model x --model y
 for w in -1 10001 nan inf 16x ""; do
   expect 2 "usage" "$mrt" encode a b --refine 2 --refine-mse-weight "$w"
 done

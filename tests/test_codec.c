@@ -18,6 +18,7 @@
 #include "generator.h"
 #include "gguf.h"
 #include "testutil.h"
+#include "bitstream.h"
 #include "trainmodel.h"
 #include "transform.h"
 
@@ -64,6 +65,114 @@ done:
     mrt_free(bits);
     mrt_image_free(&img);
     mrt_trace_free(&enc), mrt_trace_free(&dec1), mrt_trace_free(&dec2);
+}
+
+/* A working size (bitstream version 2): the encoder codes a downscale, the
+ * decoder returns the full size, equal to the normative upscale of what
+ * the same latent decodes to at the working size; fewer bytes than at the
+ * full size; 1 and 2 threads give the same picture. */
+static void test_working_size(const mrt_model *m) {
+    int w = 200, h = 130, ww = 100, wh = 65;
+    mrt_image img = tu_make_photo(w, h, 5);
+    mrt_error err = {0};
+    uint8_t *full_bits = NULL, *bits = NULL;
+    size_t full_len = 0, len = 0;
+    mrt_encode_options full = {.threads = 2}, half = {.threads = 2, .working_width = ww,
+                                                      .working_height = wh};
+    CHECK(mrt_encode_with(m, &img, &full, &full_bits, &full_len, &err) == MRT_OK, "%s",
+          err.message);
+    CHECK(mrt_encode_with(m, &img, &half, &bits, &len, &err) == MRT_OK, "%s", err.message);
+    if (!bits || !full_bits) goto done;
+    mrt_info info;
+    CHECK(mrt_info_read(bits, len, &info, &err) == MRT_OK && info.version == 2 &&
+              info.width == w && info.height == h && info.working_width == ww &&
+              info.working_height == wh,
+          "working-size info: version %d, %dx%d at %dx%d", info.version, info.width,
+          info.height, info.working_width, info.working_height);
+    CHECK(mrt_info_read(full_bits, full_len, &info, &err) == MRT_OK && info.version == 1,
+          "a full-size stream is version 1");
+    CHECK(len < full_len, "working size %zu bytes, full size %zu", len, full_len);
+    char json[MRT_INFO_JSON_MAX];
+    mrt_info_read(bits, len, &info, &err);
+    mrt_info_json(&info, json, sizeof json);
+    CHECK(strstr(json, "\"working_width\": 100, \"working_height\": 65"), "json: %s", json);
+    mrt_image out1 = {0}, out2 = {0}, small = {0}, up = {0};
+    CHECK(mrt_decode(m, bits, len, 1, &out1, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_decode(m, bits, len, 2, &out2, &err) == MRT_OK, "%s", err.message);
+    CHECK(out1.width == w && out1.height == h && out2.width == w && out2.height == h,
+          "decoded %dx%d, want %dx%d", out1.width, out1.height, w, h);
+    /* the same stream as version 1 at the working size decodes to the
+     * small picture; its normative upscale must be what decode returned */
+    mrt_bitstream_header hd;
+    const uint8_t *streams[4];
+    if (mrt_bitstream_parse(bits, len, &hd, streams, &err) == MRT_OK) {
+        hd.version = 0, hd.width = hd.coded_width, hd.height = hd.coded_height;
+        uint8_t *v1 = NULL;
+        size_t v1_len = 0;
+        CHECK(mrt_bitstream_write(&hd, streams, hd.stream_len, &v1, &v1_len, &err) == MRT_OK,
+              "%s", err.message);
+        CHECK(mrt_decode(m, v1, v1_len, 1, &small, &err) == MRT_OK, "%s", err.message);
+        CHECK(mrt_image_upscale(&small, w, h, 1, &up, &err) == MRT_OK, "%s", err.message);
+        CHECK(out1.rgb && up.rgb && memcmp(out1.rgb, up.rgb, (size_t)w * h * 3) == 0,
+              "decode of a working-size stream is not the upscale of its working-size picture");
+        free(v1);
+    }
+    mrt_image_free(&out1), mrt_image_free(&out2), mrt_image_free(&small), mrt_image_free(&up);
+done:
+    mrt_free(bits);
+    mrt_free(full_bits);
+    mrt_image_free(&img);
+}
+
+/* A byte budget: never exceeded; the choice is one of the models at a
+ * working size within the image; a generous budget codes the full size
+ * (version 1); one below every model's smallest stream is a clear error. */
+static void test_budget(const mrt_model *m, const mrt_model *other) {
+    mrt_image img = tu_make_photo(160, 120, 9);
+    const mrt_model *models[2] = {m, other};
+    mrt_error err = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0, full_len = 0;
+    mrt_budget_choice ch;
+    CHECK(mrt_encode_budget(models, 2, &img, 1000000, NULL, &bits, &full_len, &ch, &err) ==
+              MRT_OK && ch.working_width == 160 && ch.working_height == 120 && full_len == ch.bytes,
+          "a generous budget: %s, %dx%d", err.message, ch.working_width, ch.working_height);
+    mrt_info info;
+    CHECK(bits && mrt_info_read(bits, full_len, &info, &err) == MRT_OK && info.version == 1,
+          "a generous budget gives a version-1 stream");
+    mrt_free(bits), bits = NULL;
+    size_t budgets[] = {full_len - 1, full_len * 2 / 3, full_len / 3};
+    int scaled_down = 0;
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++) {
+        mrt_status st = mrt_encode_budget(models, 2, &img, budgets[i], NULL, &bits, &len, &ch, &err);
+        if (st == MRT_ERR_ARGUMENT && strstr(err.message, "too small")) continue; /* tiny model */
+        CHECK(st == MRT_OK, "budget %zu: %s", budgets[i], err.message);
+        if (st != MRT_OK) continue;
+        CHECK(len <= budgets[i] && len == ch.bytes, "budget %zu: %zu bytes", budgets[i], len);
+        CHECK(ch.model >= 0 && ch.model < 2 && ch.working_width >= 1 && ch.working_width <= 160 &&
+                  ch.working_height >= 1 && ch.working_height <= 120 && ch.msssim > 0 &&
+                  ch.msssim <= 1,
+              "budget %zu: choice model %d at %dx%d, MS-SSIM %f", budgets[i], ch.model,
+              ch.working_width, ch.working_height, ch.msssim);
+        mrt_image dec;
+        CHECK(mrt_decode(models[ch.model], bits, len, 1, &dec, &err) == MRT_OK &&
+                  dec.width == 160 && dec.height == 120,
+              "budget %zu: the chosen stream decodes to the image size", budgets[i]);
+        mrt_image_free(&dec);
+        mrt_free(bits), bits = NULL;
+        scaled_down += ch.working_width < 160;
+    }
+    CHECK(scaled_down >= 1, "no budget below the full size's bytes chose a smaller working size");
+    mrt_status st = mrt_encode_budget(models, 2, &img, 10, NULL, &bits, &len, &ch, &err);
+    CHECK(st == MRT_ERR_ARGUMENT && strstr(err.message, "budget of 10 bytes is too small") &&
+              bits == NULL && len == 0,
+          "a 10-byte budget: %s %s", mrt_status_name(st), err.message);
+    mrt_encode_options scaled = {.working_width = 80, .working_height = 60};
+    CHECK(mrt_encode_budget(models, 2, &img, 500, &scaled, &bits, &len, &ch, &err) ==
+              MRT_ERR_ARGUMENT, "a budget with a working size given");
+    CHECK(mrt_encode_budget(models, 0, &img, 500, NULL, &bits, &len, &ch, &err) ==
+              MRT_ERR_ARGUMENT, "no models");
+    mrt_image_free(&img);
 }
 
 /* Every truncation and every single-bit flip of a small stream: an error
@@ -323,10 +432,12 @@ int main(void) {
                                    {200, 77}, {31, 257}, {600, 20}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         test_round_trip(m, sizes[i][0], sizes[i][1]);
+    test_working_size(m);
     test_strips_match_whole_image(m);
     test_damage(m);
     test_shared_model(m);
     test_mismatch(m, other);
+    test_budget(m, other);
     test_bad_models();
     mrt_model_free(m);
     mrt_model_free(other);

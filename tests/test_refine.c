@@ -126,9 +126,16 @@ static void check_refusals(const mrt_model *m) {
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_image small = tu_make_photo(64, 64, 1);
-    mrt_encode_options bad[] = {{0, -1, 0, 0.0f},   {0, MRT_REFINE_MAX_STEPS + 1, 0, 0.0f},
-                                {-1, 0, 0, 0.0f},   {0, 5, 1, -1.0f},
-                                {0, 5, 1, 10001.0f}, {0, 5, 1, NAN}};
+    mrt_encode_options bad[] = {
+        {.refine_steps = -1},
+        {.refine_steps = MRT_REFINE_MAX_STEPS + 1},
+        {.threads = -1},
+        {.refine_steps = 5, .refine_mse_weight_given = 1, .refine_mse_weight = -1.0f},
+        {.refine_steps = 5, .refine_mse_weight_given = 1, .refine_mse_weight = 10001.0f},
+        {.refine_steps = 5, .refine_mse_weight_given = 1, .refine_mse_weight = NAN},
+        {.working_width = 0, .working_height = 5},
+        {.working_width = 161, .working_height = 100},
+        {.working_width = -3, .working_height = -3}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mrt_status st = mrt_encode_with(m, &small, &bad[i], &bits, &len, &err);
         CHECK(st == MRT_ERR_ARGUMENT && bits == NULL, "options {%d, %d, %d, %g}: got %s (%s)",
@@ -139,7 +146,7 @@ static void check_refusals(const mrt_model *m) {
      * must come before anything reads (or allocates for) them */
     uint8_t three[3] = {0};
     mrt_image huge = {4097, 4097, three};
-    mrt_encode_options opt = {2, 5, 0, 0.0f};
+    mrt_encode_options opt = {.threads = 2, .refine_steps = 5};
     mrt_status st = mrt_encode_with(m, &huge, &opt, &bits, &len, &err);
     CHECK(st == MRT_ERR_TOO_BIG && strstr(err.message, "4097x4097"),
           "a 4097x4097 image: got %s (%s)", mrt_status_name(st), err.message);

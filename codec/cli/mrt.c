@@ -2,7 +2,8 @@
  * mrt.c -- the `mrt` command: a thin front over libmrt.
  *
  *   mrt encode IN.(png|jpg) OUT.mrt   [--model M] [--threads N] [--refine STEPS]
- *                                     [--refine-mse-weight W] [--quiet]
+ *                                     [--refine-mse-weight W] [--scale S | --bytes N]
+ *                                     [--quiet]
  *   mrt decode IN.mrt OUT.png         [--model M] [--threads N] [--quiet]
  *   mrt info IN.mrt                   JSON on stdout
  *   mrt init-model OUT.gguf [--seed S] [--rate-id R]   seeded random weights
@@ -10,6 +11,7 @@
  * Statistics go to stderr (like cwebp/avifenc); exit status 0 on success,
  * 1 with a one-line reason on any error, 2 on a usage error.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,7 @@
 
 static const char *usage_text =
     "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--threads N] [--refine STEPS]\n"
-    "                  [--refine-mse-weight W] [--quiet]\n"
+    "                  [--refine-mse-weight W] [--scale S | --bytes N] [--quiet]\n"
     "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
     "       mrt info IN.mrt\n"
     "       mrt eval DIR [--model M] [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
@@ -49,7 +51,14 @@ static const char *usage_text =
     "better; 0 is off).\n"
     "--refine-mse-weight W: what refinement minimises, L1 + (1 - MS-SSIM) + W * MSE;\n"
     "by default W is the model's training weight (32 for the 0.02 model). Lower\n"
-    "favours MS-SSIM, higher PSNR, at the same bytes (0..10000).\n";
+    "favours MS-SSIM, higher PSNR, at the same bytes (0..10000).\n"
+    "--scale S: code a copy shrunk by S (0 < S <= 1, e.g. 0.5 or 1/2; each side\n"
+    "rounded, at least 1 pixel); the decoder scales it back to the original size.\n"
+    "Fewer bytes for a softer picture (bitstream version 2).\n"
+    "--bytes N: at most N bytes (1500, 1500B, 2KB = 2000, 1.5KiB = 1536); the encoder\n"
+    "chooses the rate point and the working size that decode closest to the photo\n"
+    "(MS-SSIM). The rate points are every --model given (repeat it), else every\n"
+    "mrt-*.gguf beside the default model.\n";
 
 static int usage(const char *problem) {
     if (problem) fprintf(stderr, "mrt: %s\n", problem);
@@ -85,12 +94,18 @@ static const char *default_model(void) {
     return NULL;
 }
 
+#define MAX_MODELS 16
+
 typedef struct {
     const char *model;
+    const char *models[MAX_MODELS]; /* every --model, in order (encode --bytes) */
+    int nmodels;
+    size_t bytes; /* encode's byte budget; 0: none */
     int threads;
     int refine; /* latent refinement steps */
     int refine_mse_weight_given;
     float refine_mse_weight; /* refinement's MSE weight, if given */
+    double scale;            /* encode's working scale, (0, 1]; 0: not given (1) */
     int quiet;
     unsigned long long seed;
     int rate_id;
@@ -104,6 +119,10 @@ static int parse(int argc, char **argv, options *o) {
         const char *a = argv[i];
         if (!strcmp(a, "--model") && i + 1 < argc) {
             o->model = argv[++i];
+            if (o->nmodels == MAX_MODELS) return -1;
+            o->models[o->nmodels++] = o->model;
+        } else if (!strcmp(a, "--bytes") && i + 1 < argc) {
+            if (mrt_parse_byte_budget(argv[++i], &o->bytes) != 0) return -1;
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -120,6 +139,19 @@ static int parse(int argc, char **argv, options *o) {
             if (end == argv[i] || *end || !(v >= 0.0 && v <= MRT_MAX_MSE_WEIGHT)) return -1;
             o->refine_mse_weight_given = 1;
             o->refine_mse_weight = (float)v;
+        } else if (!strcmp(a, "--scale") && i + 1 < argc) {
+            /* a decimal or a fraction a/b */
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (end == argv[i]) return -1;
+            if (*end == '/') {
+                const char *den = end + 1;
+                double d = strtod(den, &end);
+                if (end == den || !(d > 0.0)) return -1;
+                v /= d;
+            }
+            if (*end || !(v > 0.0 && v <= 1.0)) return -1;
+            o->scale = v;
         } else if (!strcmp(a, "--seed") && i + 1 < argc) {
             char *end;
             o->seed = strtoull(argv[++i], &end, 10);
@@ -156,7 +188,92 @@ static void hex(char *out, const uint8_t *b, int n) {
     for (int i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
+/* encode --bytes: the rate points are the --model files, else every
+ * mrt-*.gguf beside the default model. */
+static int load_rate_points(const options *o, mrt_model **models, int *nmodels, mrt_error *err) {
+    *nmodels = 0;
+    char **files = NULL;
+    int nfiles = 0;
+    const char *const *paths = o->models;
+    int npaths = o->nmodels;
+    if (npaths == 0) {
+        const char *def = default_model();
+        if (!def) {
+            snprintf(err->message, sizeof err->message,
+                     "no models: pass --model FILE (repeatable) or set MRT_MODEL");
+            return -1;
+        }
+        const char *slash = strrchr(def, '/');
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - def) : 1, slash ? def : ".");
+        if (mrt_rate_point_files(dir, &files, &nfiles, err) != MRT_OK) return -1;
+        if (nfiles == 0) { /* only a default model: that one rate point */
+            paths = &def;
+            npaths = 1;
+        } else {
+            paths = (const char *const *)files;
+            npaths = nfiles > MAX_MODELS ? MAX_MODELS : nfiles;
+        }
+    }
+    int rc = 0;
+    for (int i = 0; i < npaths; i++) {
+        if (mrt_model_load(paths[i], &models[i], err) != MRT_OK) {
+            rc = -1;
+            break;
+        }
+        (*nmodels)++;
+    }
+    mrt_rate_point_files_free(files, nfiles);
+    return rc;
+}
+
+static int cmd_encode_budget(const options *o) {
+    mrt_error err = {0};
+    mrt_model *models[MAX_MODELS] = {0};
+    int nmodels = 0, rc = 1;
+    mrt_image img = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    if (load_rate_points(o, models, &nmodels, &err) != 0) {
+        fail("loading the models", &err);
+        goto done;
+    }
+    if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
+        fail(o->args[0], &err);
+        goto done;
+    }
+    double t0 = now();
+    mrt_encode_options eo = {.threads = o->threads,
+                             .refine_steps = o->refine,
+                             .refine_mse_weight_given = o->refine_mse_weight_given,
+                             .refine_mse_weight = o->refine_mse_weight};
+    mrt_budget_choice choice;
+    if (mrt_encode_budget((const mrt_model *const *)models, nmodels, &img, o->bytes, &eo, &bits,
+                          &len, &choice, &err) != MRT_OK) {
+        fail("encoding", &err);
+        goto done;
+    }
+    double t1 = now();
+    if (mrt_write_file_atomic(o->args[1], bits, len, &err) != MRT_OK) {
+        fail("writing", &err);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "%s: %dx%d coded at %dx%d with %s -> %zu bytes (%.4f bpp; decodes to "
+                "%.2f dB, MS-SSIM %.4f) in %.3f s\n", o->args[1], img.width, img.height,
+                choice.working_width, choice.working_height, mrt_model_path(models[choice.model]),
+                len, len * 8.0 / ((double)img.width * img.height), choice.psnr, choice.msssim,
+                t1 - t0);
+    rc = 0;
+done:
+    mrt_free(bits);
+    mrt_image_free(&img);
+    for (int i = 0; i < nmodels; i++) mrt_model_free(models[i]);
+    return rc;
+}
+
 static int cmd_encode(const options *o) {
+    if (o->bytes) return cmd_encode_budget(o);
     mrt_error err = {0};
     mrt_model *model = NULL;
     mrt_image img = {0};
@@ -169,8 +286,16 @@ static int cmd_encode(const options *o) {
         goto done;
     }
     double t0 = now();
-    mrt_encode_options eo = {o->threads, o->refine, o->refine_mse_weight_given,
-                             o->refine_mse_weight};
+    mrt_encode_options eo = {.threads = o->threads,
+                             .refine_steps = o->refine,
+                             .refine_mse_weight_given = o->refine_mse_weight_given,
+                             .refine_mse_weight = o->refine_mse_weight};
+    if (o->scale > 0.0 && o->scale < 1.0) {
+        eo.working_width = (int)lround(img.width * o->scale);
+        eo.working_height = (int)lround(img.height * o->scale);
+        if (eo.working_width < 1) eo.working_width = 1;
+        if (eo.working_height < 1) eo.working_height = 1;
+    }
     if (mrt_encode_with(model, &img, &eo, &bits, &len, &err) != MRT_OK) {
         fail("encoding", &err);
         goto done;
@@ -181,8 +306,15 @@ static int cmd_encode(const options *o) {
         goto done;
     }
     if (!o->quiet)
-        fprintf(stderr, "%s: %dx%d -> %zu bytes (%.4f bpp) in %.3f s\n", o->args[1], img.width,
-                img.height, len, len * 8.0 / ((double)img.width * img.height), t1 - t0);
+    {
+        char working[48] = "";
+        if (eo.working_width)
+            snprintf(working, sizeof working, " coded at %dx%d", eo.working_width,
+                     eo.working_height);
+        fprintf(stderr, "%s: %dx%d%s -> %zu bytes (%.4f bpp) in %.3f s\n", o->args[1],
+                img.width, img.height, working, len,
+                len * 8.0 / ((double)img.width * img.height), t1 - t0);
+    }
     rc = 0;
 done:
     mrt_free(bits);
@@ -268,8 +400,10 @@ static int cmd_eval(const options *o) {
     else
         printf("  \"refine_mse_weight\": null,\n");
     printf("  \"images\": [\n");
-    mrt_encode_options eo = {o->threads, o->refine, o->refine_mse_weight_given,
-                             o->refine_mse_weight};
+    mrt_encode_options eo = {.threads = o->threads,
+                             .refine_steps = o->refine,
+                             .refine_mse_weight_given = o->refine_mse_weight_given,
+                             .refine_mse_weight = o->refine_mse_weight};
     for (int i = 0; i < ds.count && rc == 0; i++) {
         const mrt_image *img = &ds.images[i];
         uint8_t *bits = NULL;
@@ -387,6 +521,12 @@ int main(int argc, char **argv) {
     if (parse(argc, argv, &o) != 0) return usage("bad option or extra argument");
     if (o.refine_mse_weight_given && !o.refine)
         return usage("--refine-mse-weight weighs refinement's objective: it needs --refine");
+    if ((o.scale > 0.0 || o.bytes) && strcmp(cmd, "encode") != 0)
+        return usage("--scale and --bytes are options of encode");
+    if (o.scale > 0.0 && o.bytes)
+        return usage("--bytes chooses the working size itself: give --scale or --bytes");
+    if (o.nmodels > 1 && !o.bytes)
+        return usage("several --model files are the rate points of encode --bytes");
     if (!strcmp(cmd, "encode") && o.nargs == 2) return cmd_encode(&o);
     if (!strcmp(cmd, "decode") && o.nargs == 2) return cmd_decode(&o);
     if (!strcmp(cmd, "info") && o.nargs == 1) return cmd_info(&o);

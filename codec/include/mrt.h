@@ -157,6 +157,20 @@ mrt_status mrt_image_write_png_memory(const mrt_image *img, uint8_t **out, size_
 /* Frees img->rgb and zeroes *img. NULL, or an image freed already, is fine. */
 void mrt_image_free(mrt_image *img);
 
+/* Resizes to w_out x h_out with a separable Lanczos-3 filter in float (the
+ * kernel stretched when shrinking, pixel centres aligned, edges repeated,
+ * weights normalised; on the 8-bit sRGB values, clamped). The encoder's
+ * downscale to its working size, and the benchmark's resampler. *out is
+ * overwritten; on failure {0, 0, NULL}. */
+mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, mrt_image *out,
+                            mrt_error *err);
+/* The decoder's upscale from the working size to the original size
+ * (bitstream version 2, codec/BITSTREAM.md §7): integer Lanczos-3 at 64
+ * phases, the same bytes on every machine and for any thread count.
+ * w_out and h_out must be at least the input's (MRT_ERR_ARGUMENT). */
+mrt_status mrt_image_upscale(const mrt_image *in, int w_out, int h_out, int threads,
+                             mrt_image *out, mrt_error *err);
+
 /* Quality of `test` against `reference` (same size, else
  * MRT_ERR_ARGUMENT naming both sizes): PSNR over all RGB values in dB
  * (100 when identical), and MS-SSIM on RGB in [0, 1] (the loss's own
@@ -177,6 +191,12 @@ void mrt_model_free(mrt_model *model);
  * carry its first MRT_FINGERPRINT_BYTES bytes. */
 const uint8_t *mrt_model_fingerprint(const mrt_model *model);
 #define MRT_FINGERPRINT_BYTES 8
+/* The rate points shipped side by side: the paths of every "mrt-*.gguf" in
+ * `dir`, in name order (*paths is a malloc'd array of *count malloc'd
+ * strings; free with mrt_rate_point_files_free). A directory that cannot
+ * be listed is MRT_ERR_IO naming it; none found is *count = 0. */
+mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_error *err);
+void mrt_rate_point_files_free(char **paths, int count);
 /* The rate point this model was trained for (written into bitstreams). */
 int mrt_model_rate_id(const mrt_model *model);
 const char *mrt_model_path(const mrt_model *model);
@@ -211,6 +231,13 @@ typedef struct mrt_encode_options {
      * bytes either way). The decoder does not care which was used. */
     int refine_mse_weight_given;
     float refine_mse_weight;
+    /* The working size: 0 x 0 codes the image at its own size. Otherwise
+     * the encoder codes a Lanczos-3 downscale to working_width x
+     * working_height (1..width x 1..height) and the decoder scales it back
+     * to the image's size with the normative upscale (mrt_image_upscale;
+     * bitstream version 2, which version-1 readers refuse). Fewer pixels,
+     * fewer bytes: the classical codecs' best trade at these rates. */
+    int working_width, working_height;
 } mrt_encode_options;
 
 /* The largest MSE weight, in training (--mse-weight), in a model file
@@ -226,6 +253,33 @@ mrt_status mrt_encode_with(const mrt_model *model, const mrt_image *img,
                            const mrt_encode_options *options, uint8_t **out, size_t *out_len,
                            mrt_error *err);
 
+/* Encodes `img` in at most max_bytes bytes, choosing the rate point (one of
+ * models[0..nmodels), e.g. the shipped 0.005, 0.01 and 0.02 models) and the
+ * working size: for each model, the largest working scale on a ladder from
+ * 1 down to 1/16 (steps of about 1/8 of a doubling) whose bitstream fits,
+ * narrowed by bisection towards the step above it; then, of those, the one whose decoded picture (decoded and upscaled as a
+ * reader will) has the best MS-SSIM against img, PSNR breaking ties.
+ * options: threads and refinement as for mrt_encode_with; its working size
+ * must be 0 x 0. A budget below the smallest bitstream any model can make
+ * for this image is MRT_ERR_ARGUMENT, naming that size. The result never
+ * exceeds max_bytes. *choice (may be NULL) says what was chosen. */
+/* A byte budget as people write it: "1500" or "1500B" (bytes), "2KB"
+ * (2,000 bytes), "1.5KiB" (1,536 bytes); no spaces, at least 1 byte,
+ * at most 1 GB. Returns 0 and sets *bytes, or -1 for anything else. */
+int mrt_parse_byte_budget(const char *text, size_t *bytes);
+
+typedef struct mrt_budget_choice {
+    int model;                         /* index into models */
+    int working_width, working_height; /* = the image's size when not scaled */
+    size_t bytes;
+    double psnr, msssim; /* of the decoded picture against img */
+} mrt_budget_choice;
+
+mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const mrt_image *img,
+                             size_t max_bytes, const mrt_encode_options *options,
+                             uint8_t **out, size_t *out_len, mrt_budget_choice *choice,
+                             mrt_error *err);
+
 /* Decodes a bitstream made with the same model (else MRT_ERR_MODEL_MISMATCH
  * naming both fingerprints). The header is validated before anything is
  * allocated; damaged input gives MRT_ERR_CORRUPT, never a crash. */
@@ -236,6 +290,7 @@ mrt_status mrt_decode(const mrt_model *model, const uint8_t *data, size_t len, i
 typedef struct mrt_info {
     int version;
     int width, height;
+    int working_width, working_height; /* the size the latent codes (= width, height in version 1) */
     int rate_id;
     uint8_t fingerprint[MRT_FINGERPRINT_BYTES];
     size_t bytes;          /* the whole bitstream */

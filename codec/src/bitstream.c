@@ -174,6 +174,23 @@ static mrt_status check_size(uint32_t width, uint32_t height, mrt_status bad_sta
     return MRT_OK;
 }
 
+/* Version 2's working size: 1..width by 1..height, and not the image size
+ * itself (that stream is a version-1 stream: one encoding per picture). */
+static mrt_status check_working_size(const mrt_bitstream_header *h, mrt_status bad_status,
+                                     mrt_error *err) {
+    if (h->version < 2) return MRT_OK;
+    if (h->coded_width < 1 || h->coded_width > h->width || h->coded_height < 1 ||
+        h->coded_height > h->height)
+        return mrt_fail(err, bad_status, "working size %" PRIu32 "x%" PRIu32 " is not within "
+                        "the image size %" PRIu32 "x%" PRIu32, h->coded_width, h->coded_height,
+                        h->width, h->height);
+    if (h->coded_width == h->width && h->coded_height == h->height)
+        return mrt_fail(err, bad_status, "version 2 bitstream whose working size is the image "
+                        "size %" PRIu32 "x%" PRIu32 " (that is a version 1 bitstream)",
+                        h->width, h->height);
+    return MRT_OK;
+}
+
 mrt_status mrt_bitstream_parse(const uint8_t *data, size_t len, mrt_bitstream_header *h,
                                const uint8_t *streams[MRT_BITSTREAM_MAX_STREAMS], mrt_error *err) {
     if (!h || !streams || (!data && len))
@@ -201,8 +218,8 @@ mrt_status mrt_bitstream_parse(const uint8_t *data, size_t len, mrt_bitstream_he
     if (version == 0)
         return mrt_fail(err, MRT_ERR_CORRUPT, "version 0 is not a valid bitstream version");
     if (version > MRT_BITSTREAM_VERSION)
-        return mrt_fail(err, MRT_ERR_VERSION, "version %d is newer than this library (reads version %d)",
-                        version, MRT_BITSTREAM_VERSION);
+        return mrt_fail(err, MRT_ERR_VERSION, "version %d is newer than this library (reads "
+                        "versions 1 to %d)", version, MRT_BITSTREAM_VERSION);
     h->version = version;
     if ((st = read_bytes(&c, &flags, 1, "the flags", err))) return st;
     if (flags & ~MRT_BITSTREAM_KNOWN_FLAGS)
@@ -215,6 +232,13 @@ mrt_status mrt_bitstream_parse(const uint8_t *data, size_t len, mrt_bitstream_he
     h->width = (uint32_t)v;
     if ((st = read_varint(&c, MRT_MAX_SIDE, &v, "the height", err))) return st;
     h->height = (uint32_t)v;
+    h->coded_width = h->width, h->coded_height = h->height;
+    if (version >= 2) {
+        if ((st = read_varint(&c, MRT_MAX_SIDE, &v, "the working width", err))) return st;
+        h->coded_width = (uint32_t)v;
+        if ((st = read_varint(&c, MRT_MAX_SIDE, &v, "the working height", err))) return st;
+        h->coded_height = (uint32_t)v;
+    }
     if ((st = read_bytes(&c, h->fingerprint, MRT_FINGERPRINT_BYTES, "the model fingerprint", err)))
         return st;
     if ((st = read_bytes(&c, &h->rate_id, 1, "the rate id", err))) return st;
@@ -269,14 +293,29 @@ mrt_status mrt_bitstream_parse(const uint8_t *data, size_t len, mrt_bitstream_he
     }
 
     if ((st = check_size(h->width, h->height, MRT_ERR_CORRUPT, err))) return st;
+    if ((st = check_working_size(h, MRT_ERR_CORRUPT, err))) return st;
     for (int i = 0; i < nstreams; i++) streams[i] = payload[i];
     return mrt_ok(err);
 }
 
+/* The version a header is written as: the one asked for, or (0) the
+ * lowest that can carry it: 2 when the working size differs from the
+ * image size. The working size with 0 x 0 meaning "the image size". */
+static int written_version(const mrt_bitstream_header *h, uint32_t *cw, uint32_t *ch) {
+    *cw = h->coded_width ? h->coded_width : h->width;
+    *ch = h->coded_height ? h->coded_height : h->height;
+    if (h->version) return h->version;
+    return *cw == h->width && *ch == h->height ? 1 : 2;
+}
+
 /* Header bytes up to (not including) the stream table. */
 static size_t fixed_header_bytes(const mrt_bitstream_header *h) {
+    uint32_t cw, ch;
+    size_t working = written_version(h, &cw, &ch) >= 2
+                         ? mrt_varint_put(cw, NULL) + mrt_varint_put(ch, NULL)
+                         : 0;
     return MRT_BITSTREAM_MAGIC_BYTES + 1 + 1 + mrt_varint_put(h->width, NULL) +
-           mrt_varint_put(h->height, NULL) + MRT_FINGERPRINT_BYTES + 1 + 1;
+           mrt_varint_put(h->height, NULL) + working + MRT_FINGERPRINT_BYTES + 1 + 1;
 }
 
 size_t mrt_bitstream_size(const mrt_bitstream_header *h, const size_t lens[]) {
@@ -299,8 +338,8 @@ mrt_status mrt_bitstream_write(const mrt_bitstream_header *h, const uint8_t *con
         return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_bitstream_write: NULL argument");
     *out = NULL;
     *out_len = 0;
-    if (h->version != 0 && h->version != MRT_BITSTREAM_VERSION)
-        return mrt_fail(err, MRT_ERR_ARGUMENT, "cannot write bitstream version %d (writes %d)",
+    if (h->version < 0 || h->version > MRT_BITSTREAM_VERSION)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "cannot write bitstream version %d (writes 1 to %d)",
                         h->version, MRT_BITSTREAM_VERSION);
     if (h->flags & ~MRT_BITSTREAM_KNOWN_FLAGS)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "unknown bitstream flags 0x%02x", h->flags);
@@ -309,6 +348,14 @@ mrt_status mrt_bitstream_write(const mrt_bitstream_header *h, const uint8_t *con
                         MRT_BITSTREAM_MAX_STREAMS);
     mrt_status st = check_size(h->width, h->height, MRT_ERR_ARGUMENT, err);
     if (st) return st;
+    mrt_bitstream_header as_written = *h;
+    int version = written_version(h, &as_written.coded_width, &as_written.coded_height);
+    as_written.version = version;
+    if (version == 1 && (as_written.coded_width != h->width || as_written.coded_height != h->height))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "a version 1 bitstream cannot carry a working size "
+                        "(%" PRIu32 "x%" PRIu32 " for a %" PRIu32 "x%" PRIu32 " image)",
+                        as_written.coded_width, as_written.coded_height, h->width, h->height);
+    if ((st = check_working_size(&as_written, MRT_ERR_ARGUMENT, err))) return st;
     for (int i = 0; i < h->nstreams; i++) {
         if (lens[i] > MRT_BITSTREAM_MAX_STREAM_BYTES)
             return mrt_fail(err, MRT_ERR_ARGUMENT, "stream %d is %zu bytes, over the maximum %u", i,
@@ -323,10 +370,14 @@ mrt_status mrt_bitstream_write(const mrt_bitstream_header *h, const uint8_t *con
     size_t pos = 0;
     memcpy(buf, MRT_BITSTREAM_MAGIC, MRT_BITSTREAM_MAGIC_BYTES);
     pos += MRT_BITSTREAM_MAGIC_BYTES;
-    buf[pos++] = MRT_BITSTREAM_VERSION;
+    buf[pos++] = (uint8_t)version;
     buf[pos++] = (uint8_t)h->flags;
     pos += mrt_varint_put(h->width, buf + pos);
     pos += mrt_varint_put(h->height, buf + pos);
+    if (version >= 2) {
+        pos += mrt_varint_put(as_written.coded_width, buf + pos);
+        pos += mrt_varint_put(as_written.coded_height, buf + pos);
+    }
     memcpy(buf + pos, h->fingerprint, MRT_FINGERPRINT_BYTES);
     pos += MRT_FINGERPRINT_BYTES;
     buf[pos++] = h->rate_id;

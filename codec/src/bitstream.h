@@ -19,7 +19,10 @@
 
 #include "mrt.h" /* mrt_status, mrt_error, MRT_FINGERPRINT_BYTES, MRT_MAX_PIXELS */
 
-#define MRT_BITSTREAM_VERSION 1
+/* The newest version this library reads and writes. Version 2 adds the
+ * working size (codec/BITSTREAM.md §7); the writer uses it only for a
+ * scaled picture, so unscaled streams stay readable by version-1 readers. */
+#define MRT_BITSTREAM_VERSION 2
 #define MRT_BITSTREAM_MAGIC "MRT"
 #define MRT_BITSTREAM_MAGIC_BYTES 3
 #define MRT_BITSTREAM_MAX_STREAMS 4
@@ -33,9 +36,13 @@
 #define MRT_BITSTREAM_MIN_BYTES (3 + 1 + 1 + 1 + 1 + MRT_FINGERPRINT_BYTES + 1 + 1 + 1 + 4)
 
 typedef struct mrt_bitstream_header {
-    int version;            /* parse: as read; write: 0 or MRT_BITSTREAM_VERSION */
+    int version;            /* parse: as read; write: 0 (the lowest that can say it), 1 or 2 */
     unsigned flags;         /* subset of MRT_BITSTREAM_KNOWN_FLAGS */
     uint32_t width, height; /* the original image size, 1..MRT_MAX_SIDE, w*h <= MRT_MAX_PIXELS */
+    /* The working size the latent codes, 1..width x 1..height (version 2),
+     * upscaled to width x height by the decoder. Parse of version 1: equal
+     * to width, height. Write: 0 x 0 also means "equal". */
+    uint32_t coded_width, coded_height;
     uint8_t fingerprint[MRT_FINGERPRINT_BYTES]; /* first bytes of the weights' SHA-256 */
     uint8_t rate_id;
     int nstreams;           /* 1..MRT_BITSTREAM_MAX_STREAMS */

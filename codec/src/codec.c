@@ -388,12 +388,15 @@ static bool image_ok(const mrt_image *img, mrt_error *err, mrt_status *st) {
 }
 
 /* refine: NULL, or latent refinement before coding (refine.h). */
-static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
-                         const mrt_refine_options *refine, mrt_refine_report *report,
+/* working: NULL, or the image downscaled to the working size (the
+ * original `img` then only gives the size the header records). */
+static mrt_status encode(const mrt_model *m, const mrt_image *full, const mrt_image *working,
+                         int threads, const mrt_refine_options *refine, mrt_refine_report *report,
                          uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err) {
     mrt_status st;
     if (!m || !out || !out_len) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: NULL argument");
-    if (!image_ok(img, err, &st)) return st;
+    if (!image_ok(full, err, &st)) return st;
+    const mrt_image *img = working ? working : full;
     if (refine && (st = mrt_refine_check(img->width, img->height, refine, err)) != MRT_OK)
         return st;
     *out = NULL;
@@ -439,9 +442,11 @@ static mrt_status encode(const mrt_model *m, const mrt_image *img, int threads,
     pack_bits(side_packed, side, nside);
     mrt_bitstream_header h;
     memset(&h, 0, sizeof h);
-    h.version = MRT_BITSTREAM_VERSION;
-    h.width = (uint32_t)img->width;
-    h.height = (uint32_t)img->height;
+    h.version = 0; /* version 2 only for a working size: others stay readable by version 1 */
+    h.width = (uint32_t)full->width;
+    h.height = (uint32_t)full->height;
+    h.coded_width = (uint32_t)img->width;
+    h.coded_height = (uint32_t)img->height;
     memcpy(h.fingerprint, m->fingerprint, MRT_FINGERPRINT_BYTES);
     h.rate_id = (uint8_t)m->rate_id;
     h.nstreams = 2;
@@ -460,24 +465,24 @@ done:
 
 mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
                              uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err) {
-    return encode(m, img, threads, NULL, NULL, out, out_len, trace, err);
+    return encode(m, img, NULL, threads, NULL, NULL, out, out_len, trace, err);
 }
 
 mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int threads,
                               const mrt_refine_options *refine, mrt_refine_report *report,
                               uint8_t **out, size_t *out_len, mrt_error *err) {
-    return encode(m, img, threads, refine, report, out, out_len, NULL, err);
+    return encode(m, img, NULL, threads, refine, report, out, out_len, NULL, err);
 }
 
 mrt_status mrt_encode(const mrt_model *m, const mrt_image *img, int threads, uint8_t **out,
                       size_t *out_len, mrt_error *err) {
-    return encode(m, img, threads, NULL, NULL, out, out_len, NULL, err);
+    return encode(m, img, NULL, threads, NULL, NULL, out, out_len, NULL, err);
 }
 
 mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
                            const mrt_encode_options *options, uint8_t **out, size_t *out_len,
                            mrt_error *err) {
-    mrt_encode_options none = {0, 0, 0, 0.0f};
+    mrt_encode_options none = {0, 0, 0, 0.0f, 0, 0};
     if (!options) options = &none;
     if (options->threads < 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode: threads must be >= 0, not %d",
@@ -487,8 +492,22 @@ mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
     mrt_refine_options refine = {options->refine_steps, MRT_REFINE_LR,
                                  options->refine_mse_weight_given != 0,
                                  options->refine_mse_weight};
-    return encode(m, img, options->threads, options->refine_steps != 0 ? &refine : NULL, NULL,
-                  out, out_len, NULL, err);
+    const mrt_refine_options *r = options->refine_steps != 0 ? &refine : NULL;
+    int ww = options->working_width, wh = options->working_height;
+    mrt_status st;
+    if (ww == 0 && wh == 0) return encode(m, img, NULL, options->threads, r, NULL, out, out_len,
+                                          NULL, err);
+    if (!image_ok(img, err, &st)) return st;
+    if (ww < 1 || wh < 1 || ww > img->width || wh > img->height)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "working size %dx%d is not within the image's "
+                        "%dx%d", ww, wh, img->width, img->height);
+    if (ww == img->width && wh == img->height)
+        return encode(m, img, NULL, options->threads, r, NULL, out, out_len, NULL, err);
+    mrt_image working;
+    if ((st = mrt_image_resize(img, ww, wh, &working, err)) != MRT_OK) return st;
+    st = encode(m, img, &working, options->threads, r, NULL, out, out_len, NULL, err);
+    mrt_image_free(&working);
+    return st;
 }
 
 /* --------------------------------------------------------------- decode */
@@ -533,7 +552,8 @@ mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len
                         "loaded model is %s (%s)", a, b, m->path ? m->path : "in memory");
     }
     const mrt_config *cfg = &m->cfg;
-    int width = (int)h.width, height = (int)h.height;
+    /* the latent codes the working size (version 2), upscaled at the end */
+    int width = (int)h.coded_width, height = (int)h.coded_height;
     mrt_latent_shape sh = mrt_latent_shape_of(cfg, width, height);
     size_t nsym = (size_t)sh.ntokens * cfg->channels;
     size_t nside = (size_t)sh.ngx * sh.ngy * cfg->side_bits;
@@ -570,9 +590,15 @@ mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len
     }
     for (size_t i = 0; i < nsym; i++) y_hat[i] = (float)decoded[i] / MRT_CTX_Q;
     if ((st = mrt_synthesis(&rt, cfg, &m->w, y_hat, width, height, rgb, err))) goto done;
-    out->width = width;
-    out->height = height;
-    out->rgb = rgb;
+    mrt_image coded = {width, height, rgb};
+    if (width != (int)h.width || height != (int)h.height) {
+        /* free what decoding needed before the full-size picture is made */
+        free(decoded), free(y_hat), free(side);
+        decoded = NULL, y_hat = NULL, side = NULL;
+        st = mrt_image_upscale(&coded, (int)h.width, (int)h.height, rt.threads, out, err);
+        goto done; /* frees rgb, the working-size picture */
+    }
+    *out = coded;
     rgb = NULL;
 done:
     free(decoded);
@@ -597,6 +623,8 @@ mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_er
     info->version = h.version;
     info->width = (int)h.width;
     info->height = (int)h.height;
+    info->working_width = (int)h.coded_width;
+    info->working_height = (int)h.coded_height;
     info->rate_id = h.rate_id;
     memcpy(info->fingerprint, h.fingerprint, MRT_FINGERPRINT_BYTES);
     info->bytes = len;
@@ -626,10 +654,15 @@ size_t mrt_info_json(const mrt_info *info, char *buf, size_t size) {
         snprintf(fp + 2 * i, 3, "%02x", info->fingerprint[i]);
     size_t need = 0;
     append_text(buf, size, &need,
-                "{\"version\": %d, \"width\": %d, \"height\": %d, \"bytes\": %zu, \"bpp\": %.6f, "
-                "\"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
-                info->version, info->width, info->height, info->bytes, info->bpp, info->rate_id,
-                fp);
+                "{\"version\": %d, \"width\": %d, \"height\": %d, ", info->version,
+                info->width, info->height);
+    /* version 2's working size; version 1's lines stay as they were */
+    if (info->version >= 2)
+        append_text(buf, size, &need, "\"working_width\": %d, \"working_height\": %d, ",
+                    info->working_width, info->working_height);
+    append_text(buf, size, &need,
+                "\"bytes\": %zu, \"bpp\": %.6f, \"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
+                info->bytes, info->bpp, info->rate_id, fp);
     for (int i = 0; i < info->nstreams && i < 4; i++)
         append_text(buf, size, &need, "%s%zu", i ? ", " : "", info->stream_bytes[i]);
     append_text(buf, size, &need, "]}");

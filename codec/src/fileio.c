@@ -14,6 +14,7 @@
  * under the final name. The directory is fsync'ed after, so that the
  * rename itself survives a crash.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -263,4 +264,56 @@ mrt_status mrt_temp_file_commit(const char *tmp_path, const char *path, int repl
     }
     close(fd);
     return move_into_place(AT_FDCWD, tmp_path, path, replace, err);
+}
+
+/* ------------------------------------------------------- rate points */
+
+static int cmp_strings(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void mrt_rate_point_files_free(char **paths, int count) {
+    for (int i = 0; i < count; i++) free(paths[i]);
+    free(paths);
+}
+
+mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_error *err) {
+    if (!dir || !paths || !count)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_rate_point_files: NULL argument");
+    *paths = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return mrt_fail(err, MRT_ERR_IO, "%s: listing the rate points: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0, cap = 0;
+    mrt_status st = MRT_OK;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t len = strlen(de->d_name);
+        if (len <= 9 || strncmp(de->d_name, "mrt-", 4) || strcmp(de->d_name + len - 5, ".gguf"))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **more = realloc(names, sizeof *names * (size_t)cap);
+            if (!more) {
+                st = MRT_ERR_NOMEM;
+                break;
+            }
+            names = more;
+        }
+        size_t plen = strlen(dir) + len + 2;
+        if (!(names[n] = malloc(plen))) {
+            st = MRT_ERR_NOMEM;
+            break;
+        }
+        snprintf(names[n++], plen, "%s/%s", dir, de->d_name);
+    }
+    closedir(d);
+    if (st != MRT_OK) {
+        mrt_rate_point_files_free(names, n);
+        return mrt_fail(err, st, "out of memory listing the rate points in %s", dir);
+    }
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_strings);
+    *paths = names;
+    *count = n;
+    return mrt_ok(err);
 }

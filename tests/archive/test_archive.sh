@@ -106,6 +106,14 @@ expect 0 "--rate 0" "$A" -f "$T/r.mrtdb" "${M[@]}" --rate 0 add samples/gravel.j
 expect 2 "an unknown --rate is fatal" "$A" -f "$T/r.mrtdb" "${M[@]}" --rate high add samples/camera.png
 check "--rate error names the rate" grep -q 'rate' "$T/err"
 check "--rate 0 stored rate id 0" [ "$(q "$T/r.mrtdb" 'select rate_id from images')" = 0 ]
+expect 0 "--bytes 300" "$A" -f "$T/budget.mrtdb" "${M[@]}" --bytes 300 add samples/coffee.jpg
+check "--bytes 300 stored at most 300 bytes" [ "$(q "$T/budget.mrtdb" 'select length(data) <= 300 from images')" = 1 ]
+"$A" -f "$T/budget.mrtdb" "${M[@]}" cat coffee.jpg >budget.png
+check "a --bytes stream decodes at the photo's size" [ "$(od -An -tx1 -j16 -N8 budget.png | tr -d ' \n')" = 0000025800000190 ]
+expect 2 "--bytes 2MB is fatal" "$A" -f "$T/budget.mrtdb" "${M[@]}" --bytes 2MB add samples/gravel.jpg
+expect 2 "--bytes with --rate is fatal" "$A" -f "$T/budget.mrtdb" "${M[@]}" --rate 0 --bytes 300 add samples/gravel.jpg
+expect 2 "--bytes 5 is fatal (too small for anything)" "$A" -f "$T/budget.mrtdb" "${M[@]}" --bytes 5 add samples/gravel.jpg
+check "--bytes 5 says why" grep -q 'too small' "$T/err"
 expect 0 "--refine 2" "$A" -f "$T/rf.mrtdb" "${M[@]}" --refine 2 add samples/coffee.jpg
 "$A" -f "$T/rf.mrtdb" "${M[@]}" cat coffee.jpg >refined.png
 check "--refine 2 stored a bitstream that decodes" [ "$(head -c 8 refined.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]

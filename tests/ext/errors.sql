@@ -62,3 +62,5 @@ SELECT x FROM vg;
 SELECT mrt_encode(img, 0, 'many') FROM t;
 SELECT mrt_encode(img, 0, -1) FROM t;
 SELECT mrt_encode(img, 0, 10001) FROM t;
+-- a byte budget below every rate point's smallest bitstream
+SELECT mrt_encode(img, '10B') FROM t;

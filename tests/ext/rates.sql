@@ -23,3 +23,10 @@ SELECT 'chosen', json_extract(mrt_model('rates/mrt-0.02.gguf'), '$.name'), json_
 SELECT 'explicit', mrt_encode(img) = bits, mrt_decode(bits) = png FROM t, hi;
 -- names resolve beside the chosen model too
 SELECT 'low', json_extract(mrt_info(mrt_encode(img, 'low')), '$.rate_id'), json_extract(mrt_debug(), '$.models_loaded') FROM t;
+-- a byte budget: the encoder picks the rate point and the working size, and
+-- the bitstream is never over the budget; it decodes at the image's size
+CREATE TABLE budgets(arg, lim);
+INSERT INTO budgets VALUES ('300B', 300), ('0.25KiB', 256), ('2KB', 2000);
+SELECT arg, length(b) <= lim, json_extract(mrt_info(b), '$.width') || 'x' ||
+       json_extract(mrt_info(b), '$.height'), typeof(mrt_decode(b))
+  FROM (SELECT budgets.rowid AS r, arg, lim, mrt_encode(img, arg) AS b FROM budgets, t) ORDER BY r;

@@ -1,0 +1,183 @@
+/*
+ * budget.c -- encoding to a byte budget: the encoder chooses the rate point
+ * (one of the models given) and the working size (mrt.h,
+ * mrt_encode_budget).
+ *
+ * At a few hundred bytes the classical codecs' best trade is a smaller
+ * picture scaled back up (their best downscale factor is 4-16 at these
+ * rates), and ours is no different: a 1/2-size copy at a higher rate point
+ * can beat the full size at a lower one. So for each model the search
+ * finds the largest working scale on a fixed ladder whose bitstream fits
+ * the budget, by encoding (the bytes are exact, and encoding costs a
+ * fraction of decoding), narrows it by bisection towards the step that did
+ * not fit, then decodes each model's candidate the way a
+ * reader will (decode, normative upscale) and keeps the one closest to the
+ * original by MS-SSIM (PSNR breaking ties): the same rule bench_rd uses to
+ * give the classical codecs their best factor.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status.h"
+
+/* Working scales tried, largest first: steps of about 1/8 of a
+ * doubling, down to 1/16. */
+static const double LADDER[] = {1.0,    0.875,  0.75,   0.625, 0.5,     0.4375, 0.375,
+                                0.3125, 0.25,   0.21875, 0.1875, 0.15625, 0.125, 0.109375,
+                                0.09375, 0.078125, 0.0625};
+enum { NLADDER = sizeof LADDER / sizeof LADDER[0] };
+
+static int scaled(int side, double s) {
+    long v = lround(side * s);
+    return v < 1 ? 1 : (int)v;
+}
+
+/* Encodes img at working scale s with model m. */
+static mrt_status encode_at(const mrt_model *m, const mrt_image *img, double s,
+                            const mrt_encode_options *base, uint8_t **bits, size_t *len,
+                            mrt_error *err) {
+    mrt_encode_options o = *base;
+    o.working_width = scaled(img->width, s);
+    o.working_height = scaled(img->height, s);
+    if (o.working_width == img->width && o.working_height == img->height)
+        o.working_width = o.working_height = 0;
+    return mrt_encode_with(m, img, &o, bits, len, err);
+}
+
+typedef struct candidate {
+    int model, step;
+    double scale; /* LADDER[step], or between it and the step above */
+    uint8_t *bits;
+    size_t len;
+    double psnr, msssim;
+} candidate;
+
+/* Bisections between a fitting ladder step and the one above it that did
+ * not fit: each narrows the gap (about 1/8 of a doubling) by half, so the
+ * budget is used to within about 1.5 % of the scale. */
+#define BISECTIONS 3
+
+/* The largest ladder step that fits `budget` with model m (-1: none, and
+ * *smallest is the size at the last step). Bytes shrink with the working
+ * size, so after a miss the next try jumps to the step whose pixel count
+ * the miss predicts, then walks down one step at a time. */
+static mrt_status largest_fit(const mrt_model *m, const mrt_image *img, size_t budget,
+                              const mrt_encode_options *base, candidate *c, size_t *smallest,
+                              mrt_error *err) {
+    c->step = -1;
+    int k = 0;
+    double over = 0; /* the smallest scale found over the budget */
+    while (k < NLADDER) {
+        uint8_t *bits = NULL;
+        size_t len = 0;
+        mrt_status st = encode_at(m, img, LADDER[k], base, &bits, &len, err);
+        if (st != MRT_OK) return st;
+        if (len <= budget) {
+            c->step = k, c->scale = LADDER[k], c->bits = bits, c->len = len;
+            /* use the rest of the budget: bisect towards the scale that did not fit */
+            for (int b = 0; b < BISECTIONS && over > 0; b++) {
+                double mid = 0.5 * (c->scale + over);
+                if (scaled(img->width, mid) == scaled(img->width, c->scale) &&
+                    scaled(img->height, mid) == scaled(img->height, c->scale))
+                    break;
+                if ((st = encode_at(m, img, mid, base, &bits, &len, err)) != MRT_OK) return st;
+                if (len <= budget) {
+                    mrt_free(c->bits);
+                    c->scale = mid, c->bits = bits, c->len = len;
+                } else {
+                    mrt_free(bits);
+                    over = mid;
+                }
+            }
+            return MRT_OK;
+        }
+        over = LADDER[k];
+        mrt_free(bits);
+        *smallest = len;
+        /* bytes ~ pixels ~ scale^2: the scale that would just fit */
+        double want = LADDER[k] * sqrt((double)budget / (double)len);
+        int next = k + 1;
+        while (next + 1 < NLADDER && LADDER[next] > want * 1.02) next++;
+        k = next;
+    }
+    return MRT_OK;
+}
+
+mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const mrt_image *img,
+                             size_t max_bytes, const mrt_encode_options *options,
+                             uint8_t **out, size_t *out_len, mrt_budget_choice *choice,
+                             mrt_error *err) {
+    if (!models || nmodels < 1 || !img || !out || !out_len)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode_budget: NULL argument or no model");
+    *out = NULL;
+    *out_len = 0;
+    if (choice) memset(choice, 0, sizeof *choice);
+    for (int i = 0; i < nmodels; i++)
+        if (!models[i]) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_encode_budget: model %d is NULL", i);
+    mrt_encode_options base = {0};
+    if (options) base = *options;
+    if (base.working_width || base.working_height)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "a byte budget chooses the working size itself");
+    candidate *cand = calloc((size_t)nmodels, sizeof *cand);
+    if (!cand) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    mrt_status st = MRT_OK;
+    size_t smallest = 0;
+    int found = 0;
+    for (int i = 0; i < nmodels; i++) {
+        cand[i].model = i;
+        if ((st = largest_fit(models[i], img, max_bytes, &base, &cand[i], &smallest, err)))
+            goto done;
+        found += cand[i].step >= 0;
+    }
+    if (!found) {
+        st = mrt_fail(err, MRT_ERR_ARGUMENT, "a budget of %zu bytes is too small for this "
+                      "%dx%d image: its smallest bitstream is %zu bytes", max_bytes, img->width,
+                      img->height, smallest);
+        goto done;
+    }
+    /* decode each model's candidate as a reader will, and compare */
+    int best = -1;
+    for (int i = 0; i < nmodels; i++) {
+        candidate *c = &cand[i];
+        if (c->step < 0) continue;
+        mrt_image dec;
+        if ((st = mrt_decode(models[i], c->bits, c->len, base.threads, &dec, err))) goto done;
+        st = mrt_image_compare(img, &dec, base.threads, &c->psnr, &c->msssim, err);
+        mrt_image_free(&dec);
+        if (st) goto done;
+        if (best < 0 || c->msssim > cand[best].msssim ||
+            (c->msssim == cand[best].msssim && c->psnr > cand[best].psnr))
+            best = i;
+    }
+    *out = cand[best].bits;
+    *out_len = cand[best].len;
+    cand[best].bits = NULL;
+    if (choice) {
+        choice->model = best;
+        choice->working_width = scaled(img->width, cand[best].scale);
+        choice->working_height = scaled(img->height, cand[best].scale);
+        choice->bytes = cand[best].len;
+        choice->psnr = cand[best].psnr;
+        choice->msssim = cand[best].msssim;
+    }
+done:
+    for (int i = 0; i < nmodels; i++) mrt_free(cand[i].bits);
+    free(cand);
+    return st == MRT_OK ? mrt_ok(err) : st;
+}
+
+int mrt_parse_byte_budget(const char *text, size_t *bytes) {
+    if (!text || !bytes || !(*text >= '0' && *text <= '9')) return -1;
+    char *end;
+    double v = strtod(text, &end);
+    double unit = !strcmp(end, "") || !strcmp(end, "B") ? 1.0
+                  : !strcmp(end, "KB")                  ? 1000.0
+                  : !strcmp(end, "KiB")                 ? 1024.0
+                                                        : 0.0;
+    if (unit == 0.0) return -1;
+    double b = floor(v * unit + 1e-9);
+    if (!(b >= 1.0 && b <= 1e9)) return -1;
+    *bytes = (size_t)b;
+    return 0;
+}
