@@ -8,6 +8,13 @@
  *                     image, is the size of our bitstream for that image
  *     --bpp X         a rate point at X bits per pixel (repeatable), for the
  *                     classical codecs alone
+ *     --budget BYTES  a rate point of BYTES per image (2000, 2KB; repeatable):
+ *                     our encoder chooses the rate point among the --model
+ *                     files and the working size (mrt_encode_budget), and the
+ *                     classical budget is then our bytes; with --budget the
+ *                     --model files are not rate points of their own
+ *     --full-size-only  at --budget points, our encoder keeps the full size:
+ *                     the best --model (MS-SSIM) whose bitstream fits
  *     --codecs LIST   comma-separated subset of jpeg,webp,avif,jxl
  *                     (default: every one whose tools are installed)
  *     --factors LIST  downscale factors (default 1,1.5,2,3,4,6,8,12,16)
@@ -558,12 +565,14 @@ typedef struct result {
 } result;
 
 typedef struct point {
-    const char *model; /* NULL: a --bpp point */
+    const char *model; /* NULL: a --bpp or --budget point */
     double bpp;
+    long budget; /* > 0: a --budget point, in bytes */
     char fingerprint[2 * MRT_FINGERPRINT_BYTES + 1]; /* the model's, in hex */
 } point;
 
 static int quiet = 0;
+static int full_size_only = 0; /* --full-size-only: budget points without working sizes */
 static int refine_steps = 0; /* --refine: our encoder's latent refinement */
 static int refine_mse_weight_given = 0;  /* --refine-mse-weight */
 static float refine_mse_weight = 0.0f;
@@ -786,6 +795,9 @@ static void write_json(const char *dir, const char *name, const char *descriptio
                 else if ((unsigned char)*s >= 0x20)
                     fputc(*s, f);
             fprintf(f, "\", \"model_fingerprint\": \"%s\"", pts[p].fingerprint);
+        } else if (pts[p].budget) {
+            fprintf(f, "\"target\": \"%ld bytes\", \"target_bytes\": %ld", pts[p].budget,
+                    pts[p].budget);
         } else {
             fprintf(f, "\"target\": \"%g bpp\", \"target_bpp\": %g", pts[p].bpp, pts[p].bpp);
         }
@@ -835,6 +847,8 @@ static void point_name(const point *pt, char *buf, size_t len) {
         snprintf(buf, len, "mrt %s refine %d", base_name(pt->model), refine_steps);
     else if (pt->model)
         snprintf(buf, len, "mrt %s", base_name(pt->model));
+    else if (pt->budget)
+        snprintf(buf, len, "%ld bytes", pt->budget);
     else
         snprintf(buf, len, "%g bpp", pt->bpp);
 }
@@ -991,9 +1005,61 @@ static void write_gnuplot(const char *dir, result ***res, const int *active, int
 
 /* ----------------------------------------------------------------- main */
 
+/* Ours at a byte budget: mrt_encode_budget over the rate points (the
+ * working size chosen), or with --full-size-only each rate point at full
+ * size, the best MS-SSIM that fits. factor = the image width over the
+ * working width; quality = the chosen model's rate id. */
+static outcome code_budget(mrt_model **rate_models, int n, const mrt_image *ref, long budget,
+                           int threads) {
+    outcome best = {0};
+    double pixels = (double)ref->width * ref->height;
+    mrt_encode_options eo = {.threads = threads,
+                             .refine_steps = refine_steps,
+                             .refine_mse_weight_given = refine_mse_weight_given,
+                             .refine_mse_weight = refine_mse_weight};
+    for (int r = 0; r < n; r++) {
+        uint8_t *bits = NULL;
+        size_t len = 0;
+        mrt_error err;
+        mrt_budget_choice ch = {0};
+        int model = r;
+        double t0 = now();
+        if (full_size_only) {
+            if (mrt_encode_with(rate_models[r], ref, &eo, &bits, &len, &err) != MRT_OK)
+                die("encode: %s", err.message);
+            ch.working_width = ref->width;
+            if ((long)len > budget) {
+                mrt_free(bits);
+                continue;
+            }
+        } else {
+            /* the search covers every rate point at once */
+            if (r > 0) break;
+            mrt_status st = mrt_encode_budget((const mrt_model *const *)rate_models, n, ref,
+                                              (size_t)budget, &eo, &bits, &len, &ch, &err);
+            if (st == MRT_ERR_ARGUMENT && strstr(err.message, "too small")) break;
+            if (st != MRT_OK) die("encode: %s", err.message);
+            model = ch.model;
+        }
+        double t1 = now();
+        mrt_image dec;
+        if (mrt_decode(rate_models[model], bits, len, threads, &dec, &err) != MRT_OK)
+            die("decode: %s", err.message);
+        double t2 = now();
+        mrt_free(bits);
+        outcome o = {1, (long)len, len * 8.0 / pixels, 0, 0, t1 - t0, t2 - t1,
+                     (double)ref->width / ch.working_width, mrt_model_rate_id(rate_models[model])};
+        measure(ref, &dec, threads, &o.psnr, &o.msssim);
+        mrt_image_free(&dec);
+        if (!best.fits || o.msssim > best.msssim) best = o;
+    }
+    return best;
+}
+
 static void usage(void) {
     fprintf(stderr,
-            "usage: bench_rd [--model FILE]... [--bpp X]... [--codecs jpeg,webp,avif,jxl]\n"
+            "usage: bench_rd [--model FILE]... [--bpp X]... [--budget BYTES]... [--full-size-only]\n"
+            "                [--codecs jpeg,webp,avif,jxl]\n"
             "                [--factors 1,1.5,2,3,4,6,8,12,16] [--max-side N] [--out DIR]\n"
             "                [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
             "                [--timeout S] [--quiet] IMAGE...\n"
@@ -1038,7 +1104,7 @@ int main(int argc, char **argv) {
             quiet = 1;
         } else if (!strcmp(o, "--model") && more) {
             if (npts == MAXPTS) die("too many rate points");
-            pts[npts++] = (point){argv[++a], 0, ""};
+            pts[npts++] = (point){argv[++a], 0, 0, ""};
             nmodels++;
         } else if (!strcmp(o, "--refine") && more) {
             double v = parse_double(argv[++a], "--refine");
@@ -1055,7 +1121,15 @@ int main(int argc, char **argv) {
             if (npts == MAXPTS) die("too many rate points");
             double v = parse_double(argv[++a], "--bpp");
             if (!(v > 0 && v <= 24)) die("--bpp must be in (0, 24]");
-            pts[npts++] = (point){NULL, v, ""};
+            pts[npts++] = (point){NULL, v, 0, ""};
+        } else if (!strcmp(o, "--budget") && more) {
+            if (npts == MAXPTS) die("too many rate points");
+            size_t bytes;
+            if (mrt_parse_byte_budget(argv[++a], &bytes) != 0)
+                die("--budget: a byte budget such as 2000, 2KB or 1.5KiB, not '%s'", argv[a]);
+            pts[npts++] = (point){NULL, 0, (long)bytes, ""};
+        } else if (!strcmp(o, "--full-size-only")) {
+            full_size_only = 1;
         } else if (!strcmp(o, "--codecs") && more) {
             codecs_given = 1;
             char buf[256];
@@ -1096,6 +1170,23 @@ int main(int argc, char **argv) {
         }
     }
     if (!nimg || !npts) usage();
+    /* With --budget, the --model files are the rate points the budget
+     * search chooses from, not rate points of their own. */
+    const char *rate_files[MAXPTS];
+    int nrate_files = 0, nbudgets = 0;
+    for (int p = 0; p < npts; p++) nbudgets += pts[p].budget > 0;
+    if (nbudgets) {
+        int kept = 0;
+        for (int p = 0; p < npts; p++) {
+            if (pts[p].model) rate_files[nrate_files++] = pts[p].model;
+            else pts[kept++] = pts[p];
+        }
+        npts = kept;
+        if (!nrate_files) die("--budget needs the rate points: one --model FILE or more");
+        nmodels = nrate_files;
+    } else if (full_size_only) {
+        die("--full-size-only applies to --budget points");
+    }
 
     /* Codecs: the ones asked for must be installed; by default every one
      * that is. Slot 0 is ours (when models are given), 1 + c classical. */
@@ -1118,6 +1209,11 @@ int main(int argc, char **argv) {
     if (stat(outdir, &st) != 0 || !S_ISDIR(st.st_mode)) die("--out %s: not a directory", outdir);
     make_tmpdir();
 
+    mrt_model **rate_models = xcalloc((size_t)(nrate_files ? nrate_files : 1), sizeof *rate_models);
+    for (int r = 0; r < nrate_files; r++) {
+        mrt_error err;
+        if (mrt_model_load(rate_files[r], &rate_models[r], &err) != MRT_OK) die("%s", err.message);
+    }
     mrt_model **models = xcalloc((size_t)npts, sizeof *models);
     for (int p = 0; p < npts; p++) {
         if (!pts[p].model) continue;
@@ -1134,7 +1230,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < 1 + NCODECS; s++) {
         res[s] = xcalloc((size_t)npts, sizeof **res);
         for (int p = 0; p < npts; p++)
-            if (active[s] && (s > 0 || pts[p].model))
+            if (active[s] && (s > 0 || pts[p].model || pts[p].budget))
                 res[s][p] = xcalloc((size_t)nimg, sizeof ***res);
     }
     mrt_image *sizes = xcalloc((size_t)nimg, sizeof *sizes);
@@ -1160,6 +1256,23 @@ int main(int argc, char **argv) {
         /* Ours first: its bytes are the other codecs' budgets. */
         long budget[MAXPTS];
         for (int p = 0; p < npts; p++) {
+            if (pts[p].budget) {
+                /* ours chooses rate point and working size; the classical
+                 * codecs then get exactly our bytes */
+                outcome o = code_budget(rate_models, nrate_files, &ref, pts[p].budget, threads);
+                res[0][p][i] = (result){pts[p].budget, o, o};
+                /* nothing of ours fits: the classical codecs get the budget itself */
+                budget[p] = o.fits ? o.bytes : pts[p].budget;
+                char pn[64];
+                point_name(&pts[p], pn, sizeof pn);
+                if (o.fits)
+                    progress("  %-26s mrt   %6ld B  %.4f bpp  PSNR %6.2f  MS-SSIM %.4f  s=%g "
+                             "rate id %g\n", pn, o.bytes, o.bpp, o.psnr, o.msssim, o.factor,
+                             o.quality);
+                else
+                    progress("  %-26s mrt   does not fit\n", pn);
+                continue;
+            }
             if (!pts[p].model) {
                 budget[p] = (long)floor(pts[p].bpp * pixels / 8.0);
                 continue;
@@ -1261,6 +1374,13 @@ int main(int argc, char **argv) {
         for (int p = 0; p < npts && u < sizeof desc; p++)
             if (pts[p].model)
                 u += snprintf(desc + u, sizeof desc - u, " %s", base_name(pts[p].model));
+        if (nrate_files && u < sizeof desc)
+            u += snprintf(desc + u, sizeof desc - u, " byte budgets, %s, among:",
+                          full_size_only ? "at full size (the best rate point that fits)"
+                                         : "rate point and working size chosen by "
+                                           "mrt_encode_budget (factor = width / working width)");
+        for (int r = 0; r < nrate_files && u < sizeof desc; r++)
+            u += snprintf(desc + u, sizeof desc - u, " %s", base_name(rate_files[r]));
         write_json(outdir, "mrt", desc, NULL, res[0], pts, npts, images, sizes, nimg);
     }
     for (int c = 0; c < NCODECS; c++) {
@@ -1286,6 +1406,8 @@ int main(int argc, char **argv) {
     free(res);
     for (int p = 0; p < npts; p++) mrt_model_free(models[p]);
     free(models);
+    for (int r = 0; r < nrate_files; r++) mrt_model_free(rate_models[r]);
+    free(rate_models);
     free(cand);
     free(sizes);
     free(images);

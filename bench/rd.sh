@@ -4,6 +4,7 @@
 # (cmake --build build --target bench_rd).
 #
 #   bench/rd.sh [--images DIR] [--limit N] [--out DIR] [--model FILE]... [--bpp X]...
+#               [--budget BYTES]... [--full-size-only]
 #               [other bench_rd options: --codecs, --factors, --threads, --timeout, ...]
 #
 #   --images DIR  the images (*.png, *.jpg, *.jpeg, sorted by name); default
@@ -13,10 +14,15 @@
 #   --out DIR     where rd-*.json, rd.md, rd.gp and rd.png go; default bench/results
 #   --model FILE  a rate point of ours (repeatable); the classical budget is our bytes
 #   --bpp X       a rate point at X bpp for the classical codecs (repeatable);
-#                 without --model and --bpp: 0.005 0.01 0.02 0.05
+#                 without --model, --bpp and --budget: 0.005 0.01 0.02 0.05
+#   --budget B    a rate point of B bytes per image (2000, 2KB; repeatable): ours
+#                 chooses rate point (among the --model files) and working size;
+#                 with --full-size-only it keeps the full size (the best --model
+#                 that fits)
 #
 # $BENCH_RD overrides the binary (default build/bench/bench_rd). The run is
 # long on 24 images: on a shared machine run it under `nice -n 10`.
+# scripts/large-photos.sh DIR fetches large photos for --images (8-16 MP).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bench=${BENCH_RD:-$repo/build/bench/bench_rd}
@@ -30,9 +36,9 @@ while [[ $# -gt 0 ]]; do
     --images) images_dir=$2; shift 2 ;;
     --limit) limit=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    --model | --bpp) points+=("$1" "$2"); shift 2 ;;
+    --model | --bpp | --budget) points+=("$1" "$2"); shift 2 ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-    --quiet) pass+=("$1"); shift ;;
+    --quiet | --full-size-only) pass+=("$1"); shift ;;
     --*) [[ $# -ge 2 ]] || { echo "rd.sh: $1 needs a value" >&2; exit 2; }
          pass+=("$1" "$2"); shift 2 ;;
     *) echo "rd.sh: unexpected argument '$1' (see --help)" >&2; exit 2 ;;

@@ -10,7 +10,7 @@
  * finds the largest working scale on a fixed ladder whose bitstream fits
  * the budget, by encoding (the bytes are exact, and encoding costs a
  * fraction of decoding), narrows it by bisection towards the step that did
- * not fit, then decodes each model's candidate the way a
+ * not fit, grows it to whole latent windows when that still fits, then decodes each model's candidate the way a
  * reader will (decode, normative upscale) and keeps the one closest to the
  * original by MS-SSIM (PSNR breaking ties): the same rule bench_rd uses to
  * give the classical codecs their best factor.
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_internal.h"
 #include "status.h"
 
 /* Working scales tried, largest first: steps of about 1/8 of a
@@ -33,13 +34,13 @@ static int scaled(int side, double s) {
     return v < 1 ? 1 : (int)v;
 }
 
-/* Encodes img at working scale s with model m. */
-static mrt_status encode_at(const mrt_model *m, const mrt_image *img, double s,
-                            const mrt_encode_options *base, uint8_t **bits, size_t *len,
-                            mrt_error *err) {
+/* Encodes img at working size ww x wh with model m. */
+static mrt_status encode_sized(const mrt_model *m, const mrt_image *img, int ww, int wh,
+                               const mrt_encode_options *base, uint8_t **bits, size_t *len,
+                               mrt_error *err) {
     mrt_encode_options o = *base;
-    o.working_width = scaled(img->width, s);
-    o.working_height = scaled(img->height, s);
+    o.working_width = ww;
+    o.working_height = wh;
     if (o.working_width == img->width && o.working_height == img->height)
         o.working_width = o.working_height = 0;
     return mrt_encode_with(m, img, &o, bits, len, err);
@@ -48,6 +49,7 @@ static mrt_status encode_at(const mrt_model *m, const mrt_image *img, double s,
 typedef struct candidate {
     int model, step;
     double scale; /* LADDER[step], or between it and the step above */
+    int ww, wh;   /* the working size */
     uint8_t *bits;
     size_t len;
     double psnr, msssim;
@@ -58,48 +60,102 @@ typedef struct candidate {
  * budget is used to within about 1.5 % of the scale. */
 #define BISECTIONS 3
 
-/* The largest ladder step that fits `budget` with model m (-1: none, and
- * *smallest is the size at the last step). Bytes shrink with the working
- * size, so after a miss the next try jumps to the step whose pixel count
- * the miss predicts, then walks down one step at a time. */
+/* Encodes img at working scale s with model m. */
+static mrt_status encode_at(const mrt_model *m, const mrt_image *img, double s,
+                            const mrt_encode_options *base, uint8_t **bits, size_t *len,
+                            mrt_error *err) {
+    return encode_sized(m, img, scaled(img->width, s), scaled(img->height, s), base, bits, len,
+                        err);
+}
+
+/* The ladder step at or below scale s. */
+static int step_at_or_below(double s) {
+    int k = 0;
+    while (k + 1 < NLADDER && LADDER[k] > s * 1.0001) k++;
+    return k;
+}
+
+/* Keeps (k, bits, len) in c if it fits, else frees the bits; returns
+ * whether it fit. */
+static int keep_if_fits(candidate *c, const mrt_image *img, size_t budget, int k, double scale,
+                        uint8_t *bits, size_t len, size_t *smallest) {
+    if (len <= budget) {
+        mrt_free(c->bits);
+        c->step = k, c->scale = scale, c->bits = bits, c->len = len;
+        c->ww = scaled(img->width, scale), c->wh = scaled(img->height, scale);
+        return 1;
+    }
+    mrt_free(bits);
+    if (*smallest == 0 || len < *smallest) *smallest = len;
+    return 0;
+}
+
+/* The largest working scale that fits `budget` with model m (c->step -1:
+ * none, and *smallest is the smallest size seen). Bytes grow with the
+ * working area (a fixed number of tokens per 64x64 window), so one cheap
+ * probe at PROBE_SCALE (1/16 of the pixels) predicts the ladder step to
+ * start from; the search then walks up while the next step fits, or down
+ * until one does, and bisects between the last fit and the first miss. */
+#define PROBE_STEP 8 /* LADDER[8] = 1/4 */
 static mrt_status largest_fit(const mrt_model *m, const mrt_image *img, size_t budget,
                               const mrt_encode_options *base, candidate *c, size_t *smallest,
                               mrt_error *err) {
     c->step = -1;
-    int k = 0;
-    double over = 0; /* the smallest scale found over the budget */
-    while (k < NLADDER) {
-        uint8_t *bits = NULL;
-        size_t len = 0;
-        mrt_status st = encode_at(m, img, LADDER[k], base, &bits, &len, err);
-        if (st != MRT_OK) return st;
-        if (len <= budget) {
-            c->step = k, c->scale = LADDER[k], c->bits = bits, c->len = len;
-            /* use the rest of the budget: bisect towards the scale that did not fit */
-            for (int b = 0; b < BISECTIONS && over > 0; b++) {
-                double mid = 0.5 * (c->scale + over);
-                if (scaled(img->width, mid) == scaled(img->width, c->scale) &&
-                    scaled(img->height, mid) == scaled(img->height, c->scale))
-                    break;
-                if ((st = encode_at(m, img, mid, base, &bits, &len, err)) != MRT_OK) return st;
-                if (len <= budget) {
-                    mrt_free(c->bits);
-                    c->scale = mid, c->bits = bits, c->len = len;
-                } else {
-                    mrt_free(bits);
-                    over = mid;
-                }
-            }
-            return MRT_OK;
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_status st = encode_at(m, img, LADDER[PROBE_STEP], base, &bits, &len, err);
+    if (st != MRT_OK) return st;
+    int k = step_at_or_below(LADDER[PROBE_STEP] * sqrt((double)budget / (double)len));
+    int probe_fits = keep_if_fits(c, img, budget, PROBE_STEP, LADDER[PROBE_STEP], bits, len, smallest);
+    double over = 0; /* the smallest scale known not to fit */
+    if (!probe_fits) over = LADDER[PROBE_STEP];
+    if (probe_fits && k >= PROBE_STEP) k = PROBE_STEP - 1; /* the prediction is low: look up */
+    if (!probe_fits && k <= PROBE_STEP) k = PROBE_STEP + 1;
+    /* walk from k: up while fitting, down while not */
+    for (;;) {
+        if (k < 0 || k >= NLADDER || k == c->step) break;
+        if (over > 0 && LADDER[k] >= over) { /* above a known miss */
+            if (++k >= NLADDER) break;
+            continue;
         }
-        over = LADDER[k];
-        mrt_free(bits);
-        *smallest = len;
-        /* bytes ~ pixels ~ scale^2: the scale that would just fit */
-        double want = LADDER[k] * sqrt((double)budget / (double)len);
-        int next = k + 1;
-        while (next + 1 < NLADDER && LADDER[next] > want * 1.02) next++;
-        k = next;
+        if ((st = encode_at(m, img, LADDER[k], base, &bits, &len, err)) != MRT_OK) return st;
+        if (keep_if_fits(c, img, budget, k, LADDER[k], bits, len, smallest)) {
+            if (k == 0) break; /* the full size fits */
+            if (over > 0 && LADDER[k - 1] >= over) break;
+            k--;
+        } else {
+            over = LADDER[k];
+            if (c->step == k + 1) break; /* the fit just below: done walking */
+            k++;                         /* towards the fit below, or to one */
+        }
+    }
+    if (c->step < 0) return MRT_OK;
+    /* use the rest of the budget: bisect towards the scale that did not fit */
+    for (int b = 0; b < BISECTIONS && over > 0; b++) {
+        double mid = 0.5 * (c->scale + over);
+        if (scaled(img->width, mid) == scaled(img->width, c->scale) &&
+            scaled(img->height, mid) == scaled(img->height, c->scale))
+            break;
+        if ((st = encode_at(m, img, mid, base, &bits, &len, err)) != MRT_OK) return st;
+        if (!keep_if_fits(c, img, budget, c->step, mid, bits, len, smallest)) over = mid;
+    }
+    /* The latent has a fixed number of tokens per window of S x S pixels,
+     * so a working size inside a partial window pays for the whole window:
+     * growing each side to its window boundary (at most the image's) gives
+     * the same tokens more picture, at about the same bytes. */
+    const mrt_config *cfg = mrt_model_config(m);
+    int S = cfg->window * cfg->patch;
+    int gw = (c->ww + S - 1) / S * S, gh = (c->wh + S - 1) / S * S;
+    if (gw > img->width) gw = img->width;
+    if (gh > img->height) gh = img->height;
+    if (gw != c->ww || gh != c->wh) {
+        if ((st = encode_sized(m, img, gw, gh, base, &bits, &len, err)) != MRT_OK) return st;
+        if (len <= budget) {
+            mrt_free(c->bits);
+            c->bits = bits, c->len = len, c->ww = gw, c->wh = gh;
+        } else {
+            mrt_free(bits);
+        }
     }
     return MRT_OK;
 }
@@ -155,8 +211,8 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
     cand[best].bits = NULL;
     if (choice) {
         choice->model = best;
-        choice->working_width = scaled(img->width, cand[best].scale);
-        choice->working_height = scaled(img->height, cand[best].scale);
+        choice->working_width = cand[best].ww;
+        choice->working_height = cand[best].wh;
         choice->bytes = cand[best].len;
         choice->psnr = cand[best].psnr;
         choice->msssim = cand[best].msssim;
