@@ -22,7 +22,7 @@
 #
 # $BENCH_RD overrides the binary (default build/bench/bench_rd). The run is
 # long on 24 images: on a shared machine run it under `nice -n 10`.
-# scripts/large-photos.sh DIR fetches large photos for --images (8-16 MP).
+# scripts/eval-photos.sh large DIR fetches large photos for --images (10-16 MP).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bench=${BENCH_RD:-$repo/build/bench/bench_rd}
