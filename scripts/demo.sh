@@ -50,9 +50,10 @@ sql() {
 sql "select length(mrt_encode(readfile('samples/coffee.jpg')))"
 sql "select writefile('$out/coffee-sql.png', mrt_decode(mrt_encode(readfile('samples/coffee.jpg'))))"
 if [[ $model == models/default.gguf ]]; then
-  # every shipped rate point on one photo: bytes and quality, all in SQL
-  echo "\$ sqlite3 -header -column :memory: \".load build/ext/mrt\" \"with ... (every rate point on coffee.jpg)\""
-  sqlite3 -header -column :memory: ".load build/ext/mrt" "with r(rate) as (values ('low'), ('medium'), ('high')),
+  # every shipped rate point on one photo, and two byte budgets (the encoder
+  # then picks the rate point and a working size): bytes and quality, in SQL
+  echo "\$ sqlite3 -header -column :memory: \".load build/ext/mrt\" \"with ... (every rate point and two budgets on coffee.jpg)\""
+  sqlite3 -header -column :memory: ".load build/ext/mrt" "with r(rate) as (values ('low'), ('medium'), ('high'), ('250B'), ('500B')),
   e(rate, bits) as (select rate, mrt_encode(readfile('samples/coffee.jpg'), rate) from r)
 select rate, length(bits) as bytes, round(json_extract(mrt_info(bits), '\$.bpp'), 4) as bpp,
   round(mrt_psnr(readfile('samples/coffee.jpg'), mrt_decode(bits)), 2) as psnr_db,
