@@ -227,15 +227,18 @@ static int load_rate_points(const options *o, mrt_model **models, int *nmodels, 
     return rc;
 }
 
-static int cmd_encode_budget(const options *o) {
+/* encode: one model, or with --bytes every rate point (load_rate_points),
+ * mrt_encode_budget choosing among them. */
+static int cmd_encode(const options *o) {
     mrt_error err = {0};
     mrt_model *models[MAX_MODELS] = {0};
     int nmodels = 0, rc = 1;
     mrt_image img = {0};
     uint8_t *bits = NULL;
     size_t len = 0;
-    if (load_rate_points(o, models, &nmodels, &err) != 0) {
-        fail("loading the models", &err);
+    if (o->bytes ? load_rate_points(o, models, &nmodels, &err) != 0
+                 : load_model(o, &models[nmodels++], &err) != 0) {
+        fail(o->bytes ? "loading the models" : "loading the model", &err);
         goto done;
     }
     if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
@@ -247,9 +250,23 @@ static int cmd_encode_budget(const options *o) {
                              .refine_steps = o->refine,
                              .refine_mse_weight_given = o->refine_mse_weight_given,
                              .refine_mse_weight = o->refine_mse_weight};
-    mrt_budget_choice choice;
-    if (mrt_encode_budget((const mrt_model *const *)models, nmodels, &img, o->bytes, &eo, &bits,
-                          &len, &choice, &err) != MRT_OK) {
+    mrt_budget_choice choice = {0};
+    mrt_status st;
+    if (o->bytes) {
+        st = mrt_encode_budget((const mrt_model *const *)models, nmodels, &img, o->bytes, &eo,
+                               &bits, &len, &choice, &err);
+    } else {
+        if (o->scale > 0.0 && o->scale < 1.0) {
+            eo.working_width = (int)lround(img.width * o->scale);
+            eo.working_height = (int)lround(img.height * o->scale);
+            if (eo.working_width < 1) eo.working_width = 1;
+            if (eo.working_height < 1) eo.working_height = 1;
+        }
+        st = mrt_encode_with(models[0], &img, &eo, &bits, &len, &err);
+        choice.working_width = eo.working_width ? eo.working_width : img.width;
+        choice.working_height = eo.working_height ? eo.working_height : img.height;
+    }
+    if (st != MRT_OK) {
         fail("encoding", &err);
         goto done;
     }
@@ -258,68 +275,23 @@ static int cmd_encode_budget(const options *o) {
         fail("writing", &err);
         goto done;
     }
-    if (!o->quiet)
-        fprintf(stderr, "%s: %dx%d coded at %dx%d with %s -> %zu bytes (%.4f bpp; decodes to "
-                "%.2f dB, MS-SSIM %.4f) in %.3f s\n", o->args[1], img.width, img.height,
-                choice.working_width, choice.working_height, mrt_model_path(models[choice.model]),
-                len, len * 8.0 / ((double)img.width * img.height), choice.psnr, choice.msssim,
-                t1 - t0);
+    if (!o->quiet) {
+        char working[48] = "", chosen[4200] = "";
+        if (choice.working_width != img.width || choice.working_height != img.height)
+            snprintf(working, sizeof working, " coded at %dx%d", choice.working_width,
+                     choice.working_height);
+        if (o->bytes)
+            snprintf(chosen, sizeof chosen, " with %s, decoding to %.2f dB, MS-SSIM %.4f",
+                     mrt_model_path(models[choice.model]), choice.psnr, choice.msssim);
+        fprintf(stderr, "%s: %dx%d%s -> %zu bytes (%.4f bpp)%s in %.3f s\n", o->args[1],
+                img.width, img.height, working, len,
+                len * 8.0 / ((double)img.width * img.height), chosen, t1 - t0);
+    }
     rc = 0;
 done:
     mrt_free(bits);
     mrt_image_free(&img);
     for (int i = 0; i < nmodels; i++) mrt_model_free(models[i]);
-    return rc;
-}
-
-static int cmd_encode(const options *o) {
-    if (o->bytes) return cmd_encode_budget(o);
-    mrt_error err = {0};
-    mrt_model *model = NULL;
-    mrt_image img = {0};
-    uint8_t *bits = NULL;
-    size_t len = 0;
-    int rc = 1;
-    if (load_model(o, &model, &err) != 0) return fail("loading the model", &err);
-    if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
-        fail(o->args[0], &err);
-        goto done;
-    }
-    double t0 = now();
-    mrt_encode_options eo = {.threads = o->threads,
-                             .refine_steps = o->refine,
-                             .refine_mse_weight_given = o->refine_mse_weight_given,
-                             .refine_mse_weight = o->refine_mse_weight};
-    if (o->scale > 0.0 && o->scale < 1.0) {
-        eo.working_width = (int)lround(img.width * o->scale);
-        eo.working_height = (int)lround(img.height * o->scale);
-        if (eo.working_width < 1) eo.working_width = 1;
-        if (eo.working_height < 1) eo.working_height = 1;
-    }
-    if (mrt_encode_with(model, &img, &eo, &bits, &len, &err) != MRT_OK) {
-        fail("encoding", &err);
-        goto done;
-    }
-    double t1 = now();
-    if (mrt_write_file_atomic(o->args[1], bits, len, &err) != MRT_OK) {
-        fail("writing", &err);
-        goto done;
-    }
-    if (!o->quiet)
-    {
-        char working[48] = "";
-        if (eo.working_width)
-            snprintf(working, sizeof working, " coded at %dx%d", eo.working_width,
-                     eo.working_height);
-        fprintf(stderr, "%s: %dx%d%s -> %zu bytes (%.4f bpp) in %.3f s\n", o->args[1],
-                img.width, img.height, working, len,
-                len * 8.0 / ((double)img.width * img.height), t1 - t0);
-    }
-    rc = 0;
-done:
-    mrt_free(bits);
-    mrt_image_free(&img);
-    mrt_model_free(model);
     return rc;
 }
 
