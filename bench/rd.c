@@ -88,11 +88,12 @@ static void *xcalloc(size_t n, size_t size) {
 /* ------------------------------------------------------ Lanczos-3 resampler */
 
 /* libmrt's Lanczos-3 (mrt_image_resize, codec/src/resample.c): the same
- * resampler the encoder uses for its working size. */
+ * resampler the encoder uses for its working size; on --threads threads. */
+static int resize_threads = 1;
 static mrt_image resize_lanczos(const mrt_image *in, int w_out, int h_out) {
     mrt_image out;
     mrt_error err;
-    if (mrt_image_resize(in, w_out, h_out, &out, &err) != MRT_OK) {
+    if (mrt_image_resize(in, w_out, h_out, resize_threads, &out, &err) != MRT_OK) {
         fprintf(stderr, "bench_rd: %s\n", err.message);
         exit(1);
     }
@@ -1159,6 +1160,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(o, "--threads") && more) {
             threads = (int)parse_double(argv[++a], "--threads");
             if (threads < 0) die("--threads must be >= 0");
+            resize_threads = threads;
         } else if (!strcmp(o, "--timeout") && more) {
             tool_timeout = parse_double(argv[++a], "--timeout");
             if (!(tool_timeout > 0)) die("--timeout must be > 0");

@@ -95,8 +95,8 @@ static void test_upscale(void) {
 static void test_resize(void) {
     mrt_error err;
     mrt_image img = smooth_picture(240, 160, 60.0), small, back;
-    CHECK(mrt_image_resize(&img, 96, 64, &small, &err) == MRT_OK, "%s", err.message);
-    CHECK(mrt_image_resize(&small, 240, 160, &back, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_image_resize(&img, 96, 64, 1, &small, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_image_resize(&small, 240, 160, 3, &back, &err) == MRT_OK, "%s", err.message);
     double se = 0;
     for (size_t i = 0; i < (size_t)240 * 160 * 3; i++) {
         double d = (double)img.rgb[i] - back.rgb[i];
@@ -104,6 +104,11 @@ static void test_resize(void) {
     }
     double rmse = sqrt(se / (240.0 * 160 * 3));
     CHECK(rmse < 1.5, "resize down and back: rmse %.2f levels", rmse);
+    mrt_image one;
+    CHECK(mrt_image_resize(&small, 240, 160, 1, &one, &err) == MRT_OK && one.rgb && back.rgb &&
+              memcmp(one.rgb, back.rgb, (size_t)240 * 160 * 3) == 0,
+          "resize bytes depend on the thread count");
+    mrt_image_free(&one);
     mrt_image_free(&img), mrt_image_free(&small), mrt_image_free(&back);
 }
 
@@ -115,8 +120,8 @@ static void test_bad_arguments(void) {
     CHECK(out.rgb == NULL && out.width == 0, "failed upscale left *out set");
     CHECK(mrt_image_upscale(&img, 70000, 10, 1, &out, &err) == MRT_ERR_ARGUMENT, "side > 65535");
     CHECK(mrt_image_upscale(NULL, 30, 10, 1, &out, &err) == MRT_ERR_ARGUMENT, "NULL input");
-    CHECK(mrt_image_resize(&img, 0, 10, &out, &err) == MRT_ERR_ARGUMENT, "zero width");
-    CHECK(mrt_image_resize(&img, 8193, 8193, &out, &err) == MRT_ERR_ARGUMENT, "too many pixels");
+    CHECK(mrt_image_resize(&img, 0, 10, 1, &out, &err) == MRT_ERR_ARGUMENT, "zero width");
+    CHECK(mrt_image_resize(&img, 8193, 8193, 1, &out, &err) == MRT_ERR_ARGUMENT, "too many pixels");
     mrt_image_free(&img);
 }
 

@@ -160,10 +160,11 @@ void mrt_image_free(mrt_image *img);
 /* Resizes to w_out x h_out with a separable Lanczos-3 filter in float (the
  * kernel stretched when shrinking, pixel centres aligned, edges repeated,
  * weights normalised; on the 8-bit sRGB values, clamped). The encoder's
- * downscale to its working size, and the benchmark's resampler. *out is
- * overwritten; on failure {0, 0, NULL}. */
-mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, mrt_image *out,
-                            mrt_error *err);
+ * downscale to its working size, and the benchmark's resampler. The same
+ * bytes for any thread count (0: the default). *out is overwritten; on
+ * failure {0, 0, NULL}. */
+mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, int threads,
+                            mrt_image *out, mrt_error *err);
 /* The decoder's upscale from the working size to the original size
  * (bitstream version 2, codec/BITSTREAM.md §7): integer Lanczos-3 at 64
  * phases, the same bytes on every machine and for any thread count.

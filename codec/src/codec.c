@@ -504,7 +504,9 @@ mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
     if (ww == img->width && wh == img->height)
         return encode(m, img, NULL, options->threads, r, NULL, out, out_len, NULL, err);
     mrt_image working;
-    if ((st = mrt_image_resize(img, ww, wh, &working, err)) != MRT_OK) return st;
+    if ((st = mrt_image_resize(img, ww, wh, mrt_rt_make(options->threads).threads, &working,
+                               err)) != MRT_OK)
+        return st;
     st = encode(m, img, &working, options->threads, r, NULL, out, out_len, NULL, err);
     mrt_image_free(&working);
     return st;

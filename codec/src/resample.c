@@ -92,8 +92,8 @@ static int size_ok(int w, int h) {
 /* Separable: horizontal pass into floats, then vertical, rounded once. On
  * the 8-bit sRGB values, as PIL, ImageMagick's default and most codec
  * benchmarks do; overshoot (ringing) is clamped to [0, 255]. */
-mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, mrt_image *out,
-                            mrt_error *err) {
+mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, int threads,
+                            mrt_image *out, mrt_error *err) {
     if (out) memset(out, 0, sizeof *out);
     if (!in || !in->rgb || !out || !size_ok(in->width, in->height) || !size_ok(w_out, h_out))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_image_resize: no image, or a size outside "
@@ -106,15 +106,19 @@ mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, mrt_image
         axis_filter_free(&fx);
         return mrt_fail(err, MRT_ERR_NOMEM, "out of memory resizing to %dx%d", w_out, h_out);
     }
+    int nt = threads > 1 ? threads : 1;
     float *tmp = malloc(sizeof(float) * (size_t)h * w_out * 3);
-    float *acc = malloc(sizeof(float) * (size_t)w_out * 3);
+    float *accs = malloc(sizeof(float) * (size_t)w_out * 3 * (size_t)nt); /* a row per thread */
     uint8_t *rgb = malloc((size_t)w_out * h_out * 3);
-    if (!tmp || !acc || !rgb) {
-        free(tmp), free(acc), free(rgb);
+    if (!tmp || !accs || !rgb) {
+        free(tmp), free(accs), free(rgb);
         axis_filter_free(&fx);
         axis_filter_free(&fy);
         return mrt_fail(err, MRT_ERR_NOMEM, "out of memory resizing to %dx%d", w_out, h_out);
     }
+    /* rows are independent in each pass, and each value is summed in the
+     * same order whatever the thread count */
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int y = 0; y < h; y++) {
         const uint8_t *row = in->rgb + (size_t)y * w * 3;
         float *trow = tmp + (size_t)y * w_out * 3;
@@ -133,7 +137,9 @@ mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, mrt_image
             trow[3 * x + 2] = b;
         }
     }
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int y = 0; y < h_out; y++) {
+        float *acc = accs + (size_t)w_out * 3 * (size_t)omp_get_thread_num();
         const int *idx = fy.idx + (size_t)y * fy.taps;
         const float *wt = fy.w + (size_t)y * fy.taps;
         for (int x = 0; x < w_out * 3; x++) acc[x] = 0;
@@ -144,7 +150,7 @@ mrt_status mrt_image_resize(const mrt_image *in, int w_out, int h_out, mrt_image
         uint8_t *orow = rgb + (size_t)y * w_out * 3;
         for (int x = 0; x < w_out * 3; x++) orow[x] = float_to_u8(acc[x]);
     }
-    free(acc);
+    free(accs);
     free(tmp);
     axis_filter_free(&fx);
     axis_filter_free(&fy);
