@@ -259,7 +259,8 @@ mrt_status mrt_encode_with(const mrt_model *model, const mrt_image *img,
  * working size: for each model, the largest working scale on a ladder from
  * 1 down to 1/16 (steps of about 1/8 of a doubling) whose bitstream fits,
  * narrowed by bisection towards the step above it, each side then grown to
- * its 64-pixel window boundary if that still fits; then, of those, the one whose decoded picture (decoded and upscaled as a
+ * its 64-pixel window boundary and then by one more column or row of
+ * windows, each if it still fits; then, of those, the one whose decoded picture (decoded and upscaled as a
  * reader will) has the best MS-SSIM against img, PSNR breaking ties.
  * options: threads and refinement as for mrt_encode_with; its working size
  * must be 0 x 0. A budget below the smallest bitstream any model can make

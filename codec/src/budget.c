@@ -10,7 +10,8 @@
  * finds the largest working scale on a fixed ladder whose bitstream fits
  * the budget, by encoding (the bytes are exact, and encoding costs a
  * fraction of decoding), narrows it by bisection towards the step that did
- * not fit, grows it to whole latent windows when that still fits, then decodes each model's candidate the way a
+ * not fit, grows it to whole latent windows and then by one more column or
+ * row of windows when that still fits, then decodes each model's candidate the way a
  * reader will (decode, normative upscale) and keeps the one closest to the
  * original by MS-SSIM (PSNR breaking ties): the same rule bench_rd uses to
  * give the classical codecs their best factor.
@@ -155,6 +156,36 @@ static mrt_status largest_fit(const mrt_model *m, const mrt_image *img, size_t b
             c->bits = bits, c->len = len, c->ww = gw, c->wh = gh;
         } else {
             mrt_free(bits);
+        }
+    }
+    /* then one more column or row of windows, if either still fits (the
+     * larger picture of the two): the sides need not keep the image's
+     * aspect ratio, and on the validation split (nine photos at 1024 px,
+     * 400-1600 bytes) this spent 2-6 % more of the budget for +0.02 to
+     * +0.17 dB and +0.003 to +0.009 MS-SSIM */
+    {
+        int tries[2][2] = {{c->ww + S, c->wh}, {c->ww, c->wh + S}};
+        uint8_t *best_bits = NULL;
+        size_t best_len = 0;
+        int bw = 0, bh = 0;
+        for (int t = 0; t < 2; t++) {
+            int tw = tries[t][0] > img->width ? img->width : tries[t][0];
+            int th = tries[t][1] > img->height ? img->height : tries[t][1];
+            if ((long)tw * th <= (long)c->ww * c->wh) continue;
+            if ((st = encode_sized(m, img, tw, th, base, &bits, &len, err)) != MRT_OK) {
+                mrt_free(best_bits);
+                return st;
+            }
+            if (len <= budget && (long)tw * th > (long)bw * bh) {
+                mrt_free(best_bits);
+                best_bits = bits, best_len = len, bw = tw, bh = th;
+            } else {
+                mrt_free(bits);
+            }
+        }
+        if (best_bits) {
+            mrt_free(c->bits);
+            c->bits = best_bits, c->len = best_len, c->ww = bw, c->wh = bh;
         }
     }
     return MRT_OK;
