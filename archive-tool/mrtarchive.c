@@ -217,47 +217,163 @@ static sqlite3_stmt *prep(const char *sql) {
     return st;
 }
 
+/* A one-value query; -1 with a message when the archive cannot answer it
+ * (not a database, truncated, unreadable). */
 static int pragma_int(const char *sql) {
-    sqlite3_stmt *st = prep(sql);
-    int v = -1;
-    if (st && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_stmt *st = NULL;
+    int v = -1, rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    else
+        db_fail(sqlite3_errcode(db) == SQLITE_NOTADB ? "cannot read" : "cannot read the archive");
     sqlite3_finalize(st);
     return v;
 }
 
-/* Opens the archive; `create`: make it (and apply the schema) if needed. */
-static int open_archive(int create) {
+/* sqlite3_exec, waiting out another process's lock: the busy handler is
+ * not called for every lock (a journal-mode change, or a read lock that
+ * must become a write lock), so two `add`s creating one archive at once
+ * would otherwise fail with "database is locked". Up to 30 s, as the busy
+ * timeout. */
+static int exec_waiting(const char *sql) {
+    for (int waited_ms = 0;; waited_ms += 50) {
+        char *err = NULL;
+        int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waited_ms < 30000) {
+            sqlite3_free(err);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); /* if the SQL left one open */
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        msg("%s: %s", opt.archive, err ? err : "SQL error");
+        sqlite3_free(err);
+        return -1;
+    }
+}
+
+/* "file:" URI of the archive's path with `query` ("mode=ro", ...). */
+static char *archive_uri(const char *query) {
+    size_t n = strlen(opt.archive);
+    char *uri = malloc(3 * n + strlen(query) + 16);
+    if (!uri) return NULL;
+    char *o = uri + sprintf(uri, "file:");
+    for (const unsigned char *c = (const unsigned char *)opt.archive; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#' || *c <= ' ' || *c >= 0x7f)
+            o += sprintf(o, "%%%02X", *c);
+        else
+            *o++ = (char)*c;
+    }
+    sprintf(o, "?%s", query);
+    return uri;
+}
+
+/* Whether the archive lies on media this process cannot write (a disc, a
+ * read-only mount): its folder refuses writes. */
+static int on_read_only_media(void) {
+    char *dir = strdup(opt.archive);
+    if (!dir) return 0;
+    char *slash = strrchr(dir, '/');
+    const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
+    int ro = access(d, W_OK) != 0 && (errno == EROFS || errno == EACCES);
+    int saved = errno;
+    free(dir);
+    errno = saved; /* for the caller's message */
+    return ro;
+}
+
+static int open_uri(const char *query) {
+    char *uri = archive_uri(query);
+    if (!uri) {
+        msg("out of memory");
+        return -1;
+    }
+    if (db) sqlite3_close(db);
+    db = NULL;
+    int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+enum { ARCHIVE_READ, ARCHIVE_WRITE, ARCHIVE_CREATE };
+
+/* Opens the archive: to read (the read-only commands: an archive on a disc
+ * or a read-only mount is readable), to write, or to create it (and apply
+ * the schema) if needed. */
+static int open_archive(int mode) {
     struct stat sb;
-    if (!create && stat(opt.archive, &sb) != 0) {
+    if (mode != ARCHIVE_CREATE && stat(opt.archive, &sb) != 0) {
         msg("%s: no such archive (mrtarchive add creates one; -f ARCHIVE picks it)", opt.archive);
         return -1;
     }
-    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(opt.archive, &db, flags, NULL) != SQLITE_OK) {
-        db_fail("cannot open");
+    if (mode != ARCHIVE_CREATE && !S_ISREG(sb.st_mode)) {
+        msg("%s: not an archive (not a regular file)", opt.archive);
         return -1;
     }
-    sqlite3_busy_timeout(db, 30000);
+    int uv;
+    if (mode == ARCHIVE_READ) {
+        if (open_uri("mode=ro") != 0) {
+            db_fail("cannot open");
+            return -1;
+        }
+        sqlite3_busy_timeout(db, 30000);
+        /* A WAL archive needs its -shm file to be read; on read-only media
+         * none can be made, and nothing can change the file either, so it
+         * is read as immutable. */
+        sqlite3_stmt *probe = NULL;
+        int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &probe, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(probe);
+        sqlite3_finalize(probe);
+        if (rc != SQLITE_ROW && (rc & 0xff) != SQLITE_NOTADB && on_read_only_media()) {
+            if (open_uri("immutable=1") != 0) {
+                db_fail("cannot open");
+                return -1;
+            }
+        }
+    } else {
+        if (on_read_only_media()) {
+            msg("%s: cannot change an archive on read-only media (%s); ls, cat, extract, "
+                "export, verify and stats still read it", opt.archive, strerror(errno));
+            return -1;
+        }
+        int flags = SQLITE_OPEN_READWRITE | (mode == ARCHIVE_CREATE ? SQLITE_OPEN_CREATE : 0);
+        if (sqlite3_open_v2(opt.archive, &db, flags, NULL) != SQLITE_OK) {
+            db_fail("cannot open");
+            return -1;
+        }
+        sqlite3_busy_timeout(db, 30000);
+    }
     if (mrt_sqlite_register(db) != SQLITE_OK) {
         db_fail("cannot register the mrt functions");
         return -1;
     }
-    int uv = pragma_int("PRAGMA user_version");
-    if (uv < 0) return -1;
-    if (uv > 1) {
+    /* What the file is, read in one transaction with the schema's making:
+     * two `add`s creating one archive at once must not see it half made.
+     * A writer takes the write lock first (waiting out the other). */
+    if (mode != ARCHIVE_READ && (exec_waiting("PRAGMA journal_mode=WAL") != 0 ||
+                                 exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != 0))
+        return -1;
+    if (exec_waiting(mode == ARCHIVE_READ ? "BEGIN" : "BEGIN IMMEDIATE") != 0) return -1;
+    int ok = (uv = pragma_int("PRAGMA user_version")) >= 0;
+    int napp = ok ? pragma_int("PRAGMA application_id") : -1;
+    int ntab = ok && napp >= 0 ? pragma_int("SELECT count(*) FROM sqlite_schema") : -1;
+    ok = ntab >= 0;
+    if (ok && uv > 1) {
         msg("%s: archive schema version %d is newer than this mrtarchive knows (1)", opt.archive, uv);
-        return -1;
+        ok = 0;
+    } else if (ok && uv == 0 && ntab > 0 && napp != 1297240129) {
+        msg("%s: not an mrt archive (it has tables but no mrt schema)", opt.archive);
+        ok = 0;
+    } else if (ok && uv == 0 && mode == ARCHIVE_READ) {
+        msg("%s: not an mrt archive (an empty database)", opt.archive);
+        ok = 0;
+    } else if (ok && mode != ARCHIVE_READ && (uv == 0 || mode == ARCHIVE_CREATE)) {
+        ok = exec(mrtarchive_schema_sql) == 0;
     }
-    if (exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") != 0)
+    if (!ok || exec("COMMIT") != 0) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
-    if (uv == 0 || create) {
-        int napp = pragma_int("PRAGMA application_id");
-        int ntab = pragma_int("SELECT count(*) FROM sqlite_schema");
-        if (uv == 0 && ntab > 0 && napp != 1297240129) {
-            msg("%s: not an mrt archive (it has tables but no mrt schema)", opt.archive);
-            return -1;
-        }
-        if (exec(mrtarchive_schema_sql) != 0) return -1;
     }
     if (opt.model) {
         sqlite3_stmt *st = prep("SELECT mrt_model(?1)");
@@ -942,7 +1058,7 @@ static int cmd_add(int argc, char **argv) {
         usage(stderr, "add");
         return EXIT_FATAL;
     }
-    if (open_archive(1) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_CREATE) != 0) return EXIT_FATAL;
     /* No model is fatal once, not a failure per file. */
     sqlite3_stmt *ms = prep("SELECT json_extract(mrt_debug(), '$.model.path'), "
                             "json_extract(mrt_debug(), '$.model_error'), "
@@ -1115,7 +1231,7 @@ static int cmd_ls(int argc, char **argv) {
         usage(stderr, "ls");
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st =
         prep(opt.json ? "SELECT json_object('name', name, 'width', width, 'height', height, "
                         "'format', format, 'sz', sz, 'bytes', length(data), 'bpp', "
@@ -1161,7 +1277,7 @@ static int cmd_info(int argc, char **argv) {
         usage(stderr, "info");
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st = prep(
         "SELECT json_object('name', name, 'mtime', mtime, 'sz', sz, 'format', format, 'width', "
         "width, 'height', height, 'model', model, 'rate_id', rate_id, 'bytes', length(data), "
@@ -1190,7 +1306,7 @@ static int cmd_stats(int argc, char **argv) {
         usage(stderr, "stats");
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st = prep(
         "WITH s AS (SELECT count(*) AS images, ifnull(sum(sz), 0) AS original_bytes, "
         "ifnull(sum(length(data)), 0) AS stored_bytes, ifnull(sum(width * height), 0) AS pixels, "
@@ -1223,7 +1339,7 @@ static int cmd_cat(int argc, char **argv) {
         usage(stderr, "cat");
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_int64 id = find_id(argv[0]);
     if (id < 0) {
         msg("%s: no such image", argv[0]);
@@ -1246,7 +1362,7 @@ static int cmd_rm(int argc, char **argv) {
         usage(stderr, "rm");
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_WRITE) != 0) return EXIT_FATAL;
     int missing = 0;
     if (exec("BEGIN IMMEDIATE") != 0) return EXIT_FATAL;
     sqlite3_stmt *st = prep("DELETE FROM images WHERE name = ?1");
@@ -1288,8 +1404,11 @@ static int safe_write(int root, const char *rel, const uint8_t *data, size_t len
         }
         int nfd = openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
         if (nfd < 0) {
-            msg("%s: refusing to write through '%s': %s", rel, p,
-                errno == ELOOP ? "a symbolic link" : strerror(errno));
+            /* a path component that exists but is no folder */
+            msg("%s: cannot write into '%s': %s", rel, p,
+                errno == ELOOP     ? "it is a symbolic link (not followed)"
+                : errno == ENOTDIR ? "it is a file, not a folder"
+                                   : strerror(errno));
             goto out;
         }
         close(dfd);
@@ -1324,7 +1443,7 @@ out:
 
 static int cmd_extract(int argc, char **argv) {
     const char *dir = opt.dir ? opt.dir : ".";
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     int root = open(dir, O_RDONLY | O_DIRECTORY);
     if (root < 0) {
         msg("%s: %s", dir, strerror(errno));
@@ -1493,7 +1612,7 @@ static int cmd_export(int argc, char **argv) {
     }
     const char *out = argv[0];
     if (opt.sqlar) {
-        if (open_archive(0) != 0) return EXIT_FATAL;
+        if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
         return export_sqlar(out);
     }
     struct archive *a = archive_write_new();
@@ -1522,7 +1641,7 @@ static int cmd_export(int argc, char **argv) {
         archive_write_free(a);
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) {
+    if (open_archive(ARCHIVE_READ) != 0) {
         archive_write_free(a);
         return EXIT_FATAL;
     }
@@ -1587,7 +1706,7 @@ static int cmd_verify(int argc, char **argv) {
         usage(stderr, "verify");
         return EXIT_FATAL;
     }
-    if (open_archive(0) != 0) return EXIT_FATAL;
+    if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     int bad = 0;
     sqlite3_stmt *st = prep("PRAGMA integrity_check");
     while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -1775,5 +1894,10 @@ int main(int argc, char **argv) {
     if (!pos) return EXIT_FATAL;
     int rc = run(argc, argv, pos);
     free(pos);
+    /* a listing that could not be written is a failure (`ls > /dev/full`) */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        msg("writing standard output: %s", errno ? strerror(errno) : "write error");
+        return EXIT_FATAL;
+    }
     return rc;
 }

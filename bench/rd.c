@@ -1050,12 +1050,9 @@ static outcome code_budget(mrt_model **rate_models, int n, const mrt_image *ref,
         mrt_free(bits);
         outcome o = {1, (long)len, len * 8.0 / pixels, 0, 0, t1 - t0, t2 - t1,
                      (double)ref->width / ch.working_width, mrt_model_rate_id(rate_models[model])};
-        /* mrt_encode_budget measured its choice already (decoded as here:
-         * the decoder is deterministic); the decode above is for its time */
-        if (full_size_only)
-            measure(ref, &dec, threads, &o.psnr, &o.msssim);
-        else
-            o.psnr = ch.psnr, o.msssim = ch.msssim;
+        /* at full size (mrt_encode_budget ranks its candidates at about a
+         * megapixel) */
+        measure(ref, &dec, threads, &o.psnr, &o.msssim);
         mrt_image_free(&dec);
         if (!best.fits || o.msssim > best.msssim) best = o;
     }

@@ -157,6 +157,74 @@ expect 1 "made with model [0-9a-f]{16}, the loaded model is [0-9a-f]{16}" \
 [[ -e $work/x.png ]] && bad "a failed decode left an output file" || ok
 expect 1 "" "$mrt" decode "$work/coffee.jpg.mrt" "$work/no/such/dir/x.png" --model "$model"
 
+# Hostile outputs and inputs (issue 19), all inside $work: an output that
+# is a device, FIFO or symbolic link is written into or through, never
+# replaced by a file; '-' is standard input or output; a FIFO given as an
+# input or a model fails at once instead of waiting for a writer.
+h=$work/hostile
+mkdir -p "$h"
+"$mrt" decode "$work/coffee.jpg.mrt" "$h/ref.png" --model "$model" --quiet
+mknod -m 666 "$h/null" c 1 3
+expect 0 "" "$mrt" decode "$work/coffee.jpg.mrt" "$h/null" --model "$model" --quiet
+[[ -c $h/null ]] && ok || bad "a device node given as the output was replaced"
+mkfifo "$h/fifo"
+expect 1 "FIFO that no process is reading" timeout 20 "$mrt" decode "$work/coffee.jpg.mrt" \
+  "$h/fifo" --model "$model" --quiet
+cat "$h/fifo" >"$h/from-fifo.png" &
+reader=$!
+# until cat has the FIFO open, nobody reads it
+written=0
+for _ in $(seq 100); do
+  timeout 20 "$mrt" decode "$work/coffee.jpg.mrt" "$h/fifo" --model "$model" --quiet \
+    2>/dev/null && { written=1; break; }
+  sleep 0.1
+done
+(( written )) || kill $reader 2>/dev/null
+wait $reader
+[[ -p $h/fifo ]] && cmp -s "$h/from-fifo.png" "$h/ref.png" && ok ||
+  bad "a FIFO output was replaced, or its reader did not get the PNG"
+expect 1 "FIFO that nothing was writing to" timeout 20 "$mrt" encode "$h/fifo" "$h/x.mrt" \
+  --model "$model"
+expect 1 "not a regular file \(a FIFO\)" timeout 20 "$mrt" encode "$samples/coffee.jpg" \
+  "$h/x.mrt" --model "$h/fifo"
+expect 1 "FIFO that nothing was writing to" timeout 20 "$mrt" info "$h/fifo"
+echo old >"$h/target.png"
+ln -s target.png "$h/link.png"
+expect 0 "" "$mrt" decode "$work/coffee.jpg.mrt" "$h/link.png" --model "$model" --quiet
+[[ -L $h/link.png ]] && cmp -s "$h/target.png" "$h/ref.png" && ok ||
+  bad "a symbolic link given as the output was replaced, or its target not written"
+ln -s nowhere.png "$h/dangling.png"
+expect 1 "symbolic link to nothing" "$mrt" decode "$work/coffee.jpg.mrt" "$h/dangling.png" \
+  --model "$model" --quiet
+[[ -L $h/dangling.png ]] && ok || bad "a dangling link given as the output was replaced"
+"$mrt" decode "$work/coffee.jpg.mrt" - --model "$model" --quiet >"$h/stdout.png" &&
+  cmp -s "$h/stdout.png" "$h/ref.png" && ok || bad "decode to '-' did not write the PNG"
+"$mrt" decode - /dev/stdout --model "$model" --quiet <"$work/coffee.jpg.mrt" >"$h/devstdout.png" &&
+  cmp -s "$h/devstdout.png" "$h/ref.png" && ok || bad "decode from '-' to /dev/stdout"
+"$mrt" encode - - --model "$model" --quiet <"$samples/coffee.jpg" >"$h/stdin.mrt" &&
+  cmp -s "$h/stdin.mrt" "$work/coffee.jpg.mrt" && ok || bad "encode from '-' to '-'"
+# a name of 240 bytes: its temporary file's name must still fit in 255
+long=$(printf 'p%.0s' {1..236}).png
+expect 0 "" "$mrt" decode "$work/coffee.jpg.mrt" "$h/$long" --model "$model" --quiet
+cmp -s "$h/$long" "$h/ref.png" && ok || bad "a 240-byte output name was not written"
+# the output is the input: refused, the photo intact
+cp "$samples/coffee.jpg" "$h/same.jpg"
+ln -s same.jpg "$h/same-link.jpg"
+expect 1 "same file" "$mrt" encode "$h/same.jpg" "$h/same.jpg" --model "$model"
+expect 1 "same file" "$mrt" encode "$h/same.jpg" "$h/same-link.jpg" --model "$model"
+cmp -s "$h/same.jpg" "$samples/coffee.jpg" && ok || bad "encoding a photo onto itself changed it"
+# standard output that cannot be written is an error
+expect 1 "writing standard output: No space left" bash -c "\"$mrt\" info \"$work/coffee.jpg.mrt\" >/dev/full"
+# precise messages: the bad option value is named; the path is not repeated
+expect 2 "^mrt: --refine takes a whole number from 0 to 10000, not '-5'" "$mrt" encode a b --refine -5
+expect 2 "^mrt: --threads takes a whole number from 0 to 1024, not '99999'" "$mrt" encode a b --threads 99999
+expect 2 "^mrt: unknown option '--bogus'" "$mrt" decode a b --bogus
+expect 2 "^mrt: one argument too many: 'c'" "$mrt" decode a b c
+expect 2 "^mrt: --model needs a value" "$mrt" decode a b --model
+: >"$h/zero.png"
+expect 1 "^mrt: reading: [^ ]*zero.png: [^/]*$" "$mrt" encode "$h/zero.png" "$h/x.mrt" --model "$model"
+expect 1 "ends inside the varint of the height" "$mrt" info <(head -c 7 "$work/coffee.jpg.mrt")
+
 # usage errors: exit 2
 expect 2 "usage" "$mrt"
 expect 2 "usage" "$mrt" frobnicate

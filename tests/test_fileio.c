@@ -11,9 +11,15 @@
  *   - mrt_info_json: the exact text, and snprintf's rules when cut.
  *   - mrt_json_quote: what is escaped and what passes through.
  */
+/* mknod(2), setenv(3) */
+#define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -211,6 +217,125 @@ static void test_temp_file(void) {
     unlink(path);
 }
 
+/* A child that copies the FIFO at `fifo` into the file `to`. */
+static pid_t fifo_reader(const char *fifo, const char *to) {
+    pid_t child = fork();
+    if (child == 0) {
+        int in = open(fifo, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char buf[256];
+        ssize_t n;
+        while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)n) != n) _exit(1);
+        _exit(0);
+    }
+    return child;
+}
+
+/* Outputs that are not regular files (issue 19): a device or FIFO is
+ * written into, never replaced; a symbolic link is followed by
+ * mrt_write_file_atomic and refused by _at; a link to nothing is
+ * refused; a long name still gets a temporary file. Inputs: a FIFO with
+ * no writer fails at once. */
+static void test_hostile_outputs(void) {
+    mrt_error err;
+    char path[300], other[300], got[300];
+    struct stat sb;
+    /* a character device (/dev/null's numbers), made here as root */
+    snprintf(path, sizeof path, "%s/null", tmp_dir);
+    if (mknod(path, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        CHECK(mrt_write_file_atomic(path, "data", 4, &err) == MRT_OK, "%s", err.message);
+        CHECK(lstat(path, &sb) == 0 && S_ISCHR(sb.st_mode), "the device node was replaced");
+        unlink(path);
+    } else {
+        CHECK(geteuid() != 0, "mknod as root: %s", strerror(errno));
+    }
+    /* a FIFO: nobody reading is an error at once; a reader gets the bytes */
+    snprintf(path, sizeof path, "%s/fifo", tmp_dir);
+    snprintf(got, sizeof got, "%s/got", tmp_dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo: %s", strerror(errno));
+    CHECK(mrt_write_file_atomic(path, "data", 4, &err) == MRT_ERR_IO &&
+              strstr(err.message, "FIFO that no process is reading"),
+          "%s", err.message);
+    uint8_t *in = NULL;
+    size_t len = 9;
+    CHECK(mrt_read_file(path, 100, &in, &len, &err) == MRT_ERR_IO && !in && len == 0 &&
+              strstr(err.message, "FIFO that nothing was writing to"),
+          "reading a FIFO with no writer: %s", err.message);
+    pid_t child = fifo_reader(path, got);
+    /* until the child has the FIFO open, there is no reader */
+    mrt_status st;
+    for (int i = 0; (st = mrt_write_file_atomic(path, "through", 7, &err)) != MRT_OK && i < 200; i++)
+        usleep(20000);
+    CHECK(st == MRT_OK, "%s", err.message);
+    if (st != MRT_OK) kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    CHECK(file_is(got, "through", 7), "the FIFO's reader did not get the bytes");
+    /* the temporary-file pair into a FIFO: the temporary file goes to
+     * $TMPDIR and its bytes into the FIFO */
+    char tmpdir[300];
+    snprintf(tmpdir, sizeof tmpdir, "%s/tmpdir", tmp_dir);
+    mkdir(tmpdir, 0700);
+    setenv("TMPDIR", tmpdir, 1);
+    char *tmp = NULL;
+    CHECK(mrt_temp_file_create(path, &tmp, &err) == MRT_OK && tmp &&
+              strncmp(tmp, tmpdir, strlen(tmpdir)) == 0,
+          "%s (temporary %s)", err.message, tmp ? tmp : "none");
+    if (tmp) {
+        put_file(tmp, "exported", 8);
+        child = fifo_reader(path, got);
+        /* the same wait for the reader, with a copy of the temporary file
+         * each time (commit removes it, whichever way it goes) */
+        char keep[320];
+        snprintf(keep, sizeof keep, "%s.keep", tmp);
+        CHECK(link(tmp, keep) == 0, "link: %s", strerror(errno));
+        for (int i = 0; (st = mrt_temp_file_commit(tmp, path, 0, &err)) != MRT_OK && i < 200; i++) {
+            usleep(20000);
+            if (link(keep, tmp) != 0) break;
+        }
+        unlink(keep);
+        CHECK(st == MRT_OK, "%s", err.message);
+        if (st != MRT_OK) kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        CHECK(file_is(got, "exported", 8), "commit into a FIFO");
+        CHECK(dir_entries(tmpdir) == 0, "the temporary file was left in %s", tmpdir);
+        mrt_free(tmp);
+    }
+    unsetenv("TMPDIR");
+    rmdir(tmpdir);
+    CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
+    unlink(path);
+    unlink(got);
+    /* a symbolic link: followed (the link stays), or refused by _at */
+    snprintf(path, sizeof path, "%s/link", tmp_dir);
+    snprintf(other, sizeof other, "%s/target", tmp_dir);
+    put_file(other, "old", 3);
+    CHECK(symlink("target", path) == 0, "symlink: %s", strerror(errno));
+    CHECK(mrt_write_file_atomic(path, "new!", 4, &err) == MRT_OK, "%s", err.message);
+    CHECK(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) && file_is(other, "new!", 4),
+          "a link was replaced, or its target not written");
+    int dfd = open(tmp_dir, O_RDONLY | O_DIRECTORY);
+    CHECK(mrt_write_file_atomic_at(dfd, "link", "at", 2, &err) == MRT_ERR_IO &&
+              strstr(err.message, "symbolic link (not followed, not replaced)"),
+          "_at over a link: %s", err.message);
+    CHECK(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) && file_is(other, "new!", 4),
+          "_at replaced a link or wrote through it");
+    unlink(other);
+    CHECK(mrt_write_file_atomic(path, "x", 1, &err) == MRT_ERR_IO &&
+              strstr(err.message, "symbolic link to nothing"),
+          "a link to nothing: %s", err.message);
+    CHECK(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode), "a link to nothing was replaced");
+    unlink(path);
+    /* a 240-byte name: its temporary name must still fit in 255 bytes */
+    char name[241], long_path[600];
+    memset(name, 'n', 240);
+    name[240] = '\0';
+    CHECK(mrt_write_file_atomic_at(dfd, name, "long", 4, &err) == MRT_OK, "%s", err.message);
+    snprintf(long_path, sizeof long_path, "%s/%s", tmp_dir, name);
+    CHECK(file_is(long_path, "long", 4) && dir_entries(tmp_dir) == 1, "a 240-byte name");
+    unlink(long_path);
+    close(dfd);
+}
+
 static void test_info_json(void) {
     mrt_info info = {.version = 1, .width = 512, .height = 341, .rate_id = 2,
                      .fingerprint = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef},
@@ -255,6 +380,7 @@ int main(void) {
     test_read();
     test_write();
     test_temp_file();
+    test_hostile_outputs();
     test_info_json();
     test_json_quote();
     rmdir(tmp_dir);

@@ -11,11 +11,15 @@
  * Statistics go to stderr (like cwebp/avifenc); exit status 0 on success,
  * 1 with a one-line reason on any error, 2 on a usage error.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "mrt.h"
 #include "dataset.h"
@@ -43,6 +47,9 @@ static const char *usage_text =
     "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
     "                 [--threads N]\n"
     "\n"
+    "IN or OUT '-' is standard input or output. An OUT that is a device or FIFO is\n"
+    "written into, one that is a symbolic link is written through; OUT is never the\n"
+    "same file as IN.\n"
     "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
     "the installed program or in the source tree it was built from.\n"
     "Threads: --threads, else $MRT_THREADS, else all cores.\n"
@@ -68,6 +75,30 @@ static int usage(const char *problem) {
 
 static int fail(const char *what, const mrt_error *err) {
     fprintf(stderr, "mrt: %s: %s\n", what, err->message);
+    return 1;
+}
+
+/* "-" is standard input or output. */
+static int is_std(const char *path) { return !strcmp(path, "-"); }
+
+static mrt_status read_input(const char *path, uint8_t **data, size_t *len, mrt_error *err) {
+    if (is_std(path)) return mrt_read_fd(0, "standard input", MRT_MAX_FILE_BYTES, data, len, err);
+    return mrt_read_file(path, MRT_MAX_FILE_BYTES, data, len, err);
+}
+
+static mrt_status write_output(const char *path, const void *data, size_t len, mrt_error *err) {
+    if (is_std(path)) return mrt_write_fd(1, "standard output", data, len, err);
+    return mrt_write_file_atomic(path, data, len, err);
+}
+
+/* Refuses an output that is the input itself: `mrt encode a.png a.png`
+ * would replace the photo with its bitstream. */
+static int same_file(const char *in, const char *out) {
+    struct stat a, b;
+    if (is_std(in) || is_std(out) || stat(in, &a) != 0 || stat(out, &b) != 0) return 0;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISREG(a.st_mode)) return 0;
+    fprintf(stderr, "mrt: '%s' and '%s' are the same file: writing the output would destroy "
+            "the input\n", in, out);
     return 1;
 }
 
@@ -113,62 +144,97 @@ typedef struct {
     int nargs;
 } options;
 
+/* Why parse() refused the command line: one line for usage(). */
+static char parse_problem[512];
+
+static int refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int refuse(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(parse_problem, sizeof parse_problem, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An integer option value in lo..hi, the whole argument. */
+static int int_value(const char *opt, const char *text, long lo, long hi, long *v) {
+    char *end;
+    errno = 0;
+    *v = strtol(text, &end, 10);
+    if (end == text || *end || errno == ERANGE || *v < lo || *v > hi)
+        return refuse("%s takes a whole number from %ld to %ld, not '%s'", opt, lo, hi, text);
+    return 0;
+}
+
 static int parse(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--model") && i + 1 < argc) {
+        int has_value = i + 1 < argc;
+        long v;
+        if (a[0] == '-' && a[1] == '-' && !has_value &&
+            (!strcmp(a, "--model") || !strcmp(a, "--bytes") || !strcmp(a, "--threads") ||
+             !strcmp(a, "--refine") || !strcmp(a, "--refine-mse-weight") ||
+             !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--rate-id")))
+            return refuse("%s needs a value", a);
+        if (!strcmp(a, "--model")) {
             o->model = argv[++i];
-            if (o->nmodels == MAX_MODELS) return -1;
+            if (o->nmodels == MAX_MODELS)
+                return refuse("at most %d --model files", MAX_MODELS);
             o->models[o->nmodels++] = o->model;
-        } else if (!strcmp(a, "--bytes") && i + 1 < argc) {
-            if (mrt_parse_byte_budget(argv[++i], &o->bytes) != 0) return -1;
-        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > 1024) return -1;
+        } else if (!strcmp(a, "--bytes")) {
+            if (mrt_parse_byte_budget(argv[++i], &o->bytes) != 0)
+                return refuse("--bytes takes a budget such as 1500, 1500B, 2KB or 1.5KiB "
+                              "(1 byte to 1 GB), not '%s'", argv[i]);
+        } else if (!strcmp(a, "--threads")) {
+            if (int_value(a, argv[++i], 0, 1024, &v)) return -1;
             o->threads = (int)v;
-        } else if (!strcmp(a, "--refine") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > MRT_REFINE_MAX_STEPS) return -1;
+        } else if (!strcmp(a, "--refine")) {
+            if (int_value(a, argv[++i], 0, MRT_REFINE_MAX_STEPS, &v)) return -1;
             o->refine = (int)v;
-        } else if (!strcmp(a, "--refine-mse-weight") && i + 1 < argc) {
+        } else if (!strcmp(a, "--refine-mse-weight")) {
             char *end;
-            double v = strtod(argv[++i], &end);
-            if (end == argv[i] || *end || !(v >= 0.0 && v <= MRT_MAX_MSE_WEIGHT)) return -1;
+            double w = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !(w >= 0.0 && w <= MRT_MAX_MSE_WEIGHT))
+                return refuse("--refine-mse-weight takes a number from 0 to %g, not '%s'",
+                              (double)MRT_MAX_MSE_WEIGHT, argv[i]);
             o->refine_mse_weight_given = 1;
-            o->refine_mse_weight = (float)v;
-        } else if (!strcmp(a, "--scale") && i + 1 < argc) {
+            o->refine_mse_weight = (float)w;
+        } else if (!strcmp(a, "--scale")) {
             /* a decimal or a fraction a/b */
+            const char *text = argv[++i];
             char *end;
-            double v = strtod(argv[++i], &end);
-            if (end == argv[i]) return -1;
-            if (*end == '/') {
+            double x = strtod(text, &end);
+            int ok = end != text;
+            if (ok && *end == '/') {
                 const char *den = end + 1;
                 double d = strtod(den, &end);
-                if (end == den || !(d > 0.0)) return -1;
-                v /= d;
+                ok = end != den && d > 0.0;
+                if (ok) x /= d;
             }
-            if (*end || !(v > 0.0 && v <= 1.0)) return -1;
-            o->scale = v;
-        } else if (!strcmp(a, "--seed") && i + 1 < argc) {
+            if (!ok || *end || !(x > 0.0 && x <= 1.0))
+                return refuse("--scale takes a factor above 0 and at most 1 (0.5 or 1/2), "
+                              "not '%s'", text);
+            o->scale = x;
+        } else if (!strcmp(a, "--seed")) {
             char *end;
-            o->seed = strtoull(argv[++i], &end, 10);
-            if (*end) return -1;
-        } else if (!strcmp(a, "--rate-id") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > 255) return -1;
+            const char *text = argv[++i];
+            errno = 0;
+            o->seed = strtoull(text, &end, 10);
+            if (end == text || *end || errno == ERANGE || text[0] == '-')
+                return refuse("--seed takes a whole number from 0 to %llu, not '%s'",
+                              (unsigned long long)UINT64_MAX, text);
+        } else if (!strcmp(a, "--rate-id")) {
+            if (int_value(a, argv[++i], 0, 255, &v)) return -1;
             o->rate_id = (int)v;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             o->quiet = 1;
         } else if (a[0] == '-' && a[1]) {
-            return -1;
+            return refuse("unknown option '%s'", a);
         } else if (o->nargs < 2) {
             o->args[o->nargs++] = a;
         } else {
-            return -1;
+            return refuse("one argument too many: '%s'", a);
         }
     }
     return 0;
@@ -241,8 +307,19 @@ static int cmd_encode(const options *o) {
         fail(o->bytes ? "loading the models" : "loading the model", &err);
         goto done;
     }
-    if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
-        fail(o->args[0], &err);
+    if (same_file(o->args[0], o->args[1])) goto done;
+    if (is_std(o->args[0])) {
+        uint8_t *data = NULL;
+        size_t n = 0;
+        mrt_status rs = read_input(o->args[0], &data, &n, &err);
+        if (rs == MRT_OK) rs = mrt_image_read_memory(data, n, &img, &err);
+        mrt_free(data);
+        if (rs != MRT_OK) {
+            fail("reading", &err);
+            goto done;
+        }
+    } else if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
+        fail("reading", &err); /* the message starts with the path */
         goto done;
     }
     double t0 = now();
@@ -271,7 +348,7 @@ static int cmd_encode(const options *o) {
         goto done;
     }
     double t1 = now();
-    if (mrt_write_file_atomic(o->args[1], bits, len, &err) != MRT_OK) {
+    if (write_output(o->args[1], bits, len, &err) != MRT_OK) {
         fail("writing", &err);
         goto done;
     }
@@ -280,9 +357,14 @@ static int cmd_encode(const options *o) {
         if (choice.working_width != img.width || choice.working_height != img.height)
             snprintf(working, sizeof working, " coded at %dx%d", choice.working_width,
                      choice.working_height);
-        if (o->bytes)
-            snprintf(chosen, sizeof chosen, " with %s, decoding to %.2f dB, MS-SSIM %.4f",
-                     mrt_model_path(models[choice.model]), choice.psnr, choice.msssim);
+        if (o->bytes) {
+            char at[64] = "";
+            if (choice.compared_width != img.width || choice.compared_height != img.height)
+                snprintf(at, sizeof at, " compared at %dx%d", choice.compared_width,
+                         choice.compared_height);
+            snprintf(chosen, sizeof chosen, " with %s, decoding to %.2f dB, MS-SSIM %.4f%s",
+                     mrt_model_path(models[choice.model]), choice.psnr, choice.msssim, at);
+        }
         fprintf(stderr, "%s: %dx%d%s -> %zu bytes (%.4f bpp)%s in %.3f s\n", o->args[1],
                 img.width, img.height, working, len,
                 len * 8.0 / ((double)img.width * img.height), chosen, t1 - t0);
@@ -302,8 +384,8 @@ static int cmd_decode(const options *o) {
     uint8_t *bits = NULL;
     size_t len = 0;
     int rc = 1;
-    if (mrt_read_file(o->args[0], MRT_MAX_FILE_BYTES, &bits, &len, &err) != MRT_OK)
-        return fail("reading", &err);
+    if (same_file(o->args[0], o->args[1])) return 1;
+    if (read_input(o->args[0], &bits, &len, &err) != MRT_OK) return fail("reading", &err);
     if (load_model(o, &model, &err) != 0) {
         fail("loading the model", &err);
         goto done;
@@ -314,7 +396,17 @@ static int cmd_decode(const options *o) {
         goto done;
     }
     double t1 = now();
-    if (mrt_image_write_png_file(&img, o->args[1], &err) != MRT_OK) {
+    if (is_std(o->args[1])) {
+        uint8_t *png = NULL;
+        size_t png_len = 0;
+        mrt_status ws = mrt_image_write_png_memory(&img, &png, &png_len, &err);
+        if (ws == MRT_OK) ws = write_output(o->args[1], png, png_len, &err);
+        mrt_free(png);
+        if (ws != MRT_OK) {
+            fail("writing", &err);
+            goto done;
+        }
+    } else if (mrt_image_write_png_file(&img, o->args[1], &err) != MRT_OK) {
         fail("writing", &err);
         goto done;
     }
@@ -334,8 +426,7 @@ static int cmd_info(const options *o) {
     uint8_t *bits = NULL;
     size_t len = 0;
     mrt_info info;
-    if (mrt_read_file(o->args[0], MRT_MAX_FILE_BYTES, &bits, &len, &err) != MRT_OK)
-        return fail("reading", &err);
+    if (read_input(o->args[0], &bits, &len, &err) != MRT_OK) return fail("reading", &err);
     if (mrt_info_read(bits, len, &info, &err) != MRT_OK) {
         mrt_free(bits);
         return fail(o->args[0], &err);
@@ -477,7 +568,21 @@ static int cmd_train(int argc, char **argv) {
     return 0;
 }
 
+static int run(int argc, char **argv);
+
+/* Output that cannot be written is an error too: `mrt info x.mrt >
+ * /dev/full` must not exit 0. */
 int main(int argc, char **argv) {
+    int rc = run(argc, argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "mrt: writing standard output: %s\n",
+                errno ? strerror(errno) : "write error");
+        return 1;
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv) {
     if (argc < 2) return usage(NULL);
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     const char *cmd = argv[1];
@@ -490,7 +595,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     options o;
-    if (parse(argc, argv, &o) != 0) return usage("bad option or extra argument");
+    if (parse(argc, argv, &o) != 0) return usage(parse_problem);
     if (o.refine_mse_weight_given && !o.refine)
         return usage("--refine-mse-weight weighs refinement's objective: it needs --refine");
     if ((o.scale > 0.0 || o.bytes) && strcmp(cmd, "encode") != 0)

@@ -84,25 +84,43 @@ mrt_status mrt_read_fd(int fd, const char *name, size_t max_bytes, uint8_t **out
 
 /* Writes `len` bytes to `path` so that `path` is never seen half-written:
  * into a new temporary file beside it ("PATH.tmp-PID-XXXXXXXX", created
- * exclusively), which is fsync'ed and then renamed over `path`; the
- * directory is then fsync'ed (best effort: some file systems refuse). A
- * crash leaves the old file or the whole new one, and at worst a stray
- * temporary file. The new file's mode is 0666 less the umask, as for any
- * new file. Failures are MRT_ERR_IO naming the path, the step and the
- * reason; the temporary file is then removed. */
+ * exclusively; of a file name over 200 bytes the first 200), which is
+ * fsync'ed and then renamed over `path`; the directory is then fsync'ed
+ * (best effort: some file systems refuse). A crash leaves the old file or
+ * the whole new one, and at worst a stray temporary file. The new file's
+ * mode is 0666 less the umask, as for any new file.
+ * What is at `path` is never replaced by something else:
+ *   - a character device or FIFO (/dev/null, a named pipe, /dev/stdout)
+ *     is written into directly; a FIFO that no process reads is an error,
+ *     not a wait;
+ *   - a symbolic link is followed: its target is what is replaced (the
+ *     temporary file goes beside the target) or written into; a link to
+ *     nothing is refused;
+ *   - a directory, block device or socket is refused.
+ * Failures are MRT_ERR_IO naming the path, the step and the reason; the
+ * temporary file is then removed. */
 mrt_status mrt_write_file_atomic(const char *path, const void *data, size_t len, mrt_error *err);
 /* The same with `path` relative to the directory `dirfd` (openat(2) rules;
- * the temporary file and the rename stay in that directory, so a
- * directory fd opened without following links keeps the write there). */
+ * the temporary file and the rename stay in that directory), except that a
+ * symbolic link at `path` is refused, not followed: with a directory fd
+ * opened without following links, the write stays inside that tree. */
 mrt_status mrt_write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len,
                                     mrt_error *err);
+/* Writes all `len` bytes to an open descriptor (standard output for a
+ * "-" argument); failures are MRT_ERR_IO starting "name: " ("output" when
+ * name is NULL). */
+mrt_status mrt_write_fd(int fd, const char *name, const void *data, size_t len, mrt_error *err);
 /* The two halves of mrt_write_file_atomic, for writers that need a file
  * name rather than bytes (SQLite, libarchive). _create makes the empty
- * temporary file beside `path` and returns its name in *tmp_path (free
- * with mrt_free). _commit fsyncs it and moves it to `path`: with `replace`
- * by rename, else by link(2), which never overwrites an existing `path`
- * (MRT_ERR_IO, "exists already"); then fsyncs the directory. The
- * temporary name is removed whether _commit succeeds or not. */
+ * temporary file beside `path` (beside a symbolic link's target; in
+ * $TMPDIR, else /tmp, for a device or FIFO) and returns its name in
+ * *tmp_path (free with mrt_free). _commit fsyncs it and moves it to
+ * `path`: with `replace` by rename, else by link(2), which never
+ * overwrites an existing `path` (MRT_ERR_IO, "exists already"); then
+ * fsyncs the directory. A device or FIFO at `path` gets the file's bytes
+ * written into it instead. The rules for `path` are those of
+ * mrt_write_file_atomic. The temporary name is removed whether _commit
+ * succeeds or not. */
 mrt_status mrt_temp_file_create(const char *path, char **tmp_path, mrt_error *err);
 mrt_status mrt_temp_file_commit(const char *tmp_path, const char *path, int replace,
                                 mrt_error *err);
@@ -275,7 +293,12 @@ typedef struct mrt_budget_choice {
     int model;                         /* index into models */
     int working_width, working_height; /* = the image's size when not scaled */
     size_t bytes;
-    double psnr, msssim; /* of the decoded picture against img */
+    /* the decoded picture against img, both at compared_width x
+     * compared_height: img's own size up to a megapixel, about a megapixel
+     * above (the candidates are ranked there; mrt_decode and
+     * mrt_image_compare give the full-size figures) */
+    double psnr, msssim;
+    int compared_width, compared_height;
 } mrt_budget_choice;
 
 mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const mrt_image *img,

@@ -126,9 +126,9 @@ static size_t left(const cursor *c) { return c->len - c->pos; }
 
 static mrt_status truncated_in(mrt_error *err, const cursor *c, const char *field, size_t need) {
     return mrt_fail(err, MRT_ERR_CORRUPT,
-                    "bitstream truncated in the header: %s needs %zu bytes at offset %zu, %zu left "
+                    "bitstream truncated in the header: %s needs %zu byte%s at offset %zu, %zu left "
                     "(bitstream is %zu bytes)",
-                    field, need, c->pos, left(c), c->len);
+                    field, need, need == 1 ? "" : "s", c->pos, left(c), c->len);
 }
 
 static mrt_status read_bytes(cursor *c, void *dst, size_t n, const char *field, mrt_error *err) {
@@ -147,7 +147,7 @@ static mrt_status read_varint(cursor *c, uint64_t max, uint64_t *v, const char *
         return MRT_OK;
     case MRT_VARINT_TRUNCATED:
         return mrt_fail(err, MRT_ERR_CORRUPT,
-                        "bitstream truncated in the header: the data ends inside the %s varint "
+                        "bitstream truncated in the header: the data ends inside the varint of %s "
                         "at offset %zu (bitstream is %zu bytes)",
                         field, c->pos, c->len);
     case MRT_VARINT_OVERLONG:

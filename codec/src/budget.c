@@ -23,17 +23,95 @@
 #include "codec_internal.h"
 #include "status.h"
 
-/* Working scales tried, largest first: steps of about 1/8 of a
- * doubling, down to 1/16. */
-static const double LADDER[] = {1.0,    0.875,  0.75,   0.625, 0.5,     0.4375, 0.375,
-                                0.3125, 0.25,   0.21875, 0.1875, 0.15625, 0.125, 0.109375,
-                                0.09375, 0.078125, 0.0625};
-enum { NLADDER = sizeof LADDER / sizeof LADDER[0] };
+/* The smallest working scale the search goes down to. */
+#define MIN_SCALE 0.0625
 
 static int scaled(int side, double s) {
     long v = lround(side * s);
     return v < 1 ? 1 : (int)v;
 }
+
+/*
+ * The working sizes the search walks, smallest first. The latent has a
+ * fixed number of tokens per window of S x S pixels, so a working size
+ * inside a partial window pays for the whole window: the sizes worth
+ * coding are whole windows (or the image's own side). Point 0 is the image
+ * at MIN_SCALE; the next points are window grids in the order a growing
+ * scale reaches them (one more column or row of windows each, or both at
+ * once), up to the image's own size. Between two points the size grows
+ * linearly, so sizes with a partial column or row serve budgets that fall
+ * between two grids. Bytes grow along the path (more tokens, more
+ * picture), which is what lets the search bracket the budget.
+ */
+typedef struct size_path {
+    int n;      /* points */
+    int *w, *h; /* their sizes */
+} size_path;
+
+static int path_make(size_path *p, int W, int H, int S) {
+    int A = (W + S - 1) / S, B = (H + S - 1) / S;
+    p->w = malloc(sizeof(int) * (size_t)(A + B + 2));
+    p->h = malloc(sizeof(int) * (size_t)(A + B + 2));
+    if (!p->w || !p->h) return -1;
+    int w0 = scaled(W, MIN_SCALE), h0 = scaled(H, MIN_SCALE);
+    int a = (w0 + S - 1) / S, b = (h0 + S - 1) / S;
+    p->n = 0;
+    p->w[p->n] = w0, p->h[p->n++] = h0;
+    for (;;) {
+        int gw = a * S < W ? a * S : W, gh = b * S < H ? b * S : H;
+        if (gw != p->w[p->n - 1] || gh != p->h[p->n - 1]) p->w[p->n] = gw, p->h[p->n++] = gh;
+        if (a == A && b == B) break;
+        /* the scale at which each side would need one more window */
+        double sa = a < A ? (double)a * S / W : 2.0, sb = b < B ? (double)b * S / H : 2.0;
+        if (sa <= sb) a++;
+        if (sb <= sa) b++;
+    }
+    return 0;
+}
+
+static void path_free(size_path *p) {
+    free(p->w), free(p->h);
+}
+
+/* The size at position t in [0, n-1]. */
+static void path_size(const size_path *p, double t, int *w, int *h) {
+    int k = (int)floor(t);
+    if (k >= p->n - 1) {
+        *w = p->w[p->n - 1], *h = p->h[p->n - 1];
+        return;
+    }
+    if (k < 0) k = 0, t = 0;
+    double f = t - k;
+    *w = p->w[k] + (int)lround(f * (p->w[k + 1] - p->w[k]));
+    *h = p->h[k] + (int)lround(f * (p->h[k + 1] - p->h[k]));
+}
+
+static double path_area(const size_path *p, double t) {
+    int w, h;
+    path_size(p, t, &w, &h);
+    return (double)w * h;
+}
+
+/* The position whose area is `area` (the path's area only grows). */
+static double path_at_area(const size_path *p, double area) {
+    double lo = 0, hi = p->n - 1;
+    if (area <= path_area(p, lo)) return lo;
+    if (area >= path_area(p, hi)) return hi;
+    for (int i = 0; i < 40; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (path_area(p, mid) < area) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+typedef struct candidate {
+    int found;
+    int ww, wh; /* the working size */
+    uint8_t *bits;
+    size_t len;
+    double psnr, msssim; /* estimated (see COMPARE_PIXELS) */
+} candidate;
 
 /* Encodes img at working size ww x wh with model m. */
 static mrt_status encode_sized(const mrt_model *m, const mrt_image *img, int ww, int wh,
@@ -47,142 +125,166 @@ static mrt_status encode_sized(const mrt_model *m, const mrt_image *img, int ww,
     return mrt_encode_with(m, img, &o, bits, len, err);
 }
 
-typedef struct candidate {
-    int step;
-    double scale; /* LADDER[step], or between it and the step above */
-    int ww, wh;   /* the working size */
-    uint8_t *bits;
-    size_t len;
-    double psnr, msssim;
-} candidate;
-
-/* Bisections between a fitting ladder step and the one above it that did
- * not fit: each narrows the gap (about 1/8 of a doubling) by half, so the
- * budget is used to within about 1.5 % of the scale. */
-#define BISECTIONS 3
-
-/* Encodes img at working scale s with model m. */
-static mrt_status encode_at(const mrt_model *m, const mrt_image *img, double s,
-                            const mrt_encode_options *base, uint8_t **bits, size_t *len,
-                            mrt_error *err) {
-    return encode_sized(m, img, scaled(img->width, s), scaled(img->height, s), base, bits, len,
-                        err);
-}
-
-/* The ladder step at or below scale s. */
-static int step_at_or_below(double s) {
-    int k = 0;
-    while (k + 1 < NLADDER && LADDER[k] > s * 1.0001) k++;
-    return k;
-}
-
-/* Keeps (k, bits, len) in c if it fits, else frees the bits; returns
- * whether it fit. */
-static int keep_if_fits(candidate *c, const mrt_image *img, size_t budget, int k, double scale,
-                        uint8_t *bits, size_t len, size_t *smallest) {
-    if (len <= budget) {
-        mrt_free(c->bits);
-        c->step = k, c->scale = scale, c->bits = bits, c->len = len;
-        c->ww = scaled(img->width, scale), c->wh = scaled(img->height, scale);
-        return 1;
-    }
-    mrt_free(bits);
-    if (*smallest == 0 || len < *smallest) *smallest = len;
-    return 0;
-}
-
-/* Encodes img at ww x wh and, if that fits the budget, keeps it in c as
- * the candidate (its ladder step and scale stay those it grew from). */
+/* Encodes img at ww x wh and keeps it in c if it fits the budget (*fits
+ * says whether); *len receives the bytes either way. */
 static mrt_status try_size(const mrt_model *m, const mrt_image *img, int ww, int wh,
                            const mrt_encode_options *base, size_t budget, candidate *c,
-                           mrt_error *err) {
+                           int *fits, size_t *len, size_t *smallest, mrt_error *err) {
     uint8_t *bits = NULL;
-    size_t len = 0;
-    mrt_status st = encode_sized(m, img, ww, wh, base, &bits, &len, err);
+    mrt_status st = encode_sized(m, img, ww, wh, base, &bits, len, err);
     if (st != MRT_OK) return st;
-    if (len > budget) {
+    *fits = *len <= budget;
+    if (!*fits) {
         mrt_free(bits);
+        if (*smallest == 0 || *len < *smallest) *smallest = *len;
         return MRT_OK;
     }
     mrt_free(c->bits);
-    c->bits = bits, c->len = len, c->ww = ww, c->wh = wh;
+    c->found = 1, c->bits = bits, c->len = *len, c->ww = ww, c->wh = wh;
     return MRT_OK;
 }
 
-/* The largest working scale that fits `budget` with model m (c->step -1:
- * none, and *smallest is the smallest size seen). Bytes grow with the
- * working area (a fixed number of tokens per 64x64 window), so one cheap
- * probe at PROBE_SCALE (1/16 of the pixels) predicts the ladder step to
- * start from; the search then walks up while the next step fits, or down
- * until one does, and bisects between the last fit and the first miss. */
-#define PROBE_STEP 8 /* LADDER[8] = 1/4 */
+/* Encodes per model at most on the path (the search needs 3-5). */
+#define MAX_TRIES 12
+/* What the prediction aims at, as a share of the budget: a little under,
+ * so that the first prediction usually fits and the next one closes in. */
+#define AIM 0.985
+
+/*
+ * The largest working size on the path that fits `budget` with model m
+ * (c->found 0: none, and *smallest is the smallest size seen). Bytes grow
+ * about as a power of the working area, so after a cheap probe at about
+ * 1/4 scale (1/16 of the pixels) each try predicts, from the largest fit
+ * and the smallest miss so far (before there are both: from the probe and
+ * the last try; a power of 1 after the probe), the
+ * area that spends AIM of the budget, and encodes the path's point at or
+ * below it, pulled inside the bracket of fit and miss. It stops when they
+ * are neighbours on the path. Then the sides the path's next step did not
+ * grow are tried one window larger: one more column or one more row, the
+ * larger picture that fits.
+ */
 static mrt_status largest_fit(const mrt_model *m, const mrt_image *img, size_t budget,
                               const mrt_encode_options *base, candidate *c, size_t *smallest,
                               mrt_error *err) {
-    c->step = -1;
-    uint8_t *bits = NULL;
-    size_t len = 0;
-    mrt_status st = encode_at(m, img, LADDER[PROBE_STEP], base, &bits, &len, err);
-    if (st != MRT_OK) return st;
-    int k = step_at_or_below(LADDER[PROBE_STEP] * sqrt((double)budget / (double)len));
-    int probe_fits = keep_if_fits(c, img, budget, PROBE_STEP, LADDER[PROBE_STEP], bits, len, smallest);
-    double over = 0; /* the smallest scale known not to fit */
-    if (!probe_fits) over = LADDER[PROBE_STEP];
-    if (probe_fits && k >= PROBE_STEP) k = PROBE_STEP - 1; /* the prediction is low: look up */
-    if (!probe_fits && k <= PROBE_STEP) k = PROBE_STEP + 1;
-    /* walk from k: up while fitting, down while not */
-    for (;;) {
-        if (k < 0 || k >= NLADDER || k == c->step) break;
-        if (over > 0 && LADDER[k] >= over) { /* above a known miss */
-            if (++k >= NLADDER) break;
-            continue;
-        }
-        if ((st = encode_at(m, img, LADDER[k], base, &bits, &len, err)) != MRT_OK) return st;
-        if (keep_if_fits(c, img, budget, k, LADDER[k], bits, len, smallest)) {
-            if (k == 0) break; /* the full size fits */
-            if (over > 0 && LADDER[k - 1] >= over) break;
-            k--;
-        } else {
-            over = LADDER[k];
-            if (c->step == k + 1) break; /* the fit just below: done walking */
-            k++;                         /* towards the fit below, or to one */
-        }
-    }
-    if (c->step < 0) return MRT_OK;
-    /* use the rest of the budget: bisect towards the scale that did not fit */
-    for (int b = 0; b < BISECTIONS && over > 0; b++) {
-        double mid = 0.5 * (c->scale + over);
-        if (scaled(img->width, mid) == scaled(img->width, c->scale) &&
-            scaled(img->height, mid) == scaled(img->height, c->scale))
-            break;
-        if ((st = encode_at(m, img, mid, base, &bits, &len, err)) != MRT_OK) return st;
-        if (!keep_if_fits(c, img, budget, c->step, mid, bits, len, smallest)) over = mid;
-    }
-    /* The latent has a fixed number of tokens per window of S x S pixels,
-     * so a working size inside a partial window pays for the whole window:
-     * growing each side to its window boundary (at most the image's) gives
-     * the same tokens more picture, at about the same bytes. */
+    c->found = 0;
     const mrt_config *cfg = mrt_model_config(m);
     int S = cfg->window * cfg->patch;
-    int gw = (c->ww + S - 1) / S * S, gh = (c->wh + S - 1) / S * S;
-    if (gw > img->width) gw = img->width;
-    if (gh > img->height) gh = img->height;
-    if ((gw != c->ww || gh != c->wh) && (st = try_size(m, img, gw, gh, base, budget, c, err)))
+    size_path path;
+    if (path_make(&path, img->width, img->height, S) != 0) {
+        path_free(&path);
+        return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    }
+    mrt_status st = MRT_OK;
+    int last = path.n - 1;
+    int lo = -1, hi = path.n; /* the largest fit and the smallest miss (none yet) */
+    double lo_bytes = 0, hi_bytes = 0;
+    int probe = -1; /* the first try, and its bytes */
+    double probe_bytes = 0;
+    int k = (int)floor(path_at_area(&path, (double)img->width * img->height / 16.0));
+    for (int tries = 0; tries < MAX_TRIES; tries++) {
+        int fits;
+        size_t len;
+        if ((st = try_size(m, img, path.w[k], path.h[k], base, budget, c, &fits, &len, smallest,
+                           err)))
+            goto done;
+        if (fits) lo = k, lo_bytes = (double)len;
+        else hi = k, hi_bytes = (double)len;
+        if (hi - lo <= 1) break; /* neighbours, the full size fits, or point 0 misses */
+        /* predict: bytes = q * area^power through the fit and the miss,
+         * else through this try and the probe (the widest base: bytes
+         * are noisy from one grid to the next) */
+        double power = 1.0;
+        if (lo >= 0 && hi <= last && hi_bytes > lo_bytes)
+            power = (log(hi_bytes) - log(lo_bytes)) /
+                    (log(path_area(&path, hi)) - log(path_area(&path, lo)));
+        else if (probe >= 0 && probe != k && (double)len != probe_bytes)
+            power = (log((double)len) - log(probe_bytes)) /
+                    (log(path_area(&path, k)) - log(path_area(&path, probe)));
+        if (!(power >= 0.5)) power = 0.5; /* also a NaN; bytes do not shrink with area */
+        if (power > 1.5) power = 1.5;
+        if (probe < 0) probe = k, probe_bytes = (double)len;
+        double ref_area = path_area(&path, fits ? lo : hi), ref_bytes = fits ? lo_bytes : hi_bytes;
+        double area = ref_area * pow(AIM * (double)budget / ref_bytes, 1.0 / power);
+        int next = (int)floor(path_at_area(&path, area));
+        int first = lo + 1, end = (hi > last ? last : hi - 1);
+        k = next < first ? first : next > end ? end : next;
+    }
+    /* one more column or row beside the path's next step */
+    if (c->found && lo < last && hi == lo + 1) {
+        int ww = path.w[lo], wh = path.h[lo];
+        int col = ww + S < img->width ? ww + S : img->width;
+        int row = wh + S < img->height ? wh + S : img->height;
+        int grows_w = path.w[hi] != ww, grows_h = path.h[hi] != wh;
+        /* the increment the step did not make (both, for a step that made both) */
+        int try_w[2] = {col, ww}, try_h[2] = {wh, row};
+        int allowed[2] = {grows_h && col != ww, grows_w && row != wh};
+        /* the larger picture first: it is kept if it fits */
+        int order0 = (double)col * wh >= (double)ww * row ? 0 : 1;
+        for (int i = 0; i < 2; i++) {
+            int j = i == 0 ? order0 : 1 - order0, fits;
+            size_t len;
+            if (!allowed[j]) continue;
+            if ((st = try_size(m, img, try_w[j], try_h[j], base, budget, c, &fits, &len,
+                               smallest, err)))
+                goto done;
+            if (fits) break;
+        }
+    }
+done:
+    path_free(&path);
+    return st;
+}
+
+/*
+ * Candidates are compared at no more than COMPARE_PIXELS: the original
+ * resized to that (once), each candidate decoded at its working size and
+ * brought to the same size (the normative upscale when it is smaller on
+ * both sides). For a 13-megapixel photo that is 0.2 s a candidate instead
+ * of 3 s for upscaling and comparing at full size, and the ranking is the
+ * same: on the validation split and the large photos (docs/DESIGN.md §7,
+ * 9 and 5 photos, 400 B-32 KB), every pair of candidates, the 25 pairs
+ * less than 0.01 MS-SSIM apart included, was ordered as at full size.
+ * The scores themselves differ from full-size ones (choice->compared_*).
+ */
+#define COMPARE_PIXELS 1000000.0
+
+typedef struct compare_size {
+    int w, h;            /* the image's size, or less */
+    mrt_image reference; /* the original at w x h, made when first needed */
+} compare_size;
+
+static void compare_size_of(const mrt_image *img, compare_size *cmp) {
+    memset(cmp, 0, sizeof *cmp);
+    double pixels = (double)img->width * img->height, s = sqrt(COMPARE_PIXELS / pixels);
+    cmp->w = img->width, cmp->h = img->height;
+    if (s < 1.0) cmp->w = scaled(img->width, s), cmp->h = scaled(img->height, s);
+}
+
+/* Sets c->psnr and c->msssim. */
+static mrt_status compare_candidate(const mrt_model *m, const mrt_image *img, candidate *c,
+                                    compare_size *cmp, int threads, mrt_error *err) {
+    mrt_status st;
+    mrt_image dec, sized;
+    if (cmp->w == img->width && cmp->h == img->height) {
+        /* at full size: exactly what a reader will see */
+        if ((st = mrt_decode(m, c->bits, c->len, threads, &dec, err))) return st;
+        st = mrt_image_compare(img, &dec, threads, &c->psnr, &c->msssim, err);
+        mrt_image_free(&dec);
         return st;
-    /* then one more column or row of windows, whichever gives the larger
-     * picture that still fits (the column on a tie): the sides need not
-     * keep the image's aspect ratio, and on the validation split (nine
-     * photos at 1024 px, 400-1600 bytes) this spent 2-6 % more of the
-     * budget for +0.02 to +0.17 dB and +0.003 to +0.009 MS-SSIM */
-    int w0 = c->ww, h0 = c->wh;
-    int cw = w0 + S > img->width ? img->width : w0 + S;
-    int rh = h0 + S > img->height ? img->height : h0 + S;
-    if ((long)cw * h0 > (long)w0 * h0 && (st = try_size(m, img, cw, h0, base, budget, c, err)))
+    }
+    if (!cmp->reference.rgb &&
+        (st = mrt_image_resize(img, cmp->w, cmp->h, threads, &cmp->reference, err)))
         return st;
-    if ((long)w0 * rh > (long)c->ww * c->wh &&
-        (st = try_size(m, img, w0, rh, base, budget, c, err)))
-        return st;
-    return MRT_OK;
+    if ((st = mrt_decode_working(m, c->bits, c->len, threads, &dec, err))) return st;
+    if (dec.width <= cmp->w && dec.height <= cmp->h)
+        st = mrt_image_upscale(&dec, cmp->w, cmp->h, threads, &sized, err);
+    else
+        st = mrt_image_resize(&dec, cmp->w, cmp->h, threads, &sized, err);
+    mrt_image_free(&dec);
+    if (st) return st;
+    st = mrt_image_compare(&cmp->reference, &sized, threads, &c->psnr, &c->msssim, err);
+    mrt_image_free(&sized);
+    return st;
 }
 
 mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const mrt_image *img,
@@ -205,10 +307,12 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
     mrt_status st = MRT_OK;
     size_t smallest = 0;
     int found = 0;
+    compare_size cmp;
+    compare_size_of(img, &cmp);
     for (int i = 0; i < nmodels; i++) {
         if ((st = largest_fit(models[i], img, max_bytes, &base, &cand[i], &smallest, err)))
             goto done;
-        found += cand[i].step >= 0;
+        found += cand[i].found;
     }
     if (!found) {
         st = mrt_fail(err, MRT_ERR_ARGUMENT, "a budget of %zu bytes is too small for this "
@@ -216,16 +320,12 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
                       img->height, smallest);
         goto done;
     }
-    /* decode each model's candidate as a reader will, and compare */
+    /* decode each model's candidate and compare it with the original */
     int best = -1;
     for (int i = 0; i < nmodels; i++) {
         candidate *c = &cand[i];
-        if (c->step < 0) continue;
-        mrt_image dec;
-        if ((st = mrt_decode(models[i], c->bits, c->len, base.threads, &dec, err))) goto done;
-        st = mrt_image_compare(img, &dec, base.threads, &c->psnr, &c->msssim, err);
-        mrt_image_free(&dec);
-        if (st) goto done;
+        if (!c->found) continue;
+        if ((st = compare_candidate(models[i], img, c, &cmp, base.threads, err))) goto done;
         if (best < 0 || c->msssim > cand[best].msssim ||
             (c->msssim == cand[best].msssim && c->psnr > cand[best].psnr))
             best = i;
@@ -240,8 +340,11 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
         choice->bytes = cand[best].len;
         choice->psnr = cand[best].psnr;
         choice->msssim = cand[best].msssim;
+        choice->compared_width = cmp.w;
+        choice->compared_height = cmp.h;
     }
 done:
+    mrt_image_free(&cmp.reference);
     for (int i = 0; i < nmodels; i++) mrt_free(cand[i].bits);
     free(cand);
     return st == MRT_OK ? mrt_ok(err) : st;

@@ -538,8 +538,9 @@ static void hex(char *out, const uint8_t *b, int n) {
     for (int i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
-                             mrt_image *out, mrt_trace *trace, mrt_error *err) {
+/* Decodes to the working size (upscale false) or to the image's size. */
+static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                         bool upscale, mrt_image *out, mrt_trace *trace, mrt_error *err) {
     if (!m || !data || !out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_decode: NULL argument");
     memset(out, 0, sizeof *out);
     mrt_bitstream_header h;
@@ -593,7 +594,7 @@ mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len
     for (size_t i = 0; i < nsym; i++) y_hat[i] = (float)decoded[i] / MRT_CTX_Q;
     if ((st = mrt_synthesis(&rt, cfg, &m->w, y_hat, width, height, rgb, err))) goto done;
     mrt_image coded = {width, height, rgb};
-    if (width != (int)h.width || height != (int)h.height) {
+    if (upscale && (width != (int)h.width || height != (int)h.height)) {
         /* free what decoding needed before the full-size picture is made */
         free(decoded), free(y_hat), free(side);
         decoded = NULL, y_hat = NULL, side = NULL;
@@ -610,9 +611,19 @@ done:
     return st == MRT_OK ? mrt_ok(err) : st;
 }
 
+mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                             mrt_image *out, mrt_trace *trace, mrt_error *err) {
+    return decode(m, data, len, threads, true, out, trace, err);
+}
+
+mrt_status mrt_decode_working(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                              mrt_image *out, mrt_error *err) {
+    return decode(m, data, len, threads, false, out, NULL, err);
+}
+
 mrt_status mrt_decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                       mrt_image *out, mrt_error *err) {
-    return mrt_decode_traced(m, data, len, threads, out, NULL, err);
+    return decode(m, data, len, threads, true, out, NULL, err);
 }
 
 mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_error *err) {

@@ -98,6 +98,10 @@ mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threa
 mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int threads,
                               const mrt_refine_options *refine, mrt_refine_report *report,
                               uint8_t **out, size_t *out_len, mrt_error *err);
+/* mrt_decode without the final upscale: the picture at the working size
+ * the bitstream codes (the image's own size for version 1). */
+mrt_status mrt_decode_working(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                              mrt_image *out, mrt_error *err);
 mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                              mrt_image *out, mrt_trace *trace, mrt_error *err);
 

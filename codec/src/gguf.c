@@ -706,7 +706,10 @@ int mrt_gguf_open_memory(mrt_gguf **out, const void *buf, size_t len, const char
 
 int mrt_gguf_open(mrt_gguf **out, const char *path, char *err, size_t errlen) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer, for
+     * ever; the check below then refuses it (a regular file ignores the
+     * flag) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         set_error(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
@@ -718,7 +721,11 @@ int mrt_gguf_open(mrt_gguf **out, const char *path, char *err, size_t errlen) {
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_error(err, errlen, "%s: not a regular file", path);
+        set_error(err, errlen, "%s: not a regular file (%s); a model is a GGUF file", path,
+                  S_ISDIR(st.st_mode)    ? "a directory"
+                  : S_ISFIFO(st.st_mode) ? "a FIFO"
+                  : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                              : "a socket");
         close(fd);
         return -1;
     }

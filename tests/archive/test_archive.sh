@@ -7,7 +7,7 @@ A=$1 MRT=$2 SO=$3 SRC=$4 ASAN_RT=${5:-}
 export OMP_WAIT_POLICY=PASSIVE MRT_THREADS=${MRT_THREADS:-1}
 command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap 'umount "$T/ro" 2>/dev/null; rm -rf "$T"' EXIT
 cd "$T"
 fails=0
 ok()   { echo "ok   $*"; }
@@ -223,6 +223,68 @@ expect 0 "add -j 2" "$A" -f "$DB4" "${M[@]}" -j 2 add many samples
 check "-j 2 stores the same bitstreams" [ "$(q "$DB4" "select group_concat(name || hex(data)) from (select * from images where name like 'many/%' order by name)")" = "$(q "$DB3" "select group_concat(name || hex(data)) from (select * from images order by name)")" ]
 check "-j 2 stores every file once" [ "$(q "$DB4" 'select count(*) from images')" = 65 ]
 expect 2 "add without a model is fatal" env MRT_MODEL="$T/missing.gguf" "$A" -f "$T/nomodel.mrtdb" add samples
+
+# --- hostile archives and outputs (issue 19) ----------------------------------------
+echo "not a database at all" >"$T/text.mrtdb"
+expect 2 "a file that is not a database" "$A" -f "$T/text.mrtdb" ls
+check "... says so in one line" grep -qx "mrtarchive: $T/text.mrtdb: cannot read: file is not a database" "$T/err"
+head -c 5000 "$DB" >"$T/trunc.mrtdb"
+expect 2 "a truncated archive" "$A" -f "$T/trunc.mrtdb" ls
+check "... says so" grep -q "trunc.mrtdb: cannot read the archive: .*malformed" "$T/err"
+expect 2 "ls > /dev/full" bash -c "\"$A\" -f \"$DB\" ls >/dev/full"
+check "... names standard output" grep -q "writing standard output: No space left on device" "$T/err"
+expect 2 "--json ls > /dev/full" bash -c "\"$A\" -f \"$DB\" --json ls >/dev/full"
+expect 2 "stats > /dev/full" bash -c "\"$A\" -f \"$DB\" stats >/dev/full"
+# an archive on read-only media (a tmpfs remounted read-only; needs root)
+mkdir "$T/ro"
+if mount -t tmpfs -o size=16m tmpfs "$T/ro" 2>/dev/null; then
+  cp "$DB" "$T/ro/a.mrtdb" && mount -o remount,ro "$T/ro"
+  for c in ls stats verify "info samples/camera.png"; do
+    expect 0 "read-only media: $c" "$A" -f "$T/ro/a.mrtdb" "${M[@]}" $c
+  done
+  expect 0 "read-only media: cat" "$A" -f "$T/ro/a.mrtdb" "${M[@]}" cat samples/camera.png
+  check "... gives the PNG" cmp -s "$T/out" <("$A" -f "$DB" "${M[@]}" cat samples/camera.png)
+  mkdir "$T/rox"
+  expect 0 "read-only media: extract" "$A" -f "$T/ro/a.mrtdb" "${M[@]}" extract -C "$T/rox"
+  n_images=$(q "$DB" 'select count(*) from images')
+  check "... every image" [ "$(find "$T/rox" -type f | wc -l)" = "$n_images" ]
+  expect 0 "read-only media: export" "$A" -f "$T/ro/a.mrtdb" "${M[@]}" export "$T/ro.tar"
+  expect 2 "read-only media: rm is refused" "$A" -f "$T/ro/a.mrtdb" rm samples/camera.png
+  check "... with the reason" grep -q "cannot change an archive on read-only media" "$T/err"
+  umount "$T/ro"
+else
+  echo "skip read-only media: mount is not permitted here (not root?)"
+fi
+# export into a device node, a FIFO and through a symbolic link: written
+# into or through, never replaced by a file
+n_images=$(q "$DB" 'select count(*) from images')
+mknod -m 666 "$T/null.tar" c 1 3 2>/dev/null && {
+  expect 0 "export into a device node" "$A" -f "$DB" "${M[@]}" export "$T/null.tar"
+  check "... still a device" [ -c "$T/null.tar" ]
+}
+mkfifo "$T/fifo.tar"
+cat "$T/fifo.tar" >"$T/from-fifo.tar" & reader=$!
+written=0
+for _ in $(seq 100); do
+  "$A" -q -f "$DB" "${M[@]}" export "$T/fifo.tar" 2>/dev/null && { written=1; break; }
+  sleep 0.1
+done
+(( written )) || kill $reader 2>/dev/null
+wait $reader
+check "export into a FIFO: the reader gets the tarball" [ "$(tar -tf "$T/from-fifo.tar" | wc -l)" = "$n_images" ]
+check "... the FIFO is still one" [ -p "$T/fifo.tar" ]
+echo old >"$T/exported.tar"
+ln -s exported.tar "$T/link.tar"
+expect 0 "export through a symbolic link" "$A" -f "$DB" "${M[@]}" export "$T/link.tar"
+check "... the link stays, its target is the tarball" [ -L "$T/link.tar" ] && [ "$(tar -tf "$T/exported.tar" | wc -l)" = "$n_images" ]
+# two adds at once into a new archive both succeed
+for t in 1 2 3; do
+  rm -f "$T/new.mrtdb"*
+  "$A" -q -f "$T/new.mrtdb" "${M[@]}" add samples/camera.png 2>"$T/err1" & p1=$!
+  "$A" -q -f "$T/new.mrtdb" "${M[@]}" add samples/coffee.jpg 2>"$T/err2" & p2=$!
+  wait $p1; r1=$?; wait $p2; r2=$?
+  check "two adds at once into a new archive (try $t)" [ "$r1$r2" = 00 ] && [ "$(q "$T/new.mrtdb" 'select count(*) from images')" = 2 ] || cat "$T/err1" "$T/err2"
+done
 
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
