@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,12 +54,67 @@ static struct {
     int original;      /* extract/cat --original */
 } opt;
 
+/* The length of the valid UTF-8 sequence at s (at most n bytes) and its
+ * code point, or 0: overlong forms, surrogates and values past U+10FFFF
+ * are invalid. */
+static size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp) {
+    unsigned c = s[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    unsigned v = len == 1 ? c : c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3f);
+    }
+    static const unsigned least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+    *cp = v;
+    return len;
+}
+
+/* A code point a terminal would act on rather than show: C0 and C1
+ * controls and DEL (U+009B, for one, starts an escape sequence). */
+static int is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f); }
+
+/* Writes s for a terminal or a log: valid UTF-8 as it is, each control
+ * character and each byte of invalid UTF-8 as \xNN, so that no name or
+ * path from the input can move the cursor, recolour the terminal or split
+ * a one-line message. */
+static void put_shown(FILE *f, const char *text) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n;) {
+        unsigned cp = 0;
+        size_t len = utf8_next(s + i, n - i, &cp);
+        if (len == 0 || is_control(cp)) {
+            for (size_t k = 0; k < (len ? len : 1); k++) fprintf(f, "\\x%02X", s[i + k]);
+            i += len ? len : 1;
+        } else {
+            fwrite(s + i, 1, len, f);
+            i += len;
+        }
+    }
+}
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap) {
+    char small[1024], *text = small;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (text = malloc((size_t)n + 1)) != NULL)
+        vsnprintf(text, (size_t)n + 1, fmt, again);
+    va_end(again);
+    if (!text) text = small; /* out of memory: the message cut short */
+    fputs(prefix, stderr);
+    put_shown(stderr, text);
+    fputc('\n', stderr);
+    if (text != small) free(text);
+}
+
 static void msg(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mrtarchive: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg("mrtarchive: ", fmt, ap);
     va_end(ap);
 }
 
@@ -66,8 +122,7 @@ static void info_msg(const char *fmt, ...) {
     if (opt.quiet) return;
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vmsg("", fmt, ap);
     va_end(ap);
 }
 
@@ -128,8 +183,14 @@ static void usage(FILE *f, const char *cmd) {
 static int name_is_safe(const char *name) {
     size_t n = strlen(name);
     if (n == 0 || n > 4000 || name[0] == '/' || name[n - 1] == '/') return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '\\') return 0;
+    /* UTF-8 without control characters: a name is shown on terminals and
+     * written into JSON, tar and zip headers */
+    for (size_t i = 0; i < n;) {
+        unsigned cp = 0;
+        size_t len = utf8_next((const unsigned char *)name + i, n - i, &cp);
+        if (len == 0 || is_control(cp) || cp == '\\') return 0;
+        i += len;
+    }
     const char *p = name;
     for (;;) {
         size_t len = strcspn(p, "/");
@@ -169,7 +230,7 @@ static char *make_name(const char *path, const char **why) {
     out[o] = 0;
     if (!name_is_safe(out)) {
         free(out);
-        *why = "name is empty or has a control character or '\\'";
+        *why = "name is empty, or is not UTF-8, or has a control character or '\\'";
         return NULL;
     }
     return out;
@@ -251,6 +312,34 @@ static int exec_waiting(const char *sql) {
         sqlite3_free(err);
         return -1;
     }
+}
+
+/* utf8_text(X): X with each byte that is not part of valid UTF-8 replaced
+ * by U+FFFD, for json_object(): JSON must be UTF-8, and names stored by
+ * older versions need not be. */
+static void utf8_text_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    const unsigned char *s = sqlite3_value_text(argv[0]);
+    if (!s) return;
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    char *out = sqlite3_malloc64(3 * (sqlite3_uint64)n + 1);
+    if (!out) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned cp;
+        size_t len = utf8_next(s + i, n - i, &cp);
+        if (len == 0) {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3, i++;
+        } else {
+            memcpy(out + o, s + i, len);
+            o += len, i += len;
+        }
+    }
+    sqlite3_result_text(ctx, out, (int)o, sqlite3_free);
 }
 
 /* "file:" URI of the archive's path with `query` ("mode=ro", ...). */
@@ -344,7 +433,9 @@ static int open_archive(int mode) {
         }
         sqlite3_busy_timeout(db, 30000);
     }
-    if (mrt_sqlite_register(db) != SQLITE_OK) {
+    if (mrt_sqlite_register(db) != SQLITE_OK ||
+        sqlite3_create_function(db, "utf8_text", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                utf8_text_func, NULL, NULL) != SQLITE_OK) {
         db_fail("cannot register the mrt functions");
         return -1;
     }
@@ -1173,12 +1264,83 @@ static sqlite3_int64 find_id(const char *name) {
     return id;
 }
 
-/* A list of (id, name, mtime) rows: the named images, or all. */
+/* A list of (id, name, mtime) rows: the named images, or all; `out` is
+ * the file name extract and export write (assign_outputs). */
 typedef struct {
     sqlite3_int64 id;
     long long mtime;
     char *name;
+    char *out;
 } row;
+
+/* Output names taken so far: an open-addressing set of strings it does
+ * not own. */
+typedef struct {
+    const char **slot;
+    size_t cap; /* a power of two, over twice the entries */
+} name_set;
+
+static size_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* Adds s unless present; returns 1 if it was added, 0 if present. */
+static int name_set_add(name_set *set, const char *s) {
+    size_t i = name_hash(s) & (set->cap - 1);
+    for (; set->slot[i]; i = (i + 1) & (set->cap - 1))
+        if (strcmp(set->slot[i], s) == 0) return 0;
+    set->slot[i] = s;
+    return 1;
+}
+
+/*
+ * The names extract and export write. An image is written as its name
+ * with ".png" added unless it ends so, which can make two images one file:
+ * "p.jpg" and "p.jpg.png" would both be "p.jpg.png", and the second would
+ * silently replace the first. So a name that is already its own output
+ * keeps it, and an image whose output is taken is written as
+ * "NAME~2.png" (~3, ...), which the caller reports. --original writes the
+ * stored names themselves, which are unique.
+ */
+static int assign_outputs(row *rows, size_t n, int original) {
+    name_set taken = {NULL, 16};
+    while (taken.cap < 4 * n) taken.cap *= 2;
+    taken.slot = calloc(taken.cap, sizeof *taken.slot);
+    if (!taken.slot) return -1;
+    for (size_t i = 0; i < n; i++) /* first, the names that are their own output */
+        if (original || ends_with(rows[i].name, ".png")) {
+            if (!(rows[i].out = strdup(rows[i].name))) goto nomem;
+            name_set_add(&taken, rows[i].out);
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].out) continue;
+        if (!(rows[i].out = png_name(rows[i].name))) goto nomem;
+        for (int k = 2; !name_set_add(&taken, rows[i].out); k++) {
+            size_t len = strlen(rows[i].name) + 32;
+            free(rows[i].out);
+            if (!(rows[i].out = malloc(len))) goto nomem;
+            snprintf(rows[i].out, len, "%s~%d.png", rows[i].name, k);
+        }
+    }
+    free(taken.slot);
+    return 0;
+nomem:
+    free(taken.slot);
+    msg("out of memory");
+    return -1;
+}
+
+/* "extracted NAME", or "extracted NAME as OUT (...)" when renamed. */
+static void report_output(const char *verb, const row *r) {
+    char *natural = opt.original ? NULL : png_name(r->name);
+    if (natural && strcmp(natural, r->out) != 0)
+        info_msg("%s %s as %s (%s is another image's name)", verb, r->name, r->out, natural);
+    else
+        info_msg("%s %s", verb, r->out);
+    free(natural);
+}
 
 static row *select_rows(int argc, char **argv, size_t *n, int *missing) {
     row *rows = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *rows);
@@ -1206,6 +1368,7 @@ static row *select_rows(int argc, char **argv, size_t *n, int *missing) {
             rows[*n].id = sqlite3_column_int64(st, 0);
             rows[*n].name = strdup((const char *)sqlite3_column_text(st, 1));
             rows[*n].mtime = sqlite3_column_int64(st, 2);
+            rows[*n].out = NULL; /* realloc'ed rows are not zeroed */
             (*n)++;
             found = 1;
         }
@@ -1219,7 +1382,7 @@ static row *select_rows(int argc, char **argv, size_t *n, int *missing) {
 }
 
 static void free_rows(row *rows, size_t n) {
-    for (size_t i = 0; i < n; i++) free(rows[i].name);
+    for (size_t i = 0; rows && i < n; i++) free(rows[i].name), free(rows[i].out);
     free(rows);
 }
 
@@ -1233,17 +1396,22 @@ static int cmd_ls(int argc, char **argv) {
     }
     if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st =
-        prep(opt.json ? "SELECT json_object('name', name, 'width', width, 'height', height, "
+        prep(opt.json ? "SELECT json_object('name', utf8_text(name), 'width', width, 'height', height, "
                         "'format', format, 'sz', sz, 'bytes', length(data), 'bpp', "
                         "round(length(data) * 8.0 / (width * height), 6)) FROM images ORDER BY name"
                       : "SELECT name FROM images ORDER BY name");
     if (!st) return EXIT_FATAL;
     if (opt.json) printf("[");
-    int first = 1, rc;
+    /* names as they are for a pipe, escaped for a terminal (put_shown) */
+    int first = 1, rc, to_terminal = isatty(STDOUT_FILENO);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (opt.json) printf("%s\n  %s", first ? "" : ",", sqlite3_column_text(st, 0));
-        else
-            printf("%s\n", sqlite3_column_text(st, 0));
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        if (opt.json) printf("%s\n  %s", first ? "" : ",", text);
+        else if (to_terminal) {
+            put_shown(stdout, text);
+            putchar('\n');
+        } else
+            printf("%s\n", text);
         first = 0;
     }
     if (opt.json) printf("%s]\n", first ? "" : "\n");
@@ -1265,8 +1433,11 @@ static int print_object(sqlite3_stmt *st) {
     if (!fields) return -1;
     sqlite3_bind_text(fields, 1, json, -1, SQLITE_TRANSIENT);
     int rc;
-    while ((rc = sqlite3_step(fields)) == SQLITE_ROW)
-        printf("%s: %s\n", sqlite3_column_text(fields, 0), sqlite3_column_text(fields, 1));
+    while ((rc = sqlite3_step(fields)) == SQLITE_ROW) {
+        printf("%s: ", sqlite3_column_text(fields, 0));
+        put_shown(stdout, (const char *)sqlite3_column_text(fields, 1));
+        putchar('\n');
+    }
     if (rc != SQLITE_DONE) db_fail("printing");
     sqlite3_finalize(fields);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -1279,7 +1450,7 @@ static int cmd_info(int argc, char **argv) {
     }
     if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st = prep(
-        "SELECT json_object('name', name, 'mtime', mtime, 'sz', sz, 'format', format, 'width', "
+        "SELECT json_object('name', utf8_text(name), 'mtime', mtime, 'sz', sz, 'format', format, 'width', "
         "width, 'height', height, 'model', model, 'rate_id', rate_id, 'bytes', length(data), "
         "'bpp', round(length(data) * 8.0 / (width * height), 6), 'sha256', h.sha256, 'header', "
         "json(mrt_info(data))) "
@@ -1452,6 +1623,7 @@ static int cmd_extract(int argc, char **argv) {
     size_t n;
     int failed;
     row *rows = select_rows(argc, argv, &n, &failed);
+    if (rows && assign_outputs(rows, n, opt.original) != 0) failed++, n = 0;
     for (size_t i = 0; rows && i < n; i++) {
         if (!name_is_safe(rows[i].name)) {
             msg("refusing hostile name '%s' (absolute, '..', or unsafe characters)", rows[i].name);
@@ -1462,13 +1634,11 @@ static int cmd_extract(int argc, char **argv) {
         /* --original: the kept bytes, under the stored name itself */
         uint8_t *png = opt.original ? original_id(rows[i].id, rows[i].name, &len)
                                     : decode_id(rows[i].id, rows[i].name, &len);
-        char *out = opt.original ? strdup(rows[i].name) : png_name(rows[i].name);
-        if (!png || !out || safe_write(root, out, png, len, rows[i].mtime) != 0)
+        if (!png || safe_write(root, rows[i].out, png, len, rows[i].mtime) != 0)
             failed++;
         else
-            info_msg("extracted %s", out);
+            report_output("extracted", &rows[i]);
         free(png);
-        free(out);
     }
     free_rows(rows, n);
     close(root);
@@ -1568,6 +1738,7 @@ static int export_sqlar(const char *out) {
     size_t n;
     int failed;
     row *rows = select_rows(0, NULL, &n, &failed);
+    if (rows && assign_outputs(rows, n, 0) != 0) failed++, n = 0;
     for (size_t i = 0; rows && i < n; i++) {
         if (!name_is_safe(rows[i].name)) {
             msg("refusing hostile name '%s'", rows[i].name);
@@ -1576,8 +1747,8 @@ static int export_sqlar(const char *out) {
         }
         size_t len = 0;
         uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
-        char *name = png_name(rows[i].name);
-        if (!png || !name) {
+        const char *name = rows[i].out;
+        if (!png) {
             failed++;
         } else {
             /* Stored uncompressed (sz == length(data)): PNG is compressed already. */
@@ -1591,10 +1762,9 @@ static int export_sqlar(const char *out) {
                 msg("%s: %s", out, sqlite3_errmsg(ar));
                 failed++;
             } else
-                info_msg("exported %s", name);
+                report_output("exported", &rows[i]);
         }
         free(png);
-        free(name);
     }
     free_rows(rows, n);
     sqlite3_finalize(ins);
@@ -1658,6 +1828,7 @@ static int cmd_export(int argc, char **argv) {
     size_t n;
     int failed;
     row *rows = select_rows(0, NULL, &n, &failed);
+    if (rows && assign_outputs(rows, n, 0) != 0) failed++, n = 0;
     int fatal = 0;
     for (size_t i = 0; rows && i < n && !fatal; i++) {
         if (!name_is_safe(rows[i].name)) {
@@ -1667,8 +1838,8 @@ static int cmd_export(int argc, char **argv) {
         }
         size_t len = 0;
         uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
-        char *name = png_name(rows[i].name);
-        if (!png || !name)
+        const char *name = rows[i].out;
+        if (!png)
             failed++;
         else {
             struct archive_entry *e = archive_entry_new();
@@ -1682,11 +1853,10 @@ static int cmd_export(int argc, char **argv) {
                 msg("%s: %s", out, archive_error_string(a));
                 fatal = 1;
             } else
-                info_msg("exported %s", name);
+                report_output("exported", &rows[i]);
             archive_entry_free(e);
         }
         free(png);
-        free(name);
     }
     free_rows(rows, n);
     if (archive_write_close(a) != ARCHIVE_OK) {

@@ -277,6 +277,36 @@ echo old >"$T/exported.tar"
 ln -s exported.tar "$T/link.tar"
 expect 0 "export through a symbolic link" "$A" -f "$DB" "${M[@]}" export "$T/link.tar"
 check "... the link stays, its target is the tarball" [ -L "$T/link.tar" ] && [ "$(tar -tf "$T/exported.tar" | wc -l)" = "$n_images" ]
+# two names that extract to one file: both kept, the second renamed
+mkdir -p "$T/col/in"
+cp "$SRC/samples/camera.png" "$T/col/in/p.jpg.png"
+cp "$SRC/samples/coffee.jpg" "$T/col/in/p.jpg"
+expect 0 "add p.jpg and p.jpg.png" "$A" -q -f "$T/col.mrtdb" "${M[@]}" add "$T/col/in"
+mkdir "$T/col/out"
+expect 0 "extract both" "$A" -f "$T/col.mrtdb" "${M[@]}" extract -C "$T/col/out"
+check "... to two files" [ -f "$T/col/out/in/p.jpg.png" ] && [ -f "$T/col/out/in/p.jpg~2.png" ]
+check "... saying which was renamed" grep -q "extracted in/p.jpg as in/p.jpg~2.png (in/p.jpg.png is another image's name)" "$T/err"
+check "... p.jpg.png is the PNG stored under that name" cmp -s "$T/col/out/in/p.jpg.png" <("$A" -f "$T/col.mrtdb" "${M[@]}" cat in/p.jpg.png)
+expect 0 "export both" "$A" -f "$T/col.mrtdb" "${M[@]}" export "$T/col.tar"
+check "... as two distinct entries" [ "$(tar -tf "$T/col.tar" | sort | tr '\n' ' ')" = "in/p.jpg.png in/p.jpg~2.png " ]
+# names with control characters or invalid UTF-8: refused at add, and no
+# raw control byte reaches the terminal
+mkdir -p "$T/ctl"
+for n in $'esc\e[31mred.png' $'c1\xc2\x9bx.png' $'bad\xffutf.png' $'cr\rx.png'; do
+  cp "$SRC/samples/camera.png" "$T/ctl/$n"
+done
+expect 1 "add of names with control characters" "$A" -f "$T/ctl.mrtdb" "${M[@]}" add "$T/ctl"
+check "... each refused" [ "$(grep -c 'is not UTF-8, or has a control character' "$T/err")" = 4 ]
+check "... escaped in the messages" grep -qF 'esc\x1B[31mred.png' "$T/err"
+check "... no raw control byte on stderr" bash -c "! LC_ALL=C grep -q \$'[\x01-\x08\x0b-\x1f\x7f]\|\xc2\x9b\|\xff' '$T/err'"
+# a name stored by an older version with invalid UTF-8 and an escape: --json
+# stays valid JSON, and verify's message shows it escaped
+cp "$DB" "$T/legacy.mrtdb"
+q "$T/legacy.mrtdb" "update images set name = cast(x'6c6567616379ff1b2e706e67' as text) where name = 'samples/camera.png'"
+expect 0 "--json ls of a legacy name" "$A" -f "$T/legacy.mrtdb" --json ls
+check "... is valid JSON" [ "$(q :memory: "select json_valid(readfile('$T/out'))")" = 1 ]
+expect 1 "verify flags the legacy name" "$A" -f "$T/legacy.mrtdb" "${M[@]}" verify
+check "... escaped" grep -qF 'legacy\xFF\x1B.png' "$T/err"
 # two adds at once into a new archive both succeed
 for t in 1 2 3; do
   rm -f "$T/new.mrtdb"*
