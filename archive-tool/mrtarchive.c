@@ -450,8 +450,9 @@ static int open_archive(int mode) {
     int napp = ok ? pragma_int("PRAGMA application_id") : -1;
     int ntab = ok && napp >= 0 ? pragma_int("SELECT count(*) FROM sqlite_schema") : -1;
     ok = ntab >= 0;
-    if (ok && uv > 1) {
-        msg("%s: archive schema version %d is newer than this mrtarchive knows (1)", opt.archive, uv);
+    if (ok && uv > 2) {
+        msg("%s: archive schema version %d is newer than this mrtarchive knows (1 and 2)",
+            opt.archive, uv);
         ok = 0;
     } else if (ok && uv == 0 && ntab > 0 && napp != 1297240129) {
         msg("%s: not an mrt archive (it has tables but no mrt schema)", opt.archive);
@@ -459,8 +460,15 @@ static int open_archive(int mode) {
     } else if (ok && uv == 0 && mode == ARCHIVE_READ) {
         msg("%s: not an mrt archive (an empty database)", opt.archive);
         ok = 0;
-    } else if (ok && mode != ARCHIVE_READ && (uv == 0 || mode == ARCHIVE_CREATE)) {
-        ok = exec(mrtarchive_schema_sql) == 0;
+    } else if (ok && mode != ARCHIVE_READ && (uv < 2 || mode == ARCHIVE_CREATE)) {
+        /* a new archive, or version 1 migrated: the schema only adds */
+        if ((ok = exec(mrtarchive_schema_sql) == 0) && uv == 1)
+            info_msg("%s: archive migrated to schema version 2 (further names of one photo)",
+                     opt.archive);
+    } else if (ok && uv == 1) {
+        /* read as it is: version 1 has no aliases */
+        ok = exec("CREATE TEMP VIEW names(name, id, mtime) AS "
+                  "SELECT name, id, mtime FROM images") == 0;
     }
     if (!ok || exec("COMMIT") != 0) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -543,7 +551,8 @@ static int is_image_ext(const char *name) {
 
 /* 1: name, size and mtime match a stored image (nothing to do). */
 static int unchanged(const char *name, long long size, long long mtime) {
-    sqlite3_stmt *st = prep("SELECT 1 FROM images i WHERE name = ?1 AND sz = ?2 AND mtime IS ?3 "
+    sqlite3_stmt *st = prep("SELECT 1 FROM names n JOIN images i USING (id) WHERE n.name = ?1 "
+                            "AND i.sz = ?2 AND n.mtime IS ?3 "
                             "AND (?4 = 0 OR EXISTS (SELECT 1 FROM originals o WHERE o.id = i.id))");
     if (!st) return 0;
     sqlite3_bind_int(st, 4, opt.keep_original);
@@ -793,6 +802,147 @@ static void keep_original_of(sqlite3_int64 id, const char *name, const char *sou
 }
 
 /* Stores one file's bytes under `name`. */
+/* Removes one name (in the caller's transaction): an alias goes; an
+ * image's own name passes to its first alias, if it has one, so that the
+ * photo stays under its other names; else the image goes. 1: removed, 0:
+ * no such name, -1: error (with a message). */
+static int remove_name(const char *name) {
+    sqlite3_stmt *st = prep("DELETE FROM aliases WHERE name = ?1");
+    if (!st) return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) goto fail;
+    if (sqlite3_changes(db) > 0) return 1;
+    sqlite3_int64 id = -1;
+    if (!(st = prep("SELECT id FROM images WHERE name = ?1"))) return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return rc == SQLITE_DONE ? 0 : (db_fail(name), -1);
+    /* the first alias becomes the image's name, its mtime with it */
+    if (!(st = prep("SELECT name, mtime FROM aliases WHERE image_id = ?1 ORDER BY name LIMIT 1")))
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char *heir = NULL;
+    sqlite3_int64 heir_mtime = 0;
+    int heir_has_mtime = 0;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        heir = strdup((const char *)sqlite3_column_text(st, 0));
+        heir_has_mtime = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        heir_mtime = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) goto fail;
+    if (rc == SQLITE_ROW && !heir) {
+        msg("out of memory");
+        return -1;
+    }
+    if (heir) {
+        sqlite3_stmt *del = prep("DELETE FROM aliases WHERE name = ?1");
+        sqlite3_stmt *up = prep("UPDATE images SET name = ?1, mtime = ?2 WHERE id = ?3");
+        int ok = del && up;
+        if (ok) {
+            sqlite3_bind_text(del, 1, heir, -1, SQLITE_STATIC);
+            sqlite3_bind_text(up, 1, heir, -1, SQLITE_STATIC);
+            if (heir_has_mtime) sqlite3_bind_int64(up, 2, heir_mtime);
+            sqlite3_bind_int64(up, 3, id);
+            ok = sqlite3_step(del) == SQLITE_DONE && sqlite3_step(up) == SQLITE_DONE;
+        }
+        sqlite3_finalize(del);
+        sqlite3_finalize(up);
+        free(heir);
+        if (!ok) goto fail;
+        return 1;
+    }
+    if (!(st = prep("DELETE FROM images WHERE id = ?1"))) return -1;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) goto fail;
+    return 1;
+fail:
+    db_fail(name);
+    return -1;
+}
+
+/* Keeps `name` as a further name of stored image `id` (same bytes): the
+ * name is moved off whatever it showed before. */
+static void add_alias(const char *name, const char *source, sqlite3_int64 id, const char *other,
+                      long long mtime) {
+    if (tx_begin() != 0 || exec("SAVEPOINT alias") != 0) return;
+    int ok = remove_name(name) >= 0;
+    sqlite3_stmt *ins = ok ? prep("INSERT INTO aliases(name, image_id, mtime) VALUES (?1, ?2, ?3)")
+                           : NULL;
+    sqlite3_stmt *err = ok ? prep("DELETE FROM ingest_errors WHERE name = ?1") : NULL;
+    if (ins && err) {
+        sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 2, id);
+        if (mtime >= 0) sqlite3_bind_int64(ins, 3, mtime);
+        sqlite3_bind_text(err, 1, name, -1, SQLITE_STATIC);
+        ok = sqlite3_step(ins) == SQLITE_DONE && sqlite3_step(err) == SQLITE_DONE;
+    } else
+        ok = 0;
+    char why[300];
+    snprintf(why, sizeof why, "cannot store as a further name of %s: %s", other, sqlite3_errmsg(db));
+    sqlite3_finalize(ins);
+    sqlite3_finalize(err);
+    if (!ok) {
+        exec("ROLLBACK TO alias");
+        exec("RELEASE alias");
+        record_error(name, source, why);
+        return;
+    }
+    exec("RELEASE alias");
+    ing.duplicates++;
+    info_msg("duplicate %s: same content as %s, stored once under both names", source, other);
+    tx_tick();
+}
+
+/* Duplicates of a file still being encoded: added as aliases once the
+ * pool has stored it (deferred_add_all). */
+typedef struct deferred {
+    char *name, *source;
+    uint8_t *data;
+    size_t len;
+    long long mtime;
+    struct deferred *next;
+} deferred;
+static deferred *deferred_head, **deferred_tail = &deferred_head;
+
+static void ingest(const char *name, const char *source, const uint8_t *data, size_t len,
+                   long long mtime);
+
+static void defer(const char *name, const char *source, const uint8_t *data, size_t len,
+                  long long mtime) {
+    deferred *d = calloc(1, sizeof *d);
+    if (d) {
+        d->name = strdup(name), d->source = strdup(source), d->data = malloc(len ? len : 1);
+        d->len = len, d->mtime = mtime;
+    }
+    if (!d || !d->name || !d->source || !d->data) {
+        if (d) free(d->name), free(d->source), free(d->data);
+        free(d);
+        record_error(name, source, "out of memory");
+        return;
+    }
+    memcpy(d->data, data, len);
+    *deferred_tail = d;
+    deferred_tail = &d->next;
+}
+
+/* Ingests the deferred duplicates again, now that what they duplicate is
+ * stored (or failed: then they are encoded themselves). */
+static void deferred_add_all(void) {
+    while (deferred_head) {
+        deferred *d = deferred_head;
+        deferred_head = d->next;
+        if (!deferred_head) deferred_tail = &deferred_head;
+        ingest(d->name, d->source, d->data, d->len, d->mtime);
+        free(d->name), free(d->source), free(d->data), free(d);
+    }
+}
+
 static void ingest(const char *name, const char *source, const uint8_t *data, size_t len,
                    long long mtime) {
     const char *format = NULL;
@@ -812,30 +962,40 @@ static void ingest(const char *name, const char *source, const uint8_t *data, si
     mrt_sha256_buffer(data, len, digest);
     mrt_sha256_hex(digest, hex);
 
-    sqlite3_stmt *st = prep("SELECT i.name, i.id FROM image_sha256 h JOIN images i ON i.id = h.id "
+    /* the same bytes stored already: under this name (unchanged), or
+     * under another, which this name joins */
+    sqlite3_stmt *st = prep("SELECT i.name, i.id, EXISTS (SELECT 1 FROM names n "
+                            "WHERE n.name = ?2 AND n.id = i.id) "
+                            "FROM image_sha256 h JOIN images i ON i.id = h.id "
                             "WHERE h.sha256 = ?1 LIMIT 1");
     if (!st) return;
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *other = (const char *)sqlite3_column_text(st, 0);
+        char *other = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_int64 id = sqlite3_column_int64(st, 1);
+        int same_name = sqlite3_column_int(st, 2);
+        sqlite3_finalize(st);
+        if (!other) {
+            record_error(name, source, "out of memory");
+            return;
+        }
         if (opt.keep_original) /* the same bytes: they are that image's original */
-            keep_original_of(sqlite3_column_int64(st, 1), other, source, data, len);
-        if (strcmp(other, name) == 0) {
+            keep_original_of(id, other, source, data, len);
+        if (same_name) {
             ing.unchanged++;
             info_msg("unchanged %s", name);
         } else {
-            ing.duplicates++;
-            info_msg("duplicate %s: same content as %s", source, other);
+            add_alias(name, source, id, other, mtime);
         }
-        sqlite3_finalize(st);
+        free(other);
         return;
     }
     sqlite3_finalize(st);
 
     const char *other = NULL;
     if (pending_has(hex, &other)) {
-        ing.duplicates++;
-        info_msg("duplicate %s: same content as %s", source, other);
+        defer(name, source, data, len, mtime); /* joins `other` once that is stored */
         return;
     }
     job *j = calloc(1, sizeof *j);
@@ -885,14 +1045,9 @@ static void store(job *j) {
         job_free(j);
         return;
     }
-    int ok = 1; /* all of the image's rows, or none (the savepoint) */
-    sqlite3_stmt *del = prep("DELETE FROM images WHERE name = ?1");
-    if (del) {
-        sqlite3_bind_text(del, 1, name, -1, SQLITE_STATIC);
-        ok = sqlite3_step(del) == SQLITE_DONE;
-        sqlite3_finalize(del);
-    } else
-        ok = 0;
+    /* all of the image's rows, or none (the savepoint); the name leaves
+     * what it showed before (its other names keep that) */
+    int ok = remove_name(name) >= 0;
     sqlite3_stmt *ins =
         ok ? prep("INSERT INTO images(name, mtime, sz, format, width, height, model, rate_id, data) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
@@ -1202,6 +1357,7 @@ static int cmd_add(int argc, char **argv) {
         free(copy);
     }
     pool_finish();
+    deferred_add_all(); /* after the pool: what they duplicate is stored */
     if (tx_commit() != 0) return EXIT_FATAL;
     if (opt.json)
         printf("{\"stored\": %ld, \"unchanged\": %ld, \"duplicates\": %ld, \"skipped\": %ld, "
@@ -1255,7 +1411,7 @@ static uint8_t *original_id(sqlite3_int64 id, const char *name, size_t *len) {
 }
 
 static sqlite3_int64 find_id(const char *name) {
-    sqlite3_stmt *st = prep("SELECT id FROM images WHERE name = ?1");
+    sqlite3_stmt *st = prep("SELECT id FROM names WHERE name = ?1");
     sqlite3_int64 id = -1;
     if (!st) return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -1349,8 +1505,8 @@ static row *select_rows(int argc, char **argv, size_t *n, int *missing) {
     *missing = 0;
     if (!rows) return NULL;
     sqlite3_stmt *st =
-        prep(argc > 0 ? "SELECT id, name, ifnull(mtime, -1) FROM images WHERE name = ?1"
-                      : "SELECT id, name, ifnull(mtime, -1) FROM images ORDER BY name");
+        prep(argc > 0 ? "SELECT id, name, ifnull(mtime, -1) FROM names WHERE name = ?1"
+                      : "SELECT id, name, ifnull(mtime, -1) FROM names ORDER BY name");
     if (!st) return rows;
     for (int i = 0; i < (argc > 0 ? argc : 1); i++) {
         if (argc > 0) {
@@ -1396,10 +1552,11 @@ static int cmd_ls(int argc, char **argv) {
     }
     if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st =
-        prep(opt.json ? "SELECT json_object('name', utf8_text(name), 'width', width, 'height', height, "
+        prep(opt.json ? "SELECT json_object('name', utf8_text(n.name), 'width', width, 'height', height, "
                         "'format', format, 'sz', sz, 'bytes', length(data), 'bpp', "
-                        "round(length(data) * 8.0 / (width * height), 6)) FROM images ORDER BY name"
-                      : "SELECT name FROM images ORDER BY name");
+                        "round(length(data) * 8.0 / (width * height), 6)) FROM names n JOIN images USING (id) "
+                        "ORDER BY n.name"
+                      : "SELECT name FROM names ORDER BY name");
     if (!st) return EXIT_FATAL;
     if (opt.json) printf("[");
     /* names as they are for a pipe, escaped for a terminal (put_shown) */
@@ -1450,11 +1607,12 @@ static int cmd_info(int argc, char **argv) {
     }
     if (open_archive(ARCHIVE_READ) != 0) return EXIT_FATAL;
     sqlite3_stmt *st = prep(
-        "SELECT json_object('name', utf8_text(name), 'mtime', mtime, 'sz', sz, 'format', format, 'width', "
+        "SELECT json_object('name', utf8_text(n.name), 'mtime', n.mtime, 'sz', sz, 'format', format, 'width', "
         "width, 'height', height, 'model', model, 'rate_id', rate_id, 'bytes', length(data), "
         "'bpp', round(length(data) * 8.0 / (width * height), 6), 'sha256', h.sha256, 'header', "
         "json(mrt_info(data))) "
-        "FROM images LEFT JOIN image_sha256 h USING (id) WHERE name = ?1");
+        "FROM names n JOIN images i USING (id) LEFT JOIN image_sha256 h USING (id) "
+        "WHERE n.name = ?1");
     if (!st) return EXIT_FATAL;
     sqlite3_bind_text(st, 1, argv[0], -1, SQLITE_STATIC);
     int rc = sqlite3_step(st), ret = 0;
@@ -1482,11 +1640,12 @@ static int cmd_stats(int argc, char **argv) {
         "WITH s AS (SELECT count(*) AS images, ifnull(sum(sz), 0) AS original_bytes, "
         "ifnull(sum(length(data)), 0) AS stored_bytes, ifnull(sum(width * height), 0) AS pixels, "
         "count(DISTINCT model) AS models FROM images), "
+        "a AS (SELECT count(*) AS names FROM names), "
         "e AS (SELECT count(*) AS errors FROM ingest_errors) "
-        "SELECT json_object('images', images, 'original_bytes', original_bytes, 'stored_bytes', "
+        "SELECT json_object('images', images, 'names', names, 'original_bytes', original_bytes, 'stored_bytes', "
         "stored_bytes, 'pixels', pixels, 'bpp', round(stored_bytes * 8.0 / max(pixels, 1), 6), "
         "'ratio', round(original_bytes * 1.0 / max(stored_bytes, 1), 1), 'models', models, "
-        "'errors', errors) FROM s, e");
+        "'errors', errors) FROM s, a, e");
     if (!st) return EXIT_FATAL;
     int ret = 0;
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -1536,24 +1695,18 @@ static int cmd_rm(int argc, char **argv) {
     if (open_archive(ARCHIVE_WRITE) != 0) return EXIT_FATAL;
     int missing = 0;
     if (exec("BEGIN IMMEDIATE") != 0) return EXIT_FATAL;
-    sqlite3_stmt *st = prep("DELETE FROM images WHERE name = ?1");
-    if (!st) return EXIT_FATAL;
     for (int i = 0; i < argc; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, argv[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            db_fail(argv[i]);
-            sqlite3_finalize(st);
+        int r = remove_name(argv[i]);
+        if (r < 0) {
             exec("ROLLBACK");
             return EXIT_FATAL;
         }
-        if (sqlite3_changes(db) == 0) {
+        if (r == 0) {
             msg("%s: no such image", argv[i]);
             missing++;
         } else
             info_msg("removed %s", argv[i]);
     }
-    sqlite3_finalize(st);
     if (exec("COMMIT") != 0) return EXIT_FATAL;
     return missing ? EXIT_SOME : 0;
 }
@@ -1924,6 +2077,16 @@ static int cmd_verify(int argc, char **argv) {
         }
         free(png);
         info_msg("ok %s", name);
+    }
+    sqlite3_finalize(st);
+    /* the further names must be as safe as the images' own */
+    st = prep("SELECT name FROM names WHERE name NOT IN (SELECT name FROM images) ORDER BY name");
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (!name_is_safe(name)) {
+            msg("hostile name '%s'", name);
+            bad++;
+        }
     }
     sqlite3_finalize(st);
     if (opt.json)

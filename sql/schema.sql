@@ -1,5 +1,6 @@
--- The mrt archive schema, version 1: shared by mrtarchive and by hand-written SQL.
--- Idempotent: running it on an existing archive changes nothing.
+-- The mrt archive schema, version 2: shared by mrtarchive and by hand-written SQL.
+-- Idempotent: running it on an existing archive changes nothing, and running it on a
+-- version-1 archive migrates it (version 2 only adds `aliases` and `names`).
 --
 --   sqlite3 photos.db < sql/schema.sql
 --
@@ -38,6 +39,33 @@ CREATE TABLE IF NOT EXISTS originals (
   data BLOB NOT NULL
 );
 
+-- Further names of a stored photo: the same bytes added under a second name
+-- are stored once, and every name is kept (version 2). A name is either an
+-- image's own (images.name) or an alias, never both.
+CREATE TABLE IF NOT EXISTS aliases (
+  name     TEXT PRIMARY KEY CONSTRAINT alias_is_relative CHECK (
+             name <> '' AND substr(name, 1, 1) <> '/' AND substr(name, -1, 1) <> '/'
+             AND instr(name, '//') = 0 AND instr(name, '\') = 0
+             AND instr('/' || name || '/', '/./') = 0 AND instr('/' || name || '/', '/../') = 0),
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  mtime    INTEGER                     -- this copy's modification time, Unix seconds
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_image ON aliases(image_id);
+CREATE TRIGGER IF NOT EXISTS alias_name_is_free BEFORE INSERT ON aliases
+  WHEN EXISTS (SELECT 1 FROM images WHERE name = NEW.name)
+  BEGIN SELECT RAISE(ABORT, 'an image has that name already'); END;
+CREATE TRIGGER IF NOT EXISTS image_name_is_free BEFORE INSERT ON images
+  WHEN EXISTS (SELECT 1 FROM aliases WHERE name = NEW.name)
+  BEGIN SELECT RAISE(ABORT, 'an alias has that name already'); END;
+CREATE TRIGGER IF NOT EXISTS image_rename_is_free BEFORE UPDATE OF name ON images
+  WHEN EXISTS (SELECT 1 FROM aliases WHERE name = NEW.name)
+  BEGIN SELECT RAISE(ABORT, 'an alias has that name already'); END;
+
+-- Every name and the image it shows: what a listing or an extraction walks.
+--   SELECT mrt_decode(i.data) FROM names n JOIN images i USING (id) WHERE n.name = ?
+CREATE VIEW IF NOT EXISTS names(name, id, mtime) AS
+  SELECT name, id, mtime FROM images UNION ALL SELECT name, image_id, mtime FROM aliases;
+
 -- Which photos a given model can decode (one model per rate point).
 CREATE INDEX IF NOT EXISTS images_model ON images(model);
 
@@ -59,4 +87,4 @@ CREATE TABLE IF NOT EXISTS ingest_errors (
   message TEXT NOT NULL
 );
 
-PRAGMA user_version = 1;             -- the schema version; mrtarchive refuses versions it does not know
+PRAGMA user_version = 2;             -- the schema version; mrtarchive refuses versions it does not know

@@ -39,17 +39,18 @@ check "README skipped with a reason" grep -q 'skipped samples/README.md: not a P
 expect 0 "add samples again" "$A" -f "$DB" "${M[@]}" add samples
 check "second run encodes nothing" grep -q '^0 stored, 5 unchanged' "$T/err"
 check "journal is WAL" [ "$(q "$DB" 'pragma journal_mode')" = wal ]
-check "schema version 1" [ "$(q "$DB" 'pragma user_version')" = 1 ]
-# The same bytes under another name: stored once.
+check "schema version 2" [ "$(q "$DB" 'pragma user_version')" = 2 ]
+# The same bytes under another name: stored once, and both names kept.
 mkdir copies && cp samples/coffee.jpg copies/coffee-again.jpg
 expect 0 "add a duplicate" "$A" -f "$DB" "${M[@]}" add copies
-check "duplicate not stored" [ "$(q "$DB" 'select count(*) from images')" = 5 ]
-check "duplicate reported" grep -q 'same content as samples/coffee.jpg' "$T/err"
+check "duplicate not stored twice" [ "$(q "$DB" 'select count(*) from images')" = 5 ]
+check "duplicate reported" grep -q 'same content as samples/coffee.jpg, stored once under both names' "$T/err"
+check "... its name kept" [ "$(q "$DB" "select count(*) from names where name in ('copies/coffee-again.jpg', 'samples/coffee.jpg')")" = 2 ]
 
 expect 0 "ls" "$A" -f "$DB" ls
-check "ls lists the names" [ "$(head -1 "$T/out")" = samples/astronaut.jpg ]
+check "ls lists the names" [ "$(head -1 "$T/out")" = copies/coffee-again.jpg ]
 expect 0 "ls --json" "$A" -f "$DB" ls --json
-check "ls --json is JSON" [ "$(q :memory: "select json_array_length(readfile('$T/out'))")" = 5 ]
+check "ls --json is JSON" [ "$(q :memory: "select json_array_length(readfile('$T/out'))")" = 6 ]
 expect 0 "info" "$A" -f "$DB" info samples/coffee.jpg --json
 check "info has the header" [ "$(q :memory: "select json_extract(readfile('$T/out'), '\$.header.width')")" = 600 ]
 expect 1 "info of a missing name" "$A" -f "$DB" info nope.jpg
@@ -121,7 +122,7 @@ expect 2 "--refine -1 is fatal" "$A" -f "$T/rf.mrtdb" "${M[@]}" --refine -1 add 
 check "--refine error names the range" grep -q 'expected 0..10000 steps' "$T/err"
 
 # --- export -----------------------------------------------------------------
-N=$(q "$DB" 'select count(*) from images')
+N=$(q "$DB" 'select count(*) from names')
 expect 0 "export .tar.gz" "$A" -f "$DB" "${M[@]}" export out.tar.gz
 check "tar -tzf lists every image" [ "$(tar -tzf out.tar.gz | grep -c '\.png$')" = "$N" ]
 check "tar has samples/coffee.jpg.png" sh -c "tar -tzf out.tar.gz | grep -qx samples/coffee.jpg.png"
@@ -246,7 +247,7 @@ if mount -t tmpfs -o size=16m tmpfs "$T/ro" 2>/dev/null; then
   check "... gives the PNG" cmp -s "$T/out" <("$A" -f "$DB" "${M[@]}" cat samples/camera.png)
   mkdir "$T/rox"
   expect 0 "read-only media: extract" "$A" -f "$T/ro/a.mrtdb" "${M[@]}" extract -C "$T/rox"
-  n_images=$(q "$DB" 'select count(*) from images')
+  n_images=$(q "$DB" 'select count(*) from names')
   check "... every image" [ "$(find "$T/rox" -type f | wc -l)" = "$n_images" ]
   expect 0 "read-only media: export" "$A" -f "$T/ro/a.mrtdb" "${M[@]}" export "$T/ro.tar"
   expect 2 "read-only media: rm is refused" "$A" -f "$T/ro/a.mrtdb" rm samples/camera.png
@@ -257,7 +258,7 @@ else
 fi
 # export into a device node, a FIFO and through a symbolic link: written
 # into or through, never replaced by a file
-n_images=$(q "$DB" 'select count(*) from images')
+n_images=$(q "$DB" 'select count(*) from names')
 mknod -m 666 "$T/null.tar" c 1 3 2>/dev/null && {
   expect 0 "export into a device node" "$A" -f "$DB" "${M[@]}" export "$T/null.tar"
   check "... still a device" [ -c "$T/null.tar" ]
@@ -307,6 +308,32 @@ expect 0 "--json ls of a legacy name" "$A" -f "$T/legacy.mrtdb" --json ls
 check "... is valid JSON" [ "$(q :memory: "select json_valid(readfile('$T/out'))")" = 1 ]
 expect 1 "verify flags the legacy name" "$A" -f "$T/legacy.mrtdb" "${M[@]}" verify
 check "... escaped" grep -qF 'legacy\xFF\x1B.png' "$T/err"
+# further names of one photo (schema version 2): every name listed and
+# extracted; rm of the image's own name passes it to the other; a changed
+# file under one name leaves the others the old photo
+mkdir -p "$T/al/in"
+cp "$SRC/samples/camera.png" "$T/al/in/a.png"; cp "$SRC/samples/camera.png" "$T/al/in/b.png"
+cp "$SRC/samples/camera.png" "$T/al/in/c.png"
+expect 0 "add three copies" "$A" -f "$T/al.mrtdb" "${M[@]}" -j 2 add "$T/al/in"
+check "... one image, three names" [ "$(q "$T/al.mrtdb" 'select count(*) from images')|$("$A" -f "$T/al.mrtdb" ls | tr '\n' ' ')" = "1|in/a.png in/b.png in/c.png " ]
+mkdir "$T/al/out"
+expect 0 "extract three names" "$A" -f "$T/al.mrtdb" "${M[@]}" extract -C "$T/al/out"
+check "... three equal files" cmp -s "$T/al/out/in/a.png" "$T/al/out/in/c.png"
+expect 0 "rm the image's own name" "$A" -f "$T/al.mrtdb" rm in/a.png
+check "... the photo stays under the others" [ "$("$A" -f "$T/al.mrtdb" ls | tr '\n' ' ')" = "in/b.png in/c.png " ] && [ "$(q "$T/al.mrtdb" 'select count(*) from images')" = 1 ]
+cp "$SRC/samples/coffee.jpg" "$T/al/in/b.png"; rm "$T/al/in/a.png"
+expect 0 "b.png changed" "$A" -f "$T/al.mrtdb" "${M[@]}" add "$T/al/in"
+check "... c.png still the old photo" [ "$(q "$T/al.mrtdb" "select i.width from names n join images i using (id) where n.name = 'in/c.png'")" = 512 ] && [ "$(q "$T/al.mrtdb" "select i.width from names n join images i using (id) where n.name = 'in/b.png'")" = 600 ]
+expect 0 "rm the last names" "$A" -f "$T/al.mrtdb" rm in/b.png in/c.png
+check "... nothing left" [ "$(q "$T/al.mrtdb" 'select (select count(*) from images) + (select count(*) from aliases)')" = 0 ]
+# a version-1 archive: read as it is, migrated by the first add
+q "$T/v1.mrtdb" <"$SRC/tests/archive/fixtures/schema-v1.sql"
+expect 0 "add into a version-1 archive" "$A" -f "$T/v1.mrtdb" "${M[@]}" add "$T/al/in"
+check "... migrated to version 2" [ "$(q "$T/v1.mrtdb" 'pragma user_version')" = 2 ] && grep -q "migrated to schema version 2" "$T/err"
+sqlite3 "$T/v1r.mrtdb" <"$SRC/tests/archive/fixtures/schema-v1.sql"
+q "$T/v1r.mrtdb" "insert into images(name, sz, format, width, height, model, rate_id, data) select name, sz, format, width, height, model, rate_id, data from images where 0"
+expect 0 "ls of a version-1 archive" "$A" -f "$T/v1r.mrtdb" ls
+check "... leaves it version 1" [ "$(q "$T/v1r.mrtdb" 'pragma user_version')" = 1 ]
 # two adds at once into a new archive both succeed
 for t in 1 2 3; do
   rm -f "$T/new.mrtdb"*
