@@ -274,12 +274,13 @@ mrt_status mrt_encode_with(const mrt_model *model, const mrt_image *img,
 
 /* Encodes `img` in at most max_bytes bytes, choosing the rate point (one of
  * models[0..nmodels), e.g. the shipped 0.005, 0.01 and 0.02 models) and the
- * working size: for each model, the largest working scale on a ladder from
- * 1 down to 1/16 (steps of about 1/8 of a doubling) whose bitstream fits,
- * narrowed by bisection towards the step above it, each side then grown to
- * its 64-pixel window boundary and then by one more column or row of
- * windows, each if it still fits; then, of those, the one whose decoded picture (decoded and upscaled as a
- * reader will) has the best MS-SSIM against img, PSNR breaking ties.
+ * working size: for each model, the largest working size that fits among
+ * whole 64-pixel window grids from 1/16 scale to the full size (one more
+ * column or row of windows a step, in the image's aspect, then the other
+ * side's extra column or row), found in 3-6 encodes; then, of those, the
+ * one whose decoded picture has the best MS-SSIM against img, PSNR
+ * breaking ties, compared at img's size up to a megapixel and at about a
+ * megapixel above (see mrt_budget_choice).
  * options: threads and refinement as for mrt_encode_with; its working size
  * must be 0 x 0. A budget below the smallest bitstream any model can make
  * for this image is MRT_ERR_ARGUMENT, naming that size. The result never
