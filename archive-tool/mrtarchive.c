@@ -494,22 +494,60 @@ static struct {
     long stored, unchanged, duplicates, skipped, failed;
     int in_tx;
     long batch;
+    long batch_stored; /* images stored in the open transaction */
     time_t batch_start;
+    /* The archive cannot take more (disk full, I/O error): the add stops,
+     * with one message at the end (add_stopped). */
+    int stopped;
+    char stopped_why[300];
 } ing;
 
+/* Whether the last SQLite error means the archive cannot take any more
+ * writes this run: trying the next file would only fail again. */
+static int archive_cannot_write(void) {
+    int rc = sqlite3_errcode(db) & 0xff;
+    return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_CORRUPT ||
+           rc == SQLITE_CANTOPEN || rc == SQLITE_NOMEM || rc == SQLITE_READONLY;
+}
+
+/* Stops the add: what the open transaction stored is rolled back (and no
+ * longer counted as stored); every later file is left for a re-run. */
+static void add_stop(const char *why) {
+    if (!ing.stopped)
+        snprintf(ing.stopped_why, sizeof ing.stopped_why, "%s", why ? why : sqlite3_errmsg(db));
+    ing.stopped = 1;
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    ing.in_tx = 0;
+    ing.stored -= ing.batch_stored;
+    ing.failed += ing.batch_stored;
+    ing.batch_stored = 0;
+}
+
 static int tx_begin(void) {
+    if (ing.stopped) return -1;
     if (ing.in_tx) return 0;
-    if (exec("BEGIN IMMEDIATE") != 0) return -1;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        add_stop(NULL);
+        return -1;
+    }
     ing.in_tx = 1;
     ing.batch = 0;
+    ing.batch_stored = 0;
     ing.batch_start = time(NULL);
     return 0;
 }
 
+/* Commits the batch; a commit that fails (the disk full, an I/O error)
+ * stops the add, and the batch's images count as not stored. */
 static int tx_commit(void) {
     if (!ing.in_tx) return 0;
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        add_stop(NULL);
+        return -1;
+    }
     ing.in_tx = 0;
-    return exec("COMMIT");
+    ing.batch_stored = 0;
+    return 0;
 }
 
 static int tx_tick(void) {
@@ -520,6 +558,7 @@ static int tx_tick(void) {
 
 static void record_error(const char *name, const char *source, const char *why) {
     ing.failed++;
+    if (ing.stopped) return; /* the one message is add_stop's */
     msg("%s: %s", source, why);
     if (tx_begin() != 0) return;
     sqlite3_stmt *del = prep("DELETE FROM ingest_errors WHERE name = ?1"); /* the latest only */
@@ -888,6 +927,11 @@ static void add_alias(const char *name, const char *source, sqlite3_int64 id, co
     sqlite3_finalize(ins);
     sqlite3_finalize(err);
     if (!ok) {
+        if (archive_cannot_write()) {
+            add_stop(why);
+            ing.failed++;
+            return;
+        }
         exec("ROLLBACK TO alias");
         exec("RELEASE alias");
         record_error(name, source, why);
@@ -945,6 +989,10 @@ static void deferred_add_all(void) {
 
 static void ingest(const char *name, const char *source, const uint8_t *data, size_t len,
                    long long mtime) {
+    if (ing.stopped) {
+        ing.failed++;
+        return;
+    }
     const char *format = NULL;
     if (len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0)
         format = "png";
@@ -1020,6 +1068,11 @@ static void ingest(const char *name, const char *source, const uint8_t *data, si
 /* Writes an encoded job into the archive (main thread only). */
 static void store(job *j) {
     pending_remove(j);
+    if (ing.stopped) { /* left for a re-run */
+        ing.failed++;
+        job_free(j);
+        return;
+    }
     const char *name = j->name, *source = j->source, *format = j->format, *hex = j->hex;
     long long mtime = j->mtime;
     size_t len = j->len;
@@ -1097,6 +1150,12 @@ static void store(job *j) {
         sqlite3_finalize(e);
     }
     if (!ok) {
+        if (archive_cannot_write()) {
+            add_stop(why);
+            ing.failed++;
+            job_free(j);
+            return;
+        }
         exec("ROLLBACK TO image");
         exec("RELEASE image");
         record_error(name, source, why);
@@ -1105,12 +1164,14 @@ static void store(job *j) {
     }
     exec("RELEASE image");
     ing.stored++;
+    ing.batch_stored++;
     info_msg("stored %s (%zu bytes, %dx%d, %.4f bpp)", name, nbits, hdr.width, hdr.height, hdr.bpp);
     job_free(j);
     tx_tick();
 }
 
 static void add_file(const char *path, const char *name_path, const struct stat *sb) {
+    if (ing.stopped) return; /* the archive takes no more this run */
     const char *why = NULL;
     char *name = make_name(name_path, &why);
     if (!name) {
@@ -1150,6 +1211,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static void add_tree(const char *path, const char *name_path) {
+    if (ing.stopped) return; /* the archive takes no more this run */
     struct stat sb;
     if (lstat(path, &sb) != 0) {
         char buf[300];
@@ -1216,6 +1278,7 @@ static int is_archive_name(const char *p) {
 }
 
 static void add_archive(const char *path) {
+    if (ing.stopped) return; /* the archive takes no more this run */
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
     archive_read_support_format_all(a);
@@ -1358,7 +1421,10 @@ static int cmd_add(int argc, char **argv) {
     }
     pool_finish();
     deferred_add_all(); /* after the pool: what they duplicate is stored */
-    if (tx_commit() != 0) return EXIT_FATAL;
+    tx_commit();
+    if (ing.stopped)
+        msg("%s: the add stopped: %s; %ld files stored this run, the rest not (a re-run after "
+            "that is fixed adds them)", opt.archive, ing.stopped_why, ing.stored);
     if (opt.json)
         printf("{\"stored\": %ld, \"unchanged\": %ld, \"duplicates\": %ld, \"skipped\": %ld, "
                "\"failed\": %ld}\n",
@@ -1366,7 +1432,7 @@ static int cmd_add(int argc, char **argv) {
     else
         info_msg("%ld stored, %ld unchanged, %ld duplicates, %ld skipped, %ld failed", ing.stored,
                  ing.unchanged, ing.duplicates, ing.skipped, ing.failed);
-    return ing.failed ? EXIT_SOME : 0;
+    return ing.stopped ? EXIT_FATAL : ing.failed ? EXIT_SOME : 0;
 }
 
 /* ---------------------------------------------------- decode helpers */

@@ -7,7 +7,7 @@ A=$1 MRT=$2 SO=$3 SRC=$4 ASAN_RT=${5:-}
 export OMP_WAIT_POLICY=PASSIVE MRT_THREADS=${MRT_THREADS:-1}
 command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 77; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-test.XXXXXX")
-trap 'umount "$T/ro" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'for m in ro full small; do umount "$T/$m" 2>/dev/null; done; rm -rf "$T"' EXIT
 cd "$T"
 fails=0
 ok()   { echo "ok   $*"; }
@@ -342,6 +342,31 @@ for t in 1 2 3; do
   wait $p1; r1=$?; wait $p2; r2=$?
   check "two adds at once into a new archive (try $t)" [ "$r1$r2" = 00 ] && [ "$(q "$T/new.mrtdb" 'select count(*) from images')" = 2 ] || cat "$T/err1" "$T/err2"
 done
+
+# --- faults: the disk fills up ------------------------------------------------------
+# an add into a small file system that fills mid-ingest stops with one line and
+# exit 2, leaves a consistent archive whose committed images are intact, and a
+# re-run after space is freed completes; an export that runs out of space leaves
+# no partial output (tmpfs mounts made here; needs root)
+mkdir "$T/full" "$T/small"
+if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
+  expect 2 "add into a file system that fills up" "$A" -q -f "$T/full/f.mrtdb" "${M[@]}" --keep-original add many
+  check "... one line, naming the cause" [ "$(wc -l <"$T/err")" = 1 ] && grep -q "the add stopped: database or disk is full" "$T/err"
+  check "... integrity_check ok" [ "$(q "$T/full/f.mrtdb" 'pragma integrity_check')" = ok ]
+  K=$(q "$T/full/f.mrtdb" 'select count(*) from images')
+  expect 0 "... every image committed is intact ($K)" "$A" -q -f "$T/full/f.mrtdb" "${M[@]}" verify
+  mount -o remount,size=64m "$T/full"
+  expect 0 "... a re-run after space is freed" "$A" -q -f "$T/full/f.mrtdb" "${M[@]}" --keep-original add many
+  check "... completes" [ "$(q "$T/full/f.mrtdb" 'select count(*) from images')" = 60 ]
+  if mount -t tmpfs -o size=64k tmpfs "$T/small" 2>/dev/null; then
+    expect 2 "export into a file system too small" "$A" -f "$T/full/f.mrtdb" "${M[@]}" export "$T/small/out.tar"
+    check "... leaves no output and no temporary file" [ -z "$(ls -A "$T/small")" ]
+    umount "$T/small"
+  fi
+  umount "$T/full"
+else
+  echo "skip disk full: mount is not permitted here (not root?)"
+fi
 
 echo "$fails failure(s)"
 [ "$fails" = 0 ]
