@@ -349,11 +349,12 @@ done
 # re-run after space is freed completes; an export that runs out of space leaves
 # no partial output (tmpfs mounts made here; needs root)
 mkdir "$T/full" "$T/small"
-if mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
+if mount -t tmpfs -o size=2m tmpfs "$T/full" 2>/dev/null; then
   expect 2 "add into a file system that fills up" "$A" -q -f "$T/full/f.mrtdb" "${M[@]}" --keep-original add many
   check "... one line, naming the cause" [ "$(wc -l <"$T/err")" = 1 ] && grep -q "the add stopped: database or disk is full" "$T/err"
   check "... integrity_check ok" [ "$(q "$T/full/f.mrtdb" 'pragma integrity_check')" = ok ]
   K=$(q "$T/full/f.mrtdb" 'select count(*) from images')
+  check "... some batches committed before ($K of 60)" [ "$K" -gt 0 ] && [ "$K" -lt 60 ]
   expect 0 "... every image committed is intact ($K)" "$A" -q -f "$T/full/f.mrtdb" "${M[@]}" verify
   mount -o remount,size=64m "$T/full"
   expect 0 "... a re-run after space is freed" "$A" -q -f "$T/full/f.mrtdb" "${M[@]}" --keep-original add many
