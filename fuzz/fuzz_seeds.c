@@ -3,7 +3,7 @@
  * committed: small valid inputs of every kind each reader accepts, for
  * libFuzzer to mutate.
  *
- *     fuzz_seeds DIR      writes DIR/decode, DIR/encode, DIR/image and DIR/gguf
+ *     fuzz_seeds DIR      writes DIR/decode, DIR/encode, DIR/image, DIR/gguf, DIR/sql
  *
  *   decode/  bitstreams of synthetic images (1x1 to 150x130; from 8x8 up
  *            also coded at half size, version 2) encoded with
@@ -16,6 +16,9 @@
  *            interlaced; JPEGs: gray, YCbCr 4:2:0 and 4:4:4, RGB, Adobe
  *            CMYK, progressive, and one with an EXIF orientation. All
  *            a few dozen pixels, so a mutation decodes in microseconds.
+ *   sql/     fuzz_sql's input form: one call of each SQL function with the
+ *            harness's PNG and bitstream, byte budgets and rates as text,
+ *            integers, NULLs.
  *   gguf/    one file with a key of every value type, arrays of several
  *            element types and tensors of every type and rank; one with
  *            only the required key; and the fuzz model (a complete model
@@ -369,6 +372,32 @@ static void gguf_seeds(void) {
     mrt_model_free(m);
 }
 
+/* fuzz_sql's inputs (see fuzz_sql.c for the layout): function, then per
+ * argument a type byte and its payload (5: the PNG, 6: its bitstream). */
+static void sql_seeds(void) {
+    static const struct {
+        const char *name;
+        uint8_t bytes[16];
+        size_t len;
+    } seeds[] = {
+        {"encode", {0, 5}, 2},
+        {"encode-budget", {1, 5, 3, 4, '4', '0', '0', 'B'}, 8},
+        {"encode-kib", {1, 5, 3, 6, '1', '.', '5', 'K', 'i', 'B'}, 10},
+        {"encode-rate-name", {1, 5, 3, 6, 'm', 'e', 'd', 'i', 'u', 'm'}, 10},
+        {"encode-rate-id", {1, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0}, 11},
+        {"encode-refine", {2, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0}, 16},
+        {"encode-null", {1, 5, 0}, 3},
+        {"decode", {3, 6}, 2},
+        {"decode-png", {3, 5}, 2},
+        {"info", {4, 6}, 2},
+        {"psnr", {5, 5, 5}, 3},
+        {"msssim", {6, 5, 5}, 3},
+        {"psnr-text", {5, 5, 3, 2, 'h', 'i'}, 6},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++)
+        write_seed("sql", seeds[i].name, seeds[i].bytes, seeds[i].len);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: fuzz_seeds DIR\n");
@@ -380,6 +409,8 @@ int main(int argc, char **argv) {
     make_dir("encode");
     make_dir("image");
     make_dir("gguf");
+    make_dir("sql");
+    sql_seeds();
     decode_seeds();
     encode_seeds();
     image_seeds();
