@@ -279,8 +279,8 @@ mrt_status mrt_encode_with(const mrt_model *model, const mrt_image *img,
  * column or row of windows a step, in the image's aspect, then the other
  * side's extra column or row), found in 3-6 encodes; then, of those, the
  * one whose decoded picture has the best MS-SSIM against img, PSNR
- * breaking ties, compared at img's size up to a megapixel and at about a
- * megapixel above (see mrt_budget_choice).
+ * breaking ties, compared at the largest candidate's working size, but at
+ * least about a megapixel and at most img's size (see mrt_budget_choice).
  * options: threads and refinement as for mrt_encode_with; its working size
  * must be 0 x 0. A budget below the smallest bitstream any model can make
  * for this image is MRT_ERR_ARGUMENT, naming that size. The result never
@@ -295,9 +295,10 @@ typedef struct mrt_budget_choice {
     int working_width, working_height; /* = the image's size when not scaled */
     size_t bytes;
     /* the decoded picture against img, both at compared_width x
-     * compared_height: img's own size up to a megapixel, about a megapixel
-     * above (the candidates are ranked there; mrt_decode and
-     * mrt_image_compare give the full-size figures) */
+     * compared_height: the largest candidate's working size, but at least
+     * about a megapixel and at most img's own size (the candidates are
+     * ranked there; mrt_decode and mrt_image_compare give the full-size
+     * figures) */
     double psnr, msssim;
     int compared_width, compared_height;
 } mrt_budget_choice;
