@@ -279,8 +279,9 @@ mrt_status mrt_encode_with(const mrt_model *model, const mrt_image *img,
  * column or row of windows a step, in the image's aspect, then the other
  * side's extra column or row), found in 3-6 encodes; then, of those, the
  * one whose decoded picture has the best MS-SSIM against img, PSNR
- * breaking ties, compared at the largest candidate's working size, but at
- * least about a megapixel and at most img's size (see mrt_budget_choice).
+ * breaking ties, compared at about a megapixel (at most img's size), a
+ * close call between the best two again at full size (see
+ * mrt_budget_choice).
  * options: threads and refinement as for mrt_encode_with; its working size
  * must be 0 x 0. A budget below the smallest bitstream any model can make
  * for this image is MRT_ERR_ARGUMENT, naming that size. The result never
@@ -295,9 +296,9 @@ typedef struct mrt_budget_choice {
     int working_width, working_height; /* = the image's size when not scaled */
     size_t bytes;
     /* the decoded picture against img, both at compared_width x
-     * compared_height: the largest candidate's working size, but at least
-     * about a megapixel and at most img's own size (the candidates are
-     * ranked there; mrt_decode and mrt_image_compare give the full-size
+     * compared_height: about a megapixel (at most img's own size), or
+     * img's size after a close call between the best two (the candidates
+     * are ranked there; mrt_decode and mrt_image_compare give the full-size
      * figures) */
     double psnr, msssim;
     int compared_width, compared_height;

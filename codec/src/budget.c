@@ -235,22 +235,23 @@ done:
 }
 
 /*
- * Candidates are compared at the size of the largest candidate's working
- * picture, but at least COMPARE_PIXELS and at most the image's own: the
- * original resized to that (once), each candidate decoded at its working
- * size and brought to the same size (the normative upscale when it is
- * smaller on both sides). The floor alone (a megapixel) misordered one
- * pair when a 0.05 rate point was tried: the 0.05 model at 1856x1024
- * against the 0.02 model at 2816x1536 (Bridge, 8 KB) scored 0.9474 over
- * 0.9433 at a megapixel, but 0.9217 under 0.9226 at full size -- detail
- * finer than the comparison is invisible to it (at 4.3 MP, the size now
- * used there, it is 0.9244 for the 0.02 model, which is chosen). With the
- * shipped three models, ranking at a fixed megapixel had ordered all 126
- * pairs of candidates on the validation split and the large photos
- * (docs/DESIGN.md §7, 9 photos at 400, 1000 and 2500 B, 5 at 2, 8 and 32
- * KB) as at full size, the 37 less than 0.01 MS-SSIM apart included. For a 13-megapixel photo at a
- * few KB that is 0.2-1 s a candidate instead of 3 s at full size. The
- * scores themselves differ from full-size ones (choice->compared_*).
+ * Candidates are compared at about COMPARE_PIXELS (at most the image's own
+ * size): the original resized to that (once), each candidate decoded at
+ * its working size and brought to the same size (the normative upscale
+ * when it is smaller on both sides). For a 13-megapixel photo that is 0.2 s
+ * a candidate instead of 3 s at full size. With the shipped three models it
+ * ordered all 126 pairs of candidates on the validation split and the large
+ * photos (docs/DESIGN.md §7, 9 photos at 400, 1000 and 2500 B, 5 at 2, 8
+ * and 32 KB) as at full size, the 37 less than 0.01 MS-SSIM apart included.
+ * But detail finer than the comparison counts for nothing: with a 0.05
+ * rate point in training as a fourth, the 0.05 model at 1856x1024 scored
+ * 0.9474 over 0.9433 for the 0.02 model at 2816x1536 (Bridge, 8 KB), and
+ * 0.9217 under 0.9226 at full size (and still over it at 4.3 MP, the
+ * finer one's working size). So when the best two are closer than
+ * RECHECK_MARGIN and one of them is wider than the comparison, they are
+ * judged again at full size, decoded and upscaled as a reader will see
+ * them. The scores differ from full-size ones unless that happened
+ * (choice->compared_*).
  */
 #define COMPARE_PIXELS 1000000.0
 
@@ -259,14 +260,12 @@ typedef struct compare_size {
     mrt_image reference; /* the original at w x h, made when first needed */
 } compare_size;
 
-/* The comparison size for candidates whose largest working picture has
- * `largest` pixels: at least that, so that no candidate's detail is lost
- * before it is judged, and at least COMPARE_PIXELS. */
-static void compare_size_of(const mrt_image *img, double largest, compare_size *cmp) {
+/* The comparison size: `pixels` (at least COMPARE_PIXELS), in the image's
+ * aspect, at most the image's own size. */
+static void compare_size_of(const mrt_image *img, double pixels, compare_size *cmp) {
     memset(cmp, 0, sizeof *cmp);
-    double pixels = (double)img->width * img->height;
-    double target = largest > COMPARE_PIXELS ? largest : COMPARE_PIXELS;
-    double s = sqrt(target / pixels);
+    double target = pixels > COMPARE_PIXELS ? pixels : COMPARE_PIXELS;
+    double s = sqrt(target / ((double)img->width * img->height));
     cmp->w = img->width, cmp->h = img->height;
     if (s < 1.0) cmp->w = scaled(img->width, s), cmp->h = scaled(img->height, s);
 }
@@ -298,6 +297,15 @@ static mrt_status compare_candidate(const mrt_model *m, const mrt_image *img, ca
     return st;
 }
 
+/* Candidates closer than this in MS-SSIM at about a megapixel, one of them
+ * finer than that, are judged again at full size (see COMPARE_PIXELS). */
+#define RECHECK_MARGIN 0.01
+
+/* Whether candidate a ranks above b: MS-SSIM, PSNR breaking ties. */
+static int better(const candidate *a, const candidate *b) {
+    return a->msssim > b->msssim || (a->msssim == b->msssim && a->psnr > b->psnr);
+}
+
 mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const mrt_image *img,
                              size_t max_bytes, const mrt_encode_options *options,
                              uint8_t **out, size_t *out_len, mrt_budget_choice *choice,
@@ -318,7 +326,7 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
     mrt_status st = MRT_OK;
     size_t smallest = 0;
     int found = 0;
-    compare_size cmp = {0};
+    compare_size cmp = {0}, close = {0};
     for (int i = 0; i < nmodels; i++) {
         if ((st = largest_fit(models[i], img, max_bytes, &base, &cand[i], &smallest, err)))
             goto done;
@@ -330,20 +338,29 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
                       img->height, smallest);
         goto done;
     }
-    /* decode each model's candidate and compare it with the original */
-    int best = -1;
-    double largest = 0;
-    for (int i = 0; i < nmodels; i++)
-        if (cand[i].found && (double)cand[i].ww * cand[i].wh > largest)
-            largest = (double)cand[i].ww * cand[i].wh;
-    compare_size_of(img, largest, &cmp);
+    /* decode each model's candidate and compare it with the original, at
+     * about a megapixel */
+    int best = -1, second = -1;
+    compare_size_of(img, 0, &cmp);
+    compare_size *used = &cmp;
     for (int i = 0; i < nmodels; i++) {
         candidate *c = &cand[i];
         if (!c->found) continue;
         if ((st = compare_candidate(models[i], img, c, &cmp, base.threads, err))) goto done;
-        if (best < 0 || c->msssim > cand[best].msssim ||
-            (c->msssim == cand[best].msssim && c->psnr > cand[best].psnr))
-            best = i;
+        if (best < 0 || better(c, &cand[best])) second = best, best = i;
+        else if (second < 0 || better(c, &cand[second])) second = i;
+    }
+    /* a close call between the best two, one of them finer than that
+     * comparison: judged again at full size, as a reader will see them */
+    if (second >= 0 && cand[best].msssim - cand[second].msssim < RECHECK_MARGIN &&
+        (cand[best].ww > cmp.w || cand[second].ww > cmp.w)) {
+        compare_size_of(img, (double)img->width * img->height, &close);
+        if ((st = compare_candidate(models[best], img, &cand[best], &close, base.threads, err)) ||
+            (st = compare_candidate(models[second], img, &cand[second], &close, base.threads,
+                                    err)))
+            goto done;
+        if (better(&cand[second], &cand[best])) best = second;
+        used = &close;
     }
     *out = cand[best].bits;
     *out_len = cand[best].len;
@@ -355,11 +372,12 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
         choice->bytes = cand[best].len;
         choice->psnr = cand[best].psnr;
         choice->msssim = cand[best].msssim;
-        choice->compared_width = cmp.w;
-        choice->compared_height = cmp.h;
+        choice->compared_width = used->w;
+        choice->compared_height = used->h;
     }
 done:
     mrt_image_free(&cmp.reference);
+    mrt_image_free(&close.reference);
     for (int i = 0; i < nmodels; i++) mrt_free(cand[i].bits);
     free(cand);
     return st == MRT_OK ? mrt_ok(err) : st;
