@@ -1320,7 +1320,12 @@ static void add_archive(const char *path) {
         } else if (size > MAX_INPUT_BYTES) {
             record_error(name, source, "over 1 GiB");
         } else {
-            size_t cap = size > 0 ? (size_t)size : 65536, n = 0;
+            /* The header's size is only a claim: a hostile member can declare
+             * a gigabyte in a few bytes of tarball, so at most 1 MiB is
+             * allocated up front and the buffer grows as data arrives (+1:
+             * the read that finds the end needs no growth). */
+            size_t cap = size >= 0 && size < (1 << 20) ? (size_t)size + 1 : (size_t)1 << 20,
+                   n = 0;
             uint8_t *buf = malloc(cap);
             int bad = !buf;
             while (!bad) {

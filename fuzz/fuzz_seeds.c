@@ -3,7 +3,7 @@
  * committed: small valid inputs of every kind each reader accepts, for
  * libFuzzer to mutate.
  *
- *     fuzz_seeds DIR      writes DIR/decode, DIR/encode, DIR/image, DIR/gguf, DIR/sql
+ *     fuzz_seeds DIR      writes DIR/decode, DIR/encode, DIR/image, DIR/gguf, DIR/sql, DIR/archive
  *
  *   decode/  bitstreams of synthetic images (1x1 to 150x130; from 8x8 up
  *            also coded at half size, version 2) encoded with
@@ -16,6 +16,8 @@
  *            interlaced; JPEGs: gray, YCbCr 4:2:0 and 4:4:4, RGB, Adobe
  *            CMYK, progressive, and one with an EXIF orientation. All
  *            a few dozen pixels, so a mutation decodes in microseconds.
+ *   archive/ tarballs for fuzz_archive: small PNGs in a folder, a text
+ *            file, one photo under two names, a '..' name.
  *   sql/     fuzz_sql's input form: one call of each SQL function with the
  *            harness's PNG and bitstream, byte budgets and rates as text,
  *            integers, NULLs.
@@ -398,6 +400,60 @@ static void sql_seeds(void) {
         write_seed("sql", seeds[i].name, seeds[i].bytes, seeds[i].len);
 }
 
+/* One ustar member (header, data, padding) appended to buf at *len. */
+static void tar_member(uint8_t *buf, size_t *len, const char *name, char type, const void *data,
+                       size_t n) {
+    uint8_t *h = buf + *len;
+    memset(h, 0, 512);
+    snprintf((char *)h, 100, "%s", name);
+    snprintf((char *)h + 100, 8, "%07o", 0644);
+    snprintf((char *)h + 108, 8, "%07o", 0);
+    snprintf((char *)h + 116, 8, "%07o", 0);
+    snprintf((char *)h + 124, 12, "%011o", (unsigned)n);
+    snprintf((char *)h + 136, 12, "%011o", 1700000000u);
+    h[156] = (uint8_t)type;
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    *len += 512;
+    if (n) memcpy(buf + *len, data, n);
+    *len += (n + 511) / 512 * 512;
+}
+
+/* fuzz_archive's inputs: tarballs of small PNGs, a folder, a text file,
+ * a duplicate under a second name and a hostile name. */
+static void archive_seeds(void) {
+    mrt_image img = {12, 8, synthetic(12, 8, 3)}, img2 = {9, 7, synthetic(9, 7, 3)};
+    uint8_t *png = NULL, *png2 = NULL;
+    size_t plen = 0, plen2 = 0;
+    mrt_error err;
+    if (mrt_image_write_png_memory(&img, &png, &plen, &err) != MRT_OK ||
+        mrt_image_write_png_memory(&img2, &png2, &plen2, &err) != MRT_OK)
+        die("archive seeds", err.message);
+    size_t cap = 16 * 512 + 4 * (plen + plen2) + 1024, len = 0;
+    uint8_t *tar = calloc(1, cap);
+    if (!tar) die("archive seeds", "out of memory");
+    tar_member(tar, &len, "photos/", '5', NULL, 0);
+    tar_member(tar, &len, "photos/a.png", '0', png, plen);
+    tar_member(tar, &len, "photos/b.png", '0', png2, plen2);
+    tar_member(tar, &len, "photos/copy-of-a.png", '0', png, plen);
+    tar_member(tar, &len, "photos/notes.txt", '0', "not a photo\n", 12);
+    len += 1024; /* the end: two zero blocks */
+    write_seed("archive", "photos.tar", tar, len);
+    len = 0;
+    memset(tar, 0, cap);
+    tar_member(tar, &len, "../evil.png", '0', png, plen);
+    tar_member(tar, &len, "ok.png", '0', png2, plen2);
+    len += 1024;
+    write_seed("archive", "hostile.tar", tar, len);
+    free(tar);
+    mrt_free(png), mrt_free(png2);
+    free(img.rgb), free(img2.rgb);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: fuzz_seeds DIR\n");
@@ -410,7 +466,9 @@ int main(int argc, char **argv) {
     make_dir("image");
     make_dir("gguf");
     make_dir("sql");
+    make_dir("archive");
     sql_seeds();
+    archive_seeds();
     decode_seeds();
     encode_seeds();
     image_seeds();
