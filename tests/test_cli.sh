@@ -164,9 +164,12 @@ expect 1 "" "$mrt" decode "$work/coffee.jpg.mrt" "$work/no/such/dir/x.png" --mod
 h=$work/hostile
 mkdir -p "$h"
 "$mrt" decode "$work/coffee.jpg.mrt" "$h/ref.png" --model "$model" --quiet
-mknod -m 666 "$h/null" c 1 3
-expect 0 "" "$mrt" decode "$work/coffee.jpg.mrt" "$h/null" --model "$model" --quiet
-[[ -c $h/null ]] && ok || bad "a device node given as the output was replaced"
+if mknod -m 666 "$h/null" c 1 3 2>/dev/null; then
+  expect 0 "" "$mrt" decode "$work/coffee.jpg.mrt" "$h/null" --model "$model" --quiet
+  [[ -c $h/null ]] && ok || bad "a device node given as the output was replaced"
+else
+  echo "test_cli: skipped the device-node output: mknod is not permitted here"
+fi
 mkfifo "$h/fifo"
 expect 1 "FIFO that no process is reading" timeout 20 "$mrt" decode "$work/coffee.jpg.mrt" \
   "$h/fifo" --model "$model" --quiet
