@@ -139,6 +139,12 @@ if [[ -f $default_model ]]; then
   fp=$(sha256sum "$default_model" | cut -c1-16)
   grep -q "\"model\": \"$fp\"" "$work/out" && ok || bad "default model: $(cat "$work/out"), want $fp"
   expect 0 "" "$mrt" decode "$work/default.mrt" "$work/default.png" --quiet
+  # a stream of another shipped rate point (as encode --bytes may choose)
+  # decodes with no model named: the rate point beside the default
+  expect 0 "" "$mrt" encode "$samples/coffee.jpg" "$work/r005.mrt" --quiet \
+    --model "$samples/../models/mrt-0.005.gguf"
+  expect 0 "" "$mrt" decode "$work/r005.mrt" "$work/r005.png" --quiet
+  MRT_MODEL=$default_model expect 1 "made with model" "$mrt" decode "$work/r005.mrt" "$work/r005.png"
 else
   expect 1 "no model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt"
 fi

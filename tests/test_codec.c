@@ -11,6 +11,7 @@
  */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -243,6 +244,33 @@ static void test_cut_groups(void) {
           len[0], len[1]);
     mrt_image_free(&img);
     mrt_model_free(m);
+}
+
+/* mrt_rate_point_load finds the mrt-*.gguf of a fingerprint in a folder,
+ * and names the fingerprint when none has it. */
+static void test_rate_point_load(const mrt_model *m) {
+    char sub[600], a[700], b[700];
+    snprintf(sub, sizeof sub, "%s/rates", dir);
+    mkdir(sub, 0700);
+    snprintf(a, sizeof a, "%s/mrt-a.gguf", sub);
+    snprintf(b, sizeof b, "%s/mrt-b.gguf", sub);
+    mrt_error err = {0};
+    CHECK(mrt_model_write_random(a, 5, 1, &err) == MRT_OK &&
+              mrt_model_write_random(b, 6, 2, &err) == MRT_OK,
+          "%s", err.message);
+    mrt_model *want = NULL, *got = NULL;
+    CHECK(mrt_model_load(b, &want, &err) == MRT_OK, "%s", err.message);
+    if (!want) return;
+    CHECK(mrt_rate_point_load(sub, mrt_model_fingerprint(want), &got, &err) == MRT_OK && got &&
+              !memcmp(mrt_model_fingerprint(got), mrt_model_fingerprint(want),
+                      MRT_FINGERPRINT_BYTES),
+          "the rate point of a fingerprint: %s", err.message);
+    mrt_model_free(got), got = NULL;
+    mrt_status st = mrt_rate_point_load(sub, mrt_model_fingerprint(m), &got, &err);
+    CHECK(st == MRT_ERR_MODEL_MISMATCH && !got && strstr(err.message, "has fingerprint"),
+          "no rate point with that fingerprint: %s %s", mrt_status_name(st), err.message);
+    mrt_model_free(want);
+    unlink(a), unlink(b), rmdir(sub);
 }
 
 /* Every truncation and every single-bit flip of a small stream: an error
@@ -510,6 +538,7 @@ int main(void) {
     test_budget(m, other);
     test_budget_compared_size(m);
     test_cut_groups();
+    test_rate_point_load(m);
     test_bad_models();
     mrt_model_free(m);
     mrt_model_free(other);

@@ -51,7 +51,8 @@ static const char *usage_text =
     "written into, one that is a symbolic link is written through; OUT is never the\n"
     "same file as IN.\n"
     "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
-    "the installed program or in the source tree it was built from.\n"
+    "the installed program or in the source tree it was built from; decode takes,\n"
+    "when neither was given, the mrt-*.gguf beside it that the stream was made with.\n"
     "Threads: --threads, else $MRT_THREADS, else all cores.\n"
     "--refine STEPS: latent refinement, a better picture at the same size for about\n"
     "0.4 s per step per 768x512 photo on two cores (60 is a good choice, 120 a little\n"
@@ -389,6 +390,23 @@ static int cmd_decode(const options *o) {
     if (load_model(o, &model, &err) != 0) {
         fail("loading the model", &err);
         goto done;
+    }
+    /* A stream made by `encode --bytes` may need another rate point than
+     * the default model: unless a model was named, the one beside it with
+     * the stream's fingerprint. */
+    mrt_info info;
+    const char *env = getenv("MRT_MODEL");
+    const char *def = o->model || (env && *env) ? NULL : default_model();
+    if (def && mrt_info_read(bits, len, &info, &err) == MRT_OK &&
+        memcmp(info.fingerprint, mrt_model_fingerprint(model), MRT_FINGERPRINT_BYTES) != 0) {
+        char dir[4096];
+        const char *slash = strrchr(def, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - def) : 1, slash ? def : ".");
+        mrt_model *other = NULL;
+        if (mrt_rate_point_load(dir, info.fingerprint, &other, &err) == MRT_OK) {
+            mrt_model_free(model);
+            model = other;
+        }
     }
     double t0 = now();
     if (mrt_decode(model, bits, len, o->threads, &img, &err) != MRT_OK) {

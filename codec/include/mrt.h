@@ -216,6 +216,11 @@ const uint8_t *mrt_model_fingerprint(const mrt_model *model);
  * be listed is MRT_ERR_IO naming it; none found is *count = 0. */
 mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_error *err);
 void mrt_rate_point_files_free(char **paths, int count);
+/* Loads the rate point in `dir` (mrt_rate_point_files) whose fingerprint is
+ * `fingerprint`: the model a bitstream made by a byte-budget encode needs.
+ * None is MRT_ERR_MODEL_MISMATCH naming the fingerprint and the folder. */
+mrt_status mrt_rate_point_load(const char *dir, const uint8_t *fingerprint, mrt_model **out,
+                               mrt_error *err);
 /* The rate point this model was trained for (written into bitstreams). */
 int mrt_model_rate_id(const mrt_model *model);
 const char *mrt_model_path(const mrt_model *model);

@@ -527,3 +527,26 @@ mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_
     *count = n;
     return mrt_ok(err);
 }
+
+mrt_status mrt_rate_point_load(const char *dir, const uint8_t *fingerprint, mrt_model **out,
+                               mrt_error *err) {
+    if (!dir || !fingerprint || !out)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_rate_point_load: NULL argument");
+    *out = NULL;
+    char **paths = NULL;
+    int n = 0;
+    mrt_status st = mrt_rate_point_files(dir, &paths, &n, err);
+    if (st != MRT_OK) return st;
+    for (int i = 0; i < n && !*out; i++) {
+        mrt_model *m = NULL;
+        if (mrt_model_load(paths[i], &m, err) != MRT_OK) continue; /* not a model: next */
+        if (memcmp(mrt_model_fingerprint(m), fingerprint, MRT_FINGERPRINT_BYTES) == 0) *out = m;
+        else mrt_model_free(m);
+    }
+    mrt_rate_point_files_free(paths, n);
+    if (*out) return mrt_ok(err);
+    char hex[2 * MRT_FINGERPRINT_BYTES + 1];
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", fingerprint[i]);
+    return mrt_fail(err, MRT_ERR_MODEL_MISMATCH, "no rate point in %s has fingerprint %s", dir,
+                    hex);
+}
