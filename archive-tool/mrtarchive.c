@@ -1091,8 +1091,8 @@ static void store(job *j) {
         job_free(j);
         return;
     }
-    char model[2 * MRT_FINGERPRINT_BYTES + 1];
-    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) snprintf(model + 2 * i, 3, "%02x", hdr.fingerprint[i]);
+    char model[MRT_FINGERPRINT_HEX];
+    mrt_fingerprint_hex(hdr.fingerprint, model);
 
     if (tx_begin() != 0 || exec("SAVEPOINT image") != 0) {
         job_free(j);
@@ -2131,8 +2131,8 @@ static int cmd_verify(int argc, char **argv) {
             bad++;
             continue;
         }
-        char model[2 * MRT_FINGERPRINT_BYTES + 1];
-        for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) snprintf(model + 2 * i, 3, "%02x", hdr.fingerprint[i]);
+        char model[MRT_FINGERPRINT_HEX];
+        mrt_fingerprint_hex(hdr.fingerprint, model);
         if (hdr.width != sqlite3_column_int(st, 2) || hdr.height != sqlite3_column_int(st, 3) ||
             hdr.rate_id != sqlite3_column_int(st, 5) ||
             strcmp(model, (const char *)sqlite3_column_text(st, 4)) != 0) {

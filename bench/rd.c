@@ -569,7 +569,7 @@ typedef struct point {
     const char *model; /* NULL: a --bpp or --budget point */
     double bpp;
     long budget; /* > 0: a --budget point, in bytes */
-    char fingerprint[2 * MRT_FINGERPRINT_BYTES + 1]; /* the model's, in hex */
+    char fingerprint[MRT_FINGERPRINT_HEX]; /* the model's, in hex */
 } point;
 
 static int quiet = 0;
@@ -1223,9 +1223,7 @@ int main(int argc, char **argv) {
         if (!pts[p].model) continue;
         mrt_error err;
         if (mrt_model_load(pts[p].model, &models[p], &err) != MRT_OK) die("%s", err.message);
-        const uint8_t *fp = mrt_model_fingerprint(models[p]);
-        for (int b = 0; b < MRT_FINGERPRINT_BYTES; b++)
-            snprintf(pts[p].fingerprint + 2 * b, 3, "%02x", fp[b]);
+        mrt_fingerprint_hex(mrt_model_fingerprint(models[p]), pts[p].fingerprint);
     }
 
     /* res[slot][point][image]; NULL where a slot has no result for a point

@@ -251,10 +251,6 @@ static int load_model(const options *o, mrt_model **model, mrt_error *err) {
     return mrt_model_load(path, model, err) == MRT_OK ? 0 : -1;
 }
 
-static void hex(char *out, const uint8_t *b, int n) {
-    for (int i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* encode --bytes: the rate points are the --model files, else every
  * mrt-*.gguf beside the default model. */
 static int load_rate_points(const options *o, mrt_model **models, int *nmodels, mrt_error *err) {
@@ -470,8 +466,8 @@ static int cmd_eval(const options *o) {
     }
     double sum[5] = {0};
     int rc = 0;
-    char fp[17];
-    hex(fp, mrt_model_fingerprint(model), MRT_FINGERPRINT_BYTES);
+    char fp[MRT_FINGERPRINT_HEX];
+    mrt_fingerprint_hex(mrt_model_fingerprint(model), fp);
     printf("{\n  \"name\": \"mrt\",\n  \"model\": \"%s\",\n  \"rate_id\": %d,\n"
            "  \"refine_steps\": %d,\n",
            fp, mrt_model_rate_id(model), o->refine);

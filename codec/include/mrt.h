@@ -210,6 +210,10 @@ void mrt_model_free(mrt_model *model);
  * carry its first MRT_FINGERPRINT_BYTES bytes. */
 const uint8_t *mrt_model_fingerprint(const mrt_model *model);
 #define MRT_FINGERPRINT_BYTES 8
+/* A fingerprint as text: 16 lower-case hex digits and a NUL, as bitstream
+ * headers, `mrt info`, the SQL functions and archives show it. */
+#define MRT_FINGERPRINT_HEX (2 * MRT_FINGERPRINT_BYTES + 1)
+void mrt_fingerprint_hex(const uint8_t *fingerprint, char out[MRT_FINGERPRINT_HEX]);
 /* The rate points shipped side by side: the paths of every "mrt-*.gguf" in
  * `dir`, in name order (*paths is a malloc'd array of *count malloc'd
  * strings; free with mrt_rate_point_files_free). A directory that cannot

@@ -534,10 +534,6 @@ static int decode_symbol(void *p, int token, int ch, int32_t mu_q4, int scale) {
     return mrt_rc_decoder_overrun(d->dec) ? 1 : 0;
 }
 
-static void hex(char *out, const uint8_t *b, int n) {
-    for (int i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
 /* Decodes to the working size (upscale false) or to the image's size. */
 static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                          bool upscale, mrt_image *out, mrt_trace *trace, mrt_error *err) {
@@ -548,9 +544,9 @@ static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, in
     mrt_status st = mrt_bitstream_parse(data, len, &h, streams, err);
     if (st != MRT_OK) return st;
     if (memcmp(h.fingerprint, m->fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
-        char a[2 * MRT_FINGERPRINT_BYTES + 1], b[2 * MRT_FINGERPRINT_BYTES + 1];
-        hex(a, h.fingerprint, MRT_FINGERPRINT_BYTES);
-        hex(b, m->fingerprint, MRT_FINGERPRINT_BYTES);
+        char a[MRT_FINGERPRINT_HEX], b[MRT_FINGERPRINT_HEX];
+        mrt_fingerprint_hex(h.fingerprint, a);
+        mrt_fingerprint_hex(m->fingerprint, b);
         return mrt_fail(err, MRT_ERR_MODEL_MISMATCH, "bitstream was made with model %s, the "
                         "loaded model is %s (%s)", a, b, m->path ? m->path : "in memory");
     }
@@ -662,9 +658,8 @@ static void append_text(char *buf, size_t size, size_t *need, const char *fmt, .
 
 size_t mrt_info_json(const mrt_info *info, char *buf, size_t size) {
     if (!buf) size = 0;
-    char fp[2 * MRT_FINGERPRINT_BYTES + 1];
-    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++)
-        snprintf(fp + 2 * i, 3, "%02x", info->fingerprint[i]);
+    char fp[MRT_FINGERPRINT_HEX];
+    mrt_fingerprint_hex(info->fingerprint, fp);
     size_t need = 0;
     append_text(buf, size, &need,
                 "{\"version\": %d, \"width\": %d, \"height\": %d, ", info->version,

@@ -545,8 +545,8 @@ mrt_status mrt_rate_point_load(const char *dir, const uint8_t *fingerprint, mrt_
     }
     mrt_rate_point_files_free(paths, n);
     if (*out) return mrt_ok(err);
-    char hex[2 * MRT_FINGERPRINT_BYTES + 1];
-    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", fingerprint[i]);
+    char hex[MRT_FINGERPRINT_HEX];
+    mrt_fingerprint_hex(fingerprint, hex);
     return mrt_fail(err, MRT_ERR_MODEL_MISMATCH, "no rate point in %s has fingerprint %s", dir,
                     hex);
 }

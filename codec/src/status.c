@@ -79,3 +79,12 @@ const char *mrt_strerror(int errnum, char *buf, size_t len) {
     if (strerror_r(errnum, buf, len) != 0) snprintf(buf, len, "error %d", errnum);
     return buf;
 }
+
+void mrt_fingerprint_hex(const uint8_t *fingerprint, char out[MRT_FINGERPRINT_HEX]) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) {
+        out[2 * i] = digits[fingerprint[i] >> 4];
+        out[2 * i + 1] = digits[fingerprint[i] & 15];
+    }
+    out[2 * MRT_FINGERPRINT_BYTES] = '\0';
+}
