@@ -56,3 +56,8 @@ SELECT model, rate_id, count(*) AS photos,
 
 -- 8. Export every photo, decoded, under decoded/ (writefile makes the directories).
 SELECT count(writefile('decoded/' || name || '.png', mrt_decode(data))) AS exported FROM images;
+
+-- 9. Every name, with the photo it shows: the same bytes added under a second
+--    name are stored once and the name kept in `aliases` (schema version 2).
+SELECT n.name, i.width || 'x' || i.height AS size, length(i.data) AS bytes
+  FROM names n JOIN images i USING (id) ORDER BY n.name;
