@@ -31,7 +31,7 @@
 #include "mrt.h"
 #include "mrt_sqlite.h"
 #include "schema_sql.h"
-#include "sha256.h"
+#include "mrt_sha256.h"
 
 #define EXIT_SOME 1
 #define EXIT_FATAL 2

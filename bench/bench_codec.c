@@ -47,7 +47,7 @@
 #include "mrt.h"
 #include "model.h"
 #include "runtime.h"
-#include "train.h"
+#include "mrt_train.h"
 
 extern char **environ;
 

@@ -87,7 +87,7 @@ static void *xcalloc(size_t n, size_t size) {
 
 /* ------------------------------------------------------ Lanczos-3 resampler */
 
-/* libmrt's Lanczos-3 (mrt_image_resize, codec/src/resample.c): the same
+/* libmrt's Lanczos-3 (mrt_image_resize, codec/io/resample.c): the same
  * resampler the encoder uses for its working size; on --threads threads. */
 static int resize_threads = 1;
 static mrt_image resize_lanczos(const mrt_image *in, int w_out, int h_out) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints the normative upscaling filter of bitstream version 2
-(codec/BITSTREAM.md §7, codec/src/resample.c): Lanczos-3 at 64 phases,
+(codec/BITSTREAM.md §7, codec/io/resample.c): Lanczos-3 at 64 phases,
 6 taps each, integer weights summing to exactly 2^14.
 
 Phase p (fraction f = p/64 of a source pixel) weighs the source pixels at

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "codec_internal.h"
-#include "generator.h"
+#include "pixel_generator.h"
 #include "gguf.h"
 #include "testutil.h"
 #include "bitstream.h"
-#include "trainmodel.h"
+#include "transform_grad.h"
 #include "transform.h"
 
 static char dir[] = "/tmp/mrt-test-codec-XXXXXX";

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "gguf.h"
-#include "sha256.h"
+#include "mrt_sha256.h"
 #include "testutil.h"
 
 static char tmp_dir[200];

@@ -1,5 +1,5 @@
 /*
- * test_image.c -- PNG/JPEG input and PNG output (codec/src/image.c).
+ * test_image.c -- PNG/JPEG input and PNG output (codec/io/image.c).
  *
  *   - every PNG colour type and bit depth (gray 1/2/4/8/16, palette 1/2/4/8
  *     with and without tRNS, gray+alpha 8/16, RGB 8/16, RGBA 8/16, gray and
@@ -401,7 +401,7 @@ static void test_png_round_trip(void) {
               memcmp(back.rgb, b.rgb, 5 * 9 * 3) == 0,
           "file round trip differs (%dx%d)", back.width, back.height);
     mrt_image_free(&back);
-    /* The new file's mode comes from mrt_write_file_atomic (test_fileio.c). */
+    /* The new file's mode comes from mrt_write_file_atomic (test_files.c). */
 
     /* Writing into a directory that does not exist: IO, nothing created. */
     char bad[300];

@@ -1,5 +1,5 @@
 /*
- * test_refine.c -- encoder-side latent refinement (codec/src/refine.c):
+ * test_refine.c -- encoder-side latent refinement (codec/coding/refine.c):
  *   - 0 steps keeps the analysis latent: the very bitstream of mrt_encode;
  *   - the kept latent is never worse than the analysis one, nor over its
  *     rate (the bitstream at most the coder's last bytes longer), and

@@ -26,6 +26,16 @@ extern "C" {
 
 #define MRT_VERSION_STRING "0.1.0"
 
+/* ------------------------------------------------------------ runtime */
+
+/* The thread count `threads` = 0 stands for: MRT_THREADS from the
+ * environment if it is a positive integer, otherwise the number of cores. */
+int mrt_default_threads(void);
+/* The GEMM library underneath: BLIS's kernel family picked at run time
+ * (e.g. "skx", "zen3") and its version, for reports. */
+const char *mrt_blis_arch(void);
+const char *mrt_blis_version(void);
+
 /* ------------------------------------------------------------- errors */
 
 typedef enum mrt_status {
@@ -193,7 +203,7 @@ mrt_status mrt_image_upscale(const mrt_image *in, int w_out, int h_out, int thre
 /* Quality of `test` against `reference` (same size, else
  * MRT_ERR_ARGUMENT naming both sizes): PSNR over all RGB values in dB
  * (100 when identical), and MS-SSIM on RGB in [0, 1] (the loss's own
- * definition, codec/src/runtime.h). Either output pointer may be NULL. */
+ * definition, codec/runtime/runtime.h). Either output pointer may be NULL. */
 mrt_status mrt_image_compare(const mrt_image *reference, const mrt_image *test, int threads,
                              double *psnr, double *msssim, mrt_error *err);
 
@@ -201,7 +211,7 @@ mrt_status mrt_image_compare(const mrt_image *reference, const mrt_image *test, 
 
 typedef struct mrt_model mrt_model;
 
-/* Loads a weights file (the GGUF subset of codec/src/gguf.h), checking
+/* Loads a weights file (the GGUF subset of codec/io/gguf.h), checking
  * every tensor's presence, type and shape against the configuration in its
  * metadata. The file is mapped read-only and shared by all calls. */
 mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err);
@@ -243,7 +253,7 @@ mrt_status mrt_encode(const mrt_model *model, const mrt_image *img, int threads,
 /* Encoding with more effort: latent refinement. The one-pass encoder
  * (mrt_encode) codes the latent the analysis transform predicts; with
  * refine_steps > 0 the encoder then improves that latent for this image by
- * gradient descent through the decoder (codec/src/refine.h), for a picture
+ * gradient descent through the decoder (codec/coding/refine.h), for a picture
  * closer to the original (MS-SSIM and PSNR) at no more bytes. The format
  * and the decoder are unchanged: any decoder reads the result. Each step
  * costs about two decodes' time (a 768x512 photo: about 0.5 s on two cores),

@@ -213,7 +213,7 @@ functions)
   n=$(sql :memory: "SELECT count(*) FROM pragma_function_list WHERE name GLOB 'mrt_*'")
   [[ $n -eq $(wc -l <registered.txt) ]] && ok || bad "mrt_* functions in a non-UTF-8 encoding or not scalar"
   for f in $(cut -d' ' -f1 registered.txt | sort -u); do
-    if grep -q "^### \`$f(" "$readme" && grep -q "^\*\* *$f(" "$src/ext/mrt.c"; then ok; else bad "$f: no '### \`$f(' section in ext/README.md or entry in ext/mrt.c's header"; fi
+    if grep -q "^### \`$f(" "$readme" && grep -q "^\*\* *$f(" "$src/ext/mrt_sqlite.c"; then ok; else bad "$f: no '### \`$f(' section in ext/README.md or entry in ext/mrt_sqlite.c's header"; fi
   done
   ;;
 

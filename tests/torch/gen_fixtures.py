@@ -13,7 +13,7 @@ NAME.grad.<input> (gradient of sum(out * r)). Inputs are drawn in float32 and
 everything is computed in float64, then stored as float32, so the reference
 is as exact as float32 storage allows. The formulas here are written out
 independently of the C code, from the same definitions (DESIGN.md §3.2 and
-codec/src/runtime.h, codec/src/blocks.h).
+codec/runtime/runtime.h, codec/model/blocks.h).
 """
 import math
 import os
@@ -127,7 +127,7 @@ def gauss_window(size, sigma=1.5):
 
 
 def msssim(x, y):
-    """As documented at mrt_msssim in codec/src/runtime.h."""
+    """As documented at mrt_msssim in codec/runtime/runtime.h."""
     B, C, H, W = x.shape
     scales = 0
     h, w = H, W

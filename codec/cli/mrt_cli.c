@@ -1,0 +1,626 @@
+/*
+ * mrt_cli.c -- the `mrt` command: a thin front over libmrt.
+ *
+ *   mrt encode IN.(png|jpg) OUT.mrt   [--model M] [--threads N] [--refine STEPS]
+ *                                     [--refine-mse-weight W] [--scale S | --bytes N]
+ *                                     [--quiet]
+ *   mrt decode IN.mrt OUT.png         [--model M] [--threads N] [--quiet]
+ *   mrt info IN.mrt                   JSON on stdout
+ *   mrt init-model OUT.gguf [--seed S] [--rate-id R]   seeded random weights
+ *
+ * Statistics go to stderr (like cwebp/avifenc); exit status 0 on success,
+ * 1 with a one-line reason on any error, 2 on a usage error.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+
+#include "mrt.h"
+#include "mrt_train.h"
+
+static const char *usage_text =
+    "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--threads N] [--refine STEPS]\n"
+    "                  [--refine-mse-weight W] [--scale S | --bytes N] [--quiet]\n"
+    "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
+    "       mrt info IN.mrt\n"
+    "       mrt eval DIR [--model M] [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
+    "                 rate-distortion JSON\n"
+    "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
+    "       mrt train --stage 0|1|2 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
+    "                 [--tokenizer STAGE0.gguf] [--init STAGE1.gguf] [--export MODEL.gguf]\n"
+    "                 [--lambda L] [--lambda-ramp N] [--rate-id R] [--train-encoder]\n"
+    "                 [--steps N] [--batch B] [--crop S] [--lr X] [--bits D] [--seed S]\n"
+    "                 [--target-bpp R]  (stages 1-2: steer lambda, from --lambda, to hold\n"
+    "                 the training crops' estimated rate at R bits per pixel)\n"
+    "                 [--mse-weight W]  (stage 2: add W * MSE to L1 + (1 - MS-SSIM);\n"
+    "                 it moves the balance towards PSNR)\n"
+    "                 [--latents L]  (stages 1-2: latent tokens per 64x64 window; default:\n"
+    "                 those of the checkpoint or --init weights, else 2; weights with\n"
+    "                 fewer are grown)\n"
+    "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
+    "                 [--threads N]\n"
+    "\n"
+    "IN or OUT '-' is standard input or output. An OUT that is a device or FIFO is\n"
+    "written into, one that is a symbolic link is written through; OUT is never the\n"
+    "same file as IN.\n"
+    "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
+    "the installed program or in the source tree it was built from; decode takes,\n"
+    "when neither was given, the mrt-*.gguf beside it that the stream was made with.\n"
+    "Threads: --threads, else $MRT_THREADS, else all cores.\n"
+    "--refine STEPS: latent refinement, a better picture at the same size for about\n"
+    "0.4 s per step per 768x512 photo on two cores (60 is a good choice, 120 a little\n"
+    "better; 0 is off).\n"
+    "--refine-mse-weight W: what refinement minimises, L1 + (1 - MS-SSIM) + W * MSE;\n"
+    "by default W is the model's training weight (32 for the 0.02 model). Lower\n"
+    "favours MS-SSIM, higher PSNR, at the same bytes (0..10000).\n"
+    "--scale S: code a copy shrunk by S (0 < S <= 1, e.g. 0.5 or 1/2; each side\n"
+    "rounded, at least 1 pixel); the decoder scales it back to the original size.\n"
+    "Fewer bytes for a softer picture (bitstream version 2).\n"
+    "--bytes N: at most N bytes (1500, 1500B, 2KB = 2000, 1.5KiB = 1536); the encoder\n"
+    "chooses the rate point and the working size that decode closest to the photo\n"
+    "(MS-SSIM). The rate points are every --model given (repeat it), else every\n"
+    "mrt-*.gguf beside the default model.\n";
+
+static int usage(const char *problem) {
+    if (problem) fprintf(stderr, "mrt: %s\n", problem);
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+static int fail(const char *what, const mrt_error *err) {
+    fprintf(stderr, "mrt: %s: %s\n", what, err->message);
+    return 1;
+}
+
+/* "-" is standard input or output. */
+static int is_std(const char *path) { return !strcmp(path, "-"); }
+
+static mrt_status read_input(const char *path, uint8_t **data, size_t *len, mrt_error *err) {
+    if (is_std(path)) return mrt_read_fd(0, "standard input", MRT_MAX_FILE_BYTES, data, len, err);
+    return mrt_read_file(path, MRT_MAX_FILE_BYTES, data, len, err);
+}
+
+static mrt_status write_output(const char *path, const void *data, size_t len, mrt_error *err) {
+    if (is_std(path)) return mrt_write_fd(1, "standard output", data, len, err);
+    return mrt_write_file_atomic(path, data, len, err);
+}
+
+/* Refuses an output that is the input itself: `mrt encode a.png a.png`
+ * would replace the photo with its bitstream. */
+static int same_file(const char *in, const char *out) {
+    struct stat a, b;
+    if (is_std(in) || is_std(out) || stat(in, &a) != 0 || stat(out, &b) != 0) return 0;
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino || !S_ISREG(a.st_mode)) return 0;
+    fprintf(stderr, "mrt: '%s' and '%s' are the same file: writing the output would destroy "
+            "the input\n", in, out);
+    return 1;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The default model: $MRT_MODEL, else models/default.gguf beside the
+ * installed program (../share/mrt/models) or in the source tree. */
+static const char *default_model(void) {
+    const char *env = getenv("MRT_MODEL");
+    if (env && *env) return env;
+    static const char *candidates[] = {MRT_SOURCE_MODEL_DIR "/default.gguf",
+                                       MRT_INSTALL_MODEL_DIR "/default.gguf"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        FILE *f = fopen(candidates[i], "rb");
+        if (f) {
+            fclose(f);
+            return candidates[i];
+        }
+    }
+    return NULL;
+}
+
+#define MAX_MODELS 16
+
+typedef struct {
+    const char *model;
+    const char *models[MAX_MODELS]; /* every --model, in order (encode --bytes) */
+    int nmodels;
+    size_t bytes; /* encode's byte budget; 0: none */
+    int threads;
+    int refine; /* latent refinement steps */
+    int refine_mse_weight_given;
+    float refine_mse_weight; /* refinement's MSE weight, if given */
+    double scale;            /* encode's working scale, (0, 1]; 0: not given (1) */
+    int quiet;
+    unsigned long long seed;
+    int rate_id;
+    const char *args[2];
+    int nargs;
+} options;
+
+/* Why parse() refused the command line: one line for usage(). */
+static char parse_problem[512];
+
+static int refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int refuse(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(parse_problem, sizeof parse_problem, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* An integer option value in lo..hi, the whole argument. */
+static int int_value(const char *opt, const char *text, long lo, long hi, long *v) {
+    char *end;
+    errno = 0;
+    *v = strtol(text, &end, 10);
+    if (end == text || *end || errno == ERANGE || *v < lo || *v > hi)
+        return refuse("%s takes a whole number from %ld to %ld, not '%s'", opt, lo, hi, text);
+    return 0;
+}
+
+static int parse(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        long v;
+        if (a[0] == '-' && a[1] == '-' && !has_value &&
+            (!strcmp(a, "--model") || !strcmp(a, "--bytes") || !strcmp(a, "--threads") ||
+             !strcmp(a, "--refine") || !strcmp(a, "--refine-mse-weight") ||
+             !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--rate-id")))
+            return refuse("%s needs a value", a);
+        if (!strcmp(a, "--model")) {
+            o->model = argv[++i];
+            if (o->nmodels == MAX_MODELS)
+                return refuse("at most %d --model files", MAX_MODELS);
+            o->models[o->nmodels++] = o->model;
+        } else if (!strcmp(a, "--bytes")) {
+            if (mrt_parse_byte_budget(argv[++i], &o->bytes) != 0)
+                return refuse("--bytes takes a budget such as 1500, 1500B, 2KB or 1.5KiB "
+                              "(1 byte to 1 GB), not '%s'", argv[i]);
+        } else if (!strcmp(a, "--threads")) {
+            if (int_value(a, argv[++i], 0, 1024, &v)) return -1;
+            o->threads = (int)v;
+        } else if (!strcmp(a, "--refine")) {
+            if (int_value(a, argv[++i], 0, MRT_REFINE_MAX_STEPS, &v)) return -1;
+            o->refine = (int)v;
+        } else if (!strcmp(a, "--refine-mse-weight")) {
+            char *end;
+            double w = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !(w >= 0.0 && w <= MRT_MAX_MSE_WEIGHT))
+                return refuse("--refine-mse-weight takes a number from 0 to %g, not '%s'",
+                              (double)MRT_MAX_MSE_WEIGHT, argv[i]);
+            o->refine_mse_weight_given = 1;
+            o->refine_mse_weight = (float)w;
+        } else if (!strcmp(a, "--scale")) {
+            /* a decimal or a fraction a/b */
+            const char *text = argv[++i];
+            char *end;
+            double x = strtod(text, &end);
+            int ok = end != text;
+            if (ok && *end == '/') {
+                const char *den = end + 1;
+                double d = strtod(den, &end);
+                ok = end != den && d > 0.0;
+                if (ok) x /= d;
+            }
+            if (!ok || *end || !(x > 0.0 && x <= 1.0))
+                return refuse("--scale takes a factor above 0 and at most 1 (0.5 or 1/2), "
+                              "not '%s'", text);
+            o->scale = x;
+        } else if (!strcmp(a, "--seed")) {
+            char *end;
+            const char *text = argv[++i];
+            errno = 0;
+            o->seed = strtoull(text, &end, 10);
+            if (end == text || *end || errno == ERANGE || text[0] == '-')
+                return refuse("--seed takes a whole number from 0 to %llu, not '%s'",
+                              (unsigned long long)UINT64_MAX, text);
+        } else if (!strcmp(a, "--rate-id")) {
+            if (int_value(a, argv[++i], 0, 255, &v)) return -1;
+            o->rate_id = (int)v;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            return refuse("unknown option '%s'", a);
+        } else if (o->nargs < 2) {
+            o->args[o->nargs++] = a;
+        } else {
+            return refuse("one argument too many: '%s'", a);
+        }
+    }
+    return 0;
+}
+
+static int load_model(const options *o, mrt_model **model, mrt_error *err) {
+    const char *path = o->model ? o->model : default_model();
+    if (!path) {
+        snprintf(err->message, sizeof err->message,
+                 "no model: pass --model FILE or set MRT_MODEL (no models/default.gguf found)");
+        return -1;
+    }
+    return mrt_model_load(path, model, err) == MRT_OK ? 0 : -1;
+}
+
+/* encode --bytes: the rate points are the --model files, else every
+ * mrt-*.gguf beside the default model. */
+static int load_rate_points(const options *o, mrt_model **models, int *nmodels, mrt_error *err) {
+    *nmodels = 0;
+    char **files = NULL;
+    int nfiles = 0;
+    const char *const *paths = o->models;
+    int npaths = o->nmodels;
+    if (npaths == 0) {
+        const char *def = default_model();
+        if (!def) {
+            snprintf(err->message, sizeof err->message,
+                     "no models: pass --model FILE (repeatable) or set MRT_MODEL");
+            return -1;
+        }
+        const char *slash = strrchr(def, '/');
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - def) : 1, slash ? def : ".");
+        if (mrt_rate_point_files(dir, &files, &nfiles, err) != MRT_OK) return -1;
+        if (nfiles == 0) { /* only a default model: that one rate point */
+            paths = &def;
+            npaths = 1;
+        } else {
+            paths = (const char *const *)files;
+            npaths = nfiles > MAX_MODELS ? MAX_MODELS : nfiles;
+        }
+    }
+    int rc = 0;
+    for (int i = 0; i < npaths; i++) {
+        if (mrt_model_load(paths[i], &models[i], err) != MRT_OK) {
+            rc = -1;
+            break;
+        }
+        (*nmodels)++;
+    }
+    mrt_rate_point_files_free(files, nfiles);
+    return rc;
+}
+
+/* encode: one model, or with --bytes every rate point (load_rate_points),
+ * mrt_encode_budget choosing among them. */
+static int cmd_encode(const options *o) {
+    mrt_error err = {0};
+    mrt_model *models[MAX_MODELS] = {0};
+    int nmodels = 0, rc = 1;
+    mrt_image img = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    if (o->bytes ? load_rate_points(o, models, &nmodels, &err) != 0
+                 : load_model(o, &models[nmodels++], &err) != 0) {
+        fail(o->bytes ? "loading the models" : "loading the model", &err);
+        goto done;
+    }
+    if (same_file(o->args[0], o->args[1])) goto done;
+    if (is_std(o->args[0])) {
+        uint8_t *data = NULL;
+        size_t n = 0;
+        mrt_status rs = read_input(o->args[0], &data, &n, &err);
+        if (rs == MRT_OK) rs = mrt_image_read_memory(data, n, &img, &err);
+        mrt_free(data);
+        if (rs != MRT_OK) {
+            fail("reading", &err);
+            goto done;
+        }
+    } else if (mrt_image_read_file(o->args[0], &img, &err) != MRT_OK) {
+        fail("reading", &err); /* the message starts with the path */
+        goto done;
+    }
+    double t0 = now();
+    mrt_encode_options eo = {.threads = o->threads,
+                             .refine_steps = o->refine,
+                             .refine_mse_weight_given = o->refine_mse_weight_given,
+                             .refine_mse_weight = o->refine_mse_weight};
+    mrt_budget_choice choice = {0};
+    mrt_status st;
+    if (o->bytes) {
+        st = mrt_encode_budget((const mrt_model *const *)models, nmodels, &img, o->bytes, &eo,
+                               &bits, &len, &choice, &err);
+    } else {
+        if (o->scale > 0.0 && o->scale < 1.0) {
+            eo.working_width = (int)lround(img.width * o->scale);
+            eo.working_height = (int)lround(img.height * o->scale);
+            if (eo.working_width < 1) eo.working_width = 1;
+            if (eo.working_height < 1) eo.working_height = 1;
+        }
+        st = mrt_encode_with(models[0], &img, &eo, &bits, &len, &err);
+        choice.working_width = eo.working_width ? eo.working_width : img.width;
+        choice.working_height = eo.working_height ? eo.working_height : img.height;
+    }
+    if (st != MRT_OK) {
+        fail("encoding", &err);
+        goto done;
+    }
+    double t1 = now();
+    if (write_output(o->args[1], bits, len, &err) != MRT_OK) {
+        fail("writing", &err);
+        goto done;
+    }
+    if (!o->quiet) {
+        char working[48] = "", chosen[4200] = "";
+        if (choice.working_width != img.width || choice.working_height != img.height)
+            snprintf(working, sizeof working, " coded at %dx%d", choice.working_width,
+                     choice.working_height);
+        if (o->bytes) {
+            char at[64] = "";
+            if (choice.compared_width != img.width || choice.compared_height != img.height)
+                snprintf(at, sizeof at, " compared at %dx%d", choice.compared_width,
+                         choice.compared_height);
+            snprintf(chosen, sizeof chosen, " with %s, decoding to %.2f dB, MS-SSIM %.4f%s",
+                     mrt_model_path(models[choice.model]), choice.psnr, choice.msssim, at);
+        }
+        fprintf(stderr, "%s: %dx%d%s -> %zu bytes (%.4f bpp)%s in %.3f s\n", o->args[1],
+                img.width, img.height, working, len,
+                len * 8.0 / ((double)img.width * img.height), chosen, t1 - t0);
+    }
+    rc = 0;
+done:
+    mrt_free(bits);
+    mrt_image_free(&img);
+    for (int i = 0; i < nmodels; i++) mrt_model_free(models[i]);
+    return rc;
+}
+
+static int cmd_decode(const options *o) {
+    mrt_error err = {0};
+    mrt_model *model = NULL;
+    mrt_image img = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    int rc = 1;
+    if (same_file(o->args[0], o->args[1])) return 1;
+    if (read_input(o->args[0], &bits, &len, &err) != MRT_OK) return fail("reading", &err);
+    if (load_model(o, &model, &err) != 0) {
+        fail("loading the model", &err);
+        goto done;
+    }
+    /* A stream made by `encode --bytes` may need another rate point than
+     * the default model: unless a model was named, the one beside it with
+     * the stream's fingerprint. */
+    mrt_info info;
+    const char *env = getenv("MRT_MODEL");
+    const char *def = o->model || (env && *env) ? NULL : default_model();
+    if (def && mrt_info_read(bits, len, &info, &err) == MRT_OK &&
+        memcmp(info.fingerprint, mrt_model_fingerprint(model), MRT_FINGERPRINT_BYTES) != 0) {
+        char dir[4096];
+        const char *slash = strrchr(def, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - def) : 1, slash ? def : ".");
+        mrt_model *other = NULL;
+        if (mrt_rate_point_load(dir, info.fingerprint, &other, &err) == MRT_OK) {
+            mrt_model_free(model);
+            model = other;
+        }
+    }
+    double t0 = now();
+    if (mrt_decode(model, bits, len, o->threads, &img, &err) != MRT_OK) {
+        fail(o->args[0], &err);
+        goto done;
+    }
+    double t1 = now();
+    if (is_std(o->args[1])) {
+        uint8_t *png = NULL;
+        size_t png_len = 0;
+        mrt_status ws = mrt_image_write_png_memory(&img, &png, &png_len, &err);
+        if (ws == MRT_OK) ws = write_output(o->args[1], png, png_len, &err);
+        mrt_free(png);
+        if (ws != MRT_OK) {
+            fail("writing", &err);
+            goto done;
+        }
+    } else if (mrt_image_write_png_file(&img, o->args[1], &err) != MRT_OK) {
+        fail("writing", &err);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "%s: %zu bytes -> %dx%d in %.3f s\n", o->args[1], len, img.width,
+                img.height, t1 - t0);
+    rc = 0;
+done:
+    mrt_free(bits);
+    mrt_image_free(&img);
+    mrt_model_free(model);
+    return rc;
+}
+
+static int cmd_info(const options *o) {
+    mrt_error err = {0};
+    uint8_t *bits = NULL;
+    size_t len = 0;
+    mrt_info info;
+    if (read_input(o->args[0], &bits, &len, &err) != MRT_OK) return fail("reading", &err);
+    if (mrt_info_read(bits, len, &info, &err) != MRT_OK) {
+        mrt_free(bits);
+        return fail(o->args[0], &err);
+    }
+    char json[MRT_INFO_JSON_MAX];
+    mrt_info_json(&info, json, sizeof json);
+    printf("%s\n", json);
+    mrt_free(bits);
+    return 0;
+}
+
+/* CompressAI-style results: bpp from the real bitstream bytes, PSNR and
+ * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
+static int cmd_eval(const options *o) {
+    mrt_error err = {0};
+    mrt_model *model = NULL;
+    mrt_dataset ds;
+    const char *dirs[1] = {o->args[0]};
+    if (load_model(o, &model, &err) != 0) return fail("loading the model", &err);
+    if (mrt_dataset_load(&ds, dirs, 1, 1, &err) != MRT_OK) {
+        mrt_model_free(model);
+        return fail("eval", &err);
+    }
+    double sum[5] = {0};
+    int rc = 0;
+    char fp[MRT_FINGERPRINT_HEX];
+    mrt_fingerprint_hex(mrt_model_fingerprint(model), fp);
+    printf("{\n  \"name\": \"mrt\",\n  \"model\": \"%s\",\n  \"rate_id\": %d,\n"
+           "  \"refine_steps\": %d,\n",
+           fp, mrt_model_rate_id(model), o->refine);
+    /* null: the model's own weight */
+    if (o->refine_mse_weight_given)
+        printf("  \"refine_mse_weight\": %g,\n", (double)o->refine_mse_weight);
+    else
+        printf("  \"refine_mse_weight\": null,\n");
+    printf("  \"images\": [\n");
+    mrt_encode_options eo = {.threads = o->threads,
+                             .refine_steps = o->refine,
+                             .refine_mse_weight_given = o->refine_mse_weight_given,
+                             .refine_mse_weight = o->refine_mse_weight};
+    for (int i = 0; i < ds.count && rc == 0; i++) {
+        const mrt_image *img = &ds.images[i];
+        uint8_t *bits = NULL;
+        size_t len = 0;
+        mrt_image out = {0};
+        double psnr = 0, msssim = 0;
+        double t0 = now();
+        if (mrt_encode_with(model, img, &eo, &bits, &len, &err) != MRT_OK) rc = fail(ds.names[i], &err);
+        double t1 = now();
+        if (!rc && mrt_decode(model, bits, len, o->threads, &out, &err) != MRT_OK) rc = fail(ds.names[i], &err);
+        double t2 = now();
+        if (!rc && mrt_image_compare(img, &out, o->threads, &psnr, &msssim, &err) != MRT_OK)
+            rc = fail(ds.names[i], &err);
+        if (!rc) {
+            double bpp = len * 8.0 / ((double)img->width * img->height);
+            const char *base = strrchr(ds.names[i], '/');
+            printf("    {\"name\": ");
+            char *name = mrt_json_quote(base ? base + 1 : ds.names[i]);
+            fputs(name ? name : "null", stdout);
+            mrt_free(name);
+            printf(", \"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
+                   "\"encoding_time\": %.4f, \"decoding_time\": %.4f}%s\n",
+                   bpp, psnr, msssim, t1 - t0, t2 - t1, i + 1 < ds.count ? "," : "");
+            double v[5] = {bpp, psnr, msssim, t1 - t0, t2 - t1};
+            for (int k = 0; k < 5; k++) sum[k] += v[k];
+        }
+        mrt_free(bits);
+        mrt_image_free(&out);
+    }
+    if (!rc)
+        printf("  ],\n  \"results\": {\"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
+               "\"encoding_time\": %.4f, \"decoding_time\": %.4f}\n}\n",
+               sum[0] / ds.count, sum[1] / ds.count, sum[2] / ds.count, sum[3] / ds.count,
+               sum[4] / ds.count);
+    mrt_dataset_free(&ds);
+    mrt_model_free(model);
+    return rc;
+}
+
+static int cmd_init_model(const options *o) {
+    mrt_error err = {0};
+    if (mrt_model_write_random(o->args[0], o->seed, o->rate_id, &err) != MRT_OK)
+        return fail("writing the model", &err);
+    if (!o->quiet) fprintf(stderr, "%s: random XS model, seed %llu\n", o->args[0], o->seed);
+    return 0;
+}
+
+/* `mrt train`: its own option parser (many options, repeatable --data). */
+static int cmd_train(int argc, char **argv) {
+    mrt_train_options o;
+    mrt_train_defaults(&o);
+    const char **data = calloc((size_t)argc, sizeof *data);
+    if (!data) return usage("out of memory");
+    int ndata = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+#define NEED_VALUE \
+    if (!v) { free(data); return usage("an option needs a value"); } \
+    i++;
+        if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
+        if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
+        if (!strcmp(a, "--train-encoder")) { o.train_encoder = 1; continue; }
+        NEED_VALUE
+        if (!strcmp(a, "--data")) data[ndata++] = v;
+        else if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
+        else if (!strcmp(a, "--init")) o.init = v;
+        else if (!strcmp(a, "--export")) o.export_path = v;
+        else if (!strcmp(a, "--lambda")) o.lambda = strtof(v, &end);
+        else if (!strcmp(a, "--lambda-ramp")) o.lambda_ramp = strtol(v, &end, 10);
+        else if (!strcmp(a, "--target-bpp")) o.target_bpp = strtod(v, &end);
+        else if (!strcmp(a, "--mse-weight")) o.mse_weight = strtof(v, &end);
+        else if (!strcmp(a, "--rate-id")) o.rate_id = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--log")) o.log = v;
+        else if (!strcmp(a, "--stage")) o.stage = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--steps")) o.steps = strtol(v, &end, 10);
+        else if (!strcmp(a, "--stop-after")) o.stop_after = strtol(v, &end, 10);
+        else if (!strcmp(a, "--log-every")) o.log_every = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--batch")) o.batch = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--crop")) o.crop = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--bits")) o.tok_bits = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--latents")) o.latents = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, &end, 10);
+        else if (!strcmp(a, "--lr")) o.lr = strtof(v, &end);
+        else if (!strcmp(a, "--warmup")) o.warmup = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--save-every")) o.save_every = strtod(v, &end);
+        else { free(data); return usage("unknown train option"); }
+#undef NEED_VALUE
+        if (end && *end) { free(data); return usage("bad number"); }
+    }
+    o.data = data;
+    o.ndata = ndata;
+    mrt_error err = {0};
+    mrt_status st = mrt_train(&o, &err);
+    free(data);
+    if (st != MRT_OK) return fail("training", &err);
+    return 0;
+}
+
+static int run(int argc, char **argv);
+
+/* Output that cannot be written is an error too: `mrt info x.mrt >
+ * /dev/full` must not exit 0. */
+int main(int argc, char **argv) {
+    int rc = run(argc, argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "mrt: writing standard output: %s\n",
+                errno ? strerror(errno) : "write error");
+        return 1;
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv) {
+    if (argc < 2) return usage(NULL);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("mrt %s\n", MRT_VERSION_STRING);
+        return 0;
+    }
+    options o;
+    if (parse(argc, argv, &o) != 0) return usage(parse_problem);
+    if (o.refine_mse_weight_given && !o.refine)
+        return usage("--refine-mse-weight weighs refinement's objective: it needs --refine");
+    if ((o.scale > 0.0 || o.bytes) && strcmp(cmd, "encode") != 0)
+        return usage("--scale and --bytes are options of encode");
+    if (o.scale > 0.0 && o.bytes)
+        return usage("--bytes chooses the working size itself: give --scale or --bytes");
+    if (o.nmodels > 1 && !o.bytes)
+        return usage("several --model files are the rate points of encode --bytes");
+    if (!strcmp(cmd, "encode") && o.nargs == 2) return cmd_encode(&o);
+    if (!strcmp(cmd, "decode") && o.nargs == 2) return cmd_decode(&o);
+    if (!strcmp(cmd, "info") && o.nargs == 1) return cmd_info(&o);
+    if (!strcmp(cmd, "eval") && o.nargs == 1) return cmd_eval(&o);
+    if (!strcmp(cmd, "init-model") && o.nargs == 1) return cmd_init_model(&o);
+    return usage("unknown command or wrong number of arguments");
+}

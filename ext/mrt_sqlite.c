@@ -1,0 +1,1099 @@
+/*
+** mrt_sqlite.c -- the mrt SQLite extension: learned extreme-compression photos in SQL.
+**
+** A thin adapter over libmrt (codec/include/mrt.h): it moves bytes between
+** SQLite values and that API and holds no codec logic of its own.
+**
+** Build: the CMake target `mrt_sqlite` gives build/ext/mrt.so; load it with
+**
+**     sqlite3 photos.db '.load build/ext/mrt'
+**     sqlite3_load_extension(db, "build/ext/mrt", 0, &err);   (entry: sqlite3_mrt_init)
+**
+** The same file compiled with -DSQLITE_CORE (target `mrt_sqlite_static`)
+** links into a program; call mrt_sqlite_register(db) (ext/mrt_sqlite.h).
+**
+** Functions (every one: NULL in -> NULL out; full text in ext/README.md;
+** outputs below are from the seeded random model `mrt init-model --seed 1`,
+** because no trained model ships yet):
+**
+**   mrt_encode(image BLOB [, rate [, refine]]) -> BLOB
+**       PNG or JPEG bytes in, an mrt bitstream out. `rate` picks a rate
+**       point: a rate id (integer), a rate-point name (text, or a number
+**       for names like '0.01'), or 'low' / 'medium' / 'high'; or it is a
+**       byte budget, text such as '1500B', '2KB' (2,000 bytes) or '1.5KiB'
+**       (1,536 bytes): the encoder then chooses the rate point among those
+**       beside the connection's model, and a working size (a smaller copy
+**       the decoder scales back up), whichever decodes closest to the
+**       image within the budget (libmrt's mrt_encode_budget). `refine`
+**       (integer steps, 0..10000) spends encoding time on a better picture
+**       at the same size (latent refinement, as `mrt encode --refine`).
+**         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 590
+**
+**   mrt_decode(bits BLOB) -> BLOB
+**       A bitstream in, a PNG out (with the connection's model, or the
+**       rate point beside it whose fingerprint the bitstream names).
+**         SELECT writefile('coffee.png', mrt_decode(data)) FROM images
+**          WHERE name = 'samples/coffee.jpg';                         -> 414176
+**
+**   mrt_info(bits BLOB) -> TEXT
+**       The bitstream header as JSON, no model needed (as `mrt info`).
+**         SELECT mrt_info(mrt_encode(readfile('samples/coffee.jpg')));
+**         -> {"version": 1, "width": 600, "height": 400, "bytes": 590,
+**             "bpp": 0.019667, "rate_id": 0, "model": "60fa4823c2a20aca", "streams": [20, 540]}
+**
+**   mrt_psnr(a BLOB, b BLOB) -> REAL
+**       PSNR in dB over the RGB8 pixels of two PNG/JPEG images of one size
+**       (100 when identical).
+**         SELECT round(mrt_psnr(readfile('samples/coffee.jpg'),
+**                               mrt_decode(mrt_encode(readfile('samples/coffee.jpg')))), 2);  -> 6.01
+**
+**   mrt_msssim(a BLOB, b BLOB) -> REAL
+**       MS-SSIM (the training loss's, on RGB) of two PNG/JPEG images of one size.
+**         SELECT mrt_msssim(readfile('samples/coffee.jpg'), readfile('samples/coffee.jpg'));  -> 1.0
+**
+**   mrt_version() -> TEXT
+**         SELECT mrt_version();                                       -> 0.1.0
+**
+**   mrt_debug() -> TEXT
+**       JSON: version, build, SQLite, BLIS version/variant/kernels,
+**       threads, the connection's model (path, source, fingerprint).
+**         SELECT json_extract(mrt_debug(), '$.blis.kernels');          -> zen3
+**
+**   mrt_model(path TEXT) -> TEXT
+**       Loads a weights file as this connection's model and returns it
+**       as JSON; '' goes back to the default model.
+**         SELECT json_extract(mrt_model('/tmp/other.gguf'), '$.source');  -> mrt_model()
+**
+** The default model (no configuration needed): $MRT_MODEL, else
+** default.gguf beside mrt.so, else <datadir>/mrt/models/default.gguf of the
+** install, else models/default.gguf of the source tree it was built from.
+** Each model file is loaded once per process, shared by every connection
+** and thread, and freed when the last connection using it closes.
+**
+** Errors: a wrong argument type is SQLITE_MISMATCH naming the function and
+** the argument; an image or result over the limits is SQLITE_TOOBIG; bad
+** images and damaged or foreign bitstreams are SQLITE_ERROR with libmrt's
+** reason. Every message starts with the function's name.
+*/
+#define _GNU_SOURCE /* dladdr, dl_iterate_phdr: before any system header */
+
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT1
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <link.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mrt.h"
+#include "mrt_sqlite.h"
+
+/* Compile-time facts, from ext/CMakeLists.txt (fallbacks for a bare build). */
+#ifndef MRT_SOURCE_MODEL_DIR
+#define MRT_SOURCE_MODEL_DIR "models"
+#endif
+#ifndef MRT_INSTALL_MODEL_DIR
+#define MRT_INSTALL_MODEL_DIR "/usr/local/share/mrt/models"
+#endif
+#ifndef MRT_BUILD_TYPE
+#define MRT_BUILD_TYPE "unknown"
+#endif
+#ifndef MRT_COMPILER
+#define MRT_COMPILER "unknown"
+#endif
+#ifndef MRT_SANITIZED
+#define MRT_SANITIZED 0
+#endif
+#ifdef SQLITE_CORE
+#define MRT_LINKAGE "static"
+#else
+#define MRT_LINKAGE "loadable"
+#endif
+
+#define NO_MODEL_HINT "set MRT_MODEL or SELECT mrt_model('/path/model.gguf')"
+
+/* ------------------------------------------------- process-wide models */
+
+/* A loaded weights file, shared by every connection in the process that
+ * uses it. Identified by the file (device, inode, size, mtime), not by the
+ * path, so that two names of one file share one copy and a file replaced
+ * under the same name is loaded afresh. */
+typedef struct shared_model {
+    struct shared_model *next;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    mrt_model *model;
+    int refs; /* connections (and rate points) holding it; guarded by g_lock */
+} shared_model;
+
+/* A plain mutex rather than pthread_once: models come and go (refcounts),
+ * and loading under the lock is what makes "loaded once" true when two
+ * connections ask for the same file at the same moment. Loading takes
+ * milliseconds (a mapping and a SHA-256), so holding it is cheap. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_model *g_models;
+static int g_nmodels;
+
+static int same_file(const shared_model *m, const struct stat *st) {
+    return m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
+           m->mtime.tv_sec == st->st_mtim.tv_sec && m->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Returns the shared copy of the model at `path`, loading it if no
+ * connection holds it yet; the caller owns one reference. */
+static mrt_status model_acquire(const char *path, shared_model **out, mrt_error *err) {
+    struct stat st;
+    *out = NULL;
+    if (stat(path, &st) != 0) {
+        err->status = MRT_ERR_IO;
+        snprintf(err->message, sizeof err->message, "%s: %s", path, strerror(errno));
+        return MRT_ERR_IO;
+    }
+    pthread_mutex_lock(&g_lock);
+    for (shared_model *m = g_models; m; m = m->next) {
+        if (same_file(m, &st)) {
+            m->refs++;
+            pthread_mutex_unlock(&g_lock);
+            *out = m;
+            return MRT_OK;
+        }
+    }
+    shared_model *m = calloc(1, sizeof *m);
+    mrt_status status = MRT_ERR_NOMEM;
+    if (!m) {
+        err->status = MRT_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory");
+    } else if ((status = mrt_model_load(path, &m->model, err)) != MRT_OK) {
+        free(m);
+        m = NULL;
+    } else {
+        m->dev = st.st_dev;
+        m->ino = st.st_ino;
+        m->size = st.st_size;
+        m->mtime = st.st_mtim;
+        m->refs = 1;
+        m->next = g_models;
+        g_models = m;
+        g_nmodels++;
+    }
+    pthread_mutex_unlock(&g_lock);
+    *out = m;
+    return status;
+}
+
+static void model_release(shared_model *m) {
+    if (!m) return;
+    pthread_mutex_lock(&g_lock);
+    if (--m->refs == 0) {
+        for (shared_model **p = &g_models; *p; p = &(*p)->next) {
+            if (*p == m) {
+                *p = m->next;
+                break;
+            }
+        }
+        g_nmodels--;
+        mrt_model_free(m->model);
+        free(m);
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+int mrt_sqlite_models_loaded(void) {
+    pthread_mutex_lock(&g_lock);
+    int n = g_nmodels;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+/* ------------------------------------------------- per-connection state */
+
+/* A weights file beside the connection's model, by its rate-point name. */
+typedef struct rate_point {
+    char *name; /* "0.01" for mrt-0.01.gguf; other files: the name without .gguf */
+    char *path;
+    shared_model *model;
+} rate_point;
+
+/* What one connection remembers. SQLite runs a connection's function calls
+ * one at a time (under its mutex, or by the rules of multi-thread mode),
+ * so nothing here needs a lock; the models it points to are shared. */
+typedef struct mrt_conn {
+    int registrations;   /* functions whose user data this is; freed at 0 */
+    shared_model *model; /* the connection's model; NULL until first needed */
+    char *path;          /* the path this connection found or chose it by */
+    const char *source;  /* how: "MRT_MODEL", "beside the extension", ... */
+    rate_point *rates;   /* rate points beside `path`, scanned on first need */
+    int nrates;
+    int rates_scanned;
+} mrt_conn;
+
+static void conn_forget_rates(mrt_conn *c) {
+    for (int i = 0; i < c->nrates; i++) {
+        model_release(c->rates[i].model);
+        free(c->rates[i].name);
+        free(c->rates[i].path);
+    }
+    free(c->rates);
+    c->rates = NULL;
+    c->nrates = 0;
+    c->rates_scanned = 0;
+}
+
+static void conn_forget_model(mrt_conn *c) {
+    conn_forget_rates(c);
+    model_release(c->model);
+    free(c->path);
+    c->model = NULL;
+    c->path = NULL;
+    c->source = NULL;
+}
+
+/* xDestroy of every registered function: the state goes with the last. */
+static void conn_unref(void *p) {
+    mrt_conn *c = p;
+    if (--c->registrations > 0) return;
+    conn_forget_model(c);
+    free(c);
+}
+
+/* ------------------------------------------------------------- errors */
+
+/* Sets the result to an error: the message (printf-style, starting with the
+ * function's name by convention) and, unless it is plain SQLITE_ERROR, the
+ * code. sqlite3_result_error_code keeps a message already set. */
+static void fail(sqlite3_context *ctx, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    if (!msg) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_error(ctx, msg, -1);
+    if (code != SQLITE_ERROR) sqlite3_result_error_code(ctx, code);
+    sqlite3_free(msg);
+}
+
+/* A libmrt failure: too big stays too big (SQLITE_TOOBIG), out of memory
+ * stays out of memory; everything else -- bad image, damaged or foreign
+ * bitstream, bad weights file -- is SQLITE_ERROR with libmrt's reason.
+ * (SQLITE_CORRUPT and SQLITE_IOERR would be wrong: they speak of the
+ * database file, and an IOERR makes SQLite roll back the transaction.) */
+static void fail_mrt(sqlite3_context *ctx, const char *fn, const char *what, const mrt_error *e) {
+    int code = e->status == MRT_ERR_TOO_BIG ? SQLITE_TOOBIG
+             : e->status == MRT_ERR_NOMEM   ? SQLITE_NOMEM
+                                            : SQLITE_ERROR;
+    if (what)
+        fail(ctx, code, "%s: %s: %s", fn, what, e->message);
+    else
+        fail(ctx, code, "%s: %s", fn, e->message);
+}
+
+static const char *type_name(int type) {
+    switch (type) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+    }
+}
+
+/* "NULL in -> NULL out": true when any argument is NULL (the result is then
+ * left unset, which SQLite returns as NULL). */
+static int any_null(int argc, sqlite3_value **argv) {
+    for (int i = 0; i < argc; i++)
+        if (sqlite3_value_type(argv[i]) == SQLITE_NULL) return 1;
+    return 0;
+}
+
+/* Checks that argument i (0-based) is a BLOB; SQLITE_MISMATCH otherwise.
+ * No conversion from TEXT: a string is never meant as image bytes. */
+static int want_blob(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int i,
+                     const char *arg, const char *what) {
+    int t = sqlite3_value_type(argv[i]);
+    if (t == SQLITE_BLOB) return 1;
+    fail(ctx, SQLITE_MISMATCH, "%s: argument %d (%s) must be a BLOB of %s, not %s", fn, i + 1,
+         arg, what, type_name(t));
+    return 0;
+}
+
+/* A BLOB argument's bytes. SQLite gives NULL for a zero-length BLOB; libmrt
+ * takes NULL as a missing argument, so an empty BLOB becomes a pointer to
+ * nothing and gets libmrt's own "empty input" / "bad magic" reason. */
+static const uint8_t *blob_bytes(sqlite3_value *v, size_t *len) {
+    static const uint8_t nothing[1];
+    const uint8_t *p = sqlite3_value_blob(v);
+    *len = (size_t)sqlite3_value_bytes(v);
+    return p ? p : nothing;
+}
+
+/* Hands a libmrt buffer to SQLite without a copy, or refuses it when it is
+ * over the connection's SQLITE_LIMIT_LENGTH. */
+static void result_bytes(sqlite3_context *ctx, const char *fn, uint8_t *p, size_t n) {
+    int limit = sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+    if (n > (size_t)limit) {
+        mrt_free(p);
+        fail(ctx, SQLITE_TOOBIG, "%s: the result is %lld bytes, over SQLITE_LIMIT_LENGTH (%d)", fn,
+             (long long)n, limit);
+        return;
+    }
+    sqlite3_result_blob64(ctx, p, (sqlite3_uint64)n, mrt_free);
+}
+
+/* ------------------------------------------------------- model finding */
+
+static int is_readable_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+#ifndef SQLITE_CORE
+/* Any object of this file: dladdr() on it names the loaded mrt.so. */
+static const char mrt_anchor = 0;
+#endif
+
+/* The default model's path and where it came from; NULL when there is none.
+ * $MRT_MODEL is taken as given, even if it names a missing file: loading
+ * then fails naming it, which beats silently using another model. */
+static char *default_model_path(const char **source) {
+    const char *env = getenv("MRT_MODEL");
+    if (env && *env) {
+        *source = "MRT_MODEL";
+        return strdup(env);
+    }
+#ifndef SQLITE_CORE
+    Dl_info info;
+    if (dladdr(&mrt_anchor, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        int dirlen = slash ? (int)(slash - info.dli_fname) : 1;
+        const char *dir = slash ? info.dli_fname : ".";
+        char *p = sqlite3_mprintf("%.*s/default.gguf", dirlen, dir);
+        if (p && is_readable_file(p)) {
+            char *path = strdup(p);
+            sqlite3_free(p);
+            *source = "beside the extension";
+            return path;
+        }
+        sqlite3_free(p);
+    }
+#endif
+    static const struct {
+        const char *path, *source;
+    } fixed[] = {
+        {MRT_INSTALL_MODEL_DIR "/default.gguf", "install path"},
+        {MRT_SOURCE_MODEL_DIR "/default.gguf", "source tree"},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        if (is_readable_file(fixed[i].path)) {
+            *source = fixed[i].source;
+            return strdup(fixed[i].path);
+        }
+    }
+    return NULL;
+}
+
+/* The connection's model, found and loaded on first use. On failure NULL,
+ * with *code and *msg (sqlite3_mprintf'd) saying why; nothing is cached,
+ * so the next call looks again (e.g. after MRT_MODEL is fixed). */
+static shared_model *conn_model_try(mrt_conn *c, const char *fn, int *code, char **msg) {
+    if (c->model) return c->model;
+    const char *source = NULL;
+    char *path = default_model_path(&source);
+    *code = SQLITE_ERROR;
+    if (!path) {
+        *msg = sqlite3_mprintf("%s: no model: " NO_MODEL_HINT, fn);
+        return NULL;
+    }
+    mrt_error e = {0};
+    shared_model *m;
+    if (model_acquire(path, &m, &e) != MRT_OK) {
+        if (e.status == MRT_ERR_NOMEM) *code = SQLITE_NOMEM;
+        *msg = sqlite3_mprintf("%s: model from %s: %s", fn, source, e.message);
+        free(path);
+        return NULL;
+    }
+    c->model = m;
+    c->path = path;
+    c->source = source;
+    return m;
+}
+
+/* The same, setting the function's result to the error. */
+static shared_model *conn_model(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
+    int code;
+    char *msg = NULL;
+    shared_model *m = conn_model_try(c, fn, &code, &msg);
+    if (m) return m;
+    if (msg) fail(ctx, code, "%s", msg);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return NULL;
+}
+
+/* ------------------------------------------------------- rate points */
+
+/* The rate-point name of a weights file: "mrt-NAME.gguf" -> NAME, other
+ * files their name without ".gguf" (so the default model is 'default'). */
+static char *rate_name(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && !strcmp(base + n - 5, ".gguf")) n -= 5;
+    if (n > 4 && !strncmp(base, "mrt-", 4)) {
+        base += 4;
+        n -= 4;
+    }
+    char *name = malloc(n + 1);
+    if (name) {
+        memcpy(name, base, n);
+        name[n] = 0;
+    }
+    return name;
+}
+
+/* Rate points: the connection's model itself, then every mrt-*.gguf in its
+ * directory in name order, each loaded (shared) to learn its rate id and
+ * fingerprint. Scanned once per connection and model; a file that does not
+ * load is an error naming it rather than silently skipped, so that 'high'
+ * never quietly means a lower rate. */
+static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
+    if (c->rates_scanned) return 0;
+    const char *slash = strrchr(c->path, '/');
+    char *dir = slash ? strndup(c->path, (size_t)(slash - c->path) + (slash == c->path)) : strdup(".");
+    char **files = NULL;
+    int nfiles = 0;
+    if (!dir) {
+        sqlite3_result_error_nomem(ctx);
+        return -1;
+    }
+    mrt_error le = {0};
+    if (mrt_rate_point_files(dir, &files, &nfiles, &le) != MRT_OK) {
+        fail(ctx, le.status == MRT_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR, "%s: %s", fn,
+             le.message);
+        free(dir);
+        return -1;
+    }
+    c->rates = calloc((size_t)nfiles + 1, sizeof *c->rates);
+    if (!c->rates) {
+        sqlite3_result_error_nomem(ctx);
+        goto fail;
+    }
+    /* Entry 0: the connection's model, with a reference of its own. */
+    c->rates[0].name = rate_name(c->path);
+    c->rates[0].path = strdup(c->path);
+    if (!c->rates[0].name || !c->rates[0].path) {
+        free(c->rates[0].name);
+        free(c->rates[0].path);
+        sqlite3_result_error_nomem(ctx);
+        goto fail;
+    }
+    pthread_mutex_lock(&g_lock);
+    c->model->refs++;
+    pthread_mutex_unlock(&g_lock);
+    c->rates[0].model = c->model;
+    c->nrates = 1;
+    for (int i = 0; i < nfiles; i++) {
+        rate_point *r = &c->rates[c->nrates];
+        r->name = rate_name(files[i]);
+        r->path = strdup(files[i]);
+        if (!r->name || !r->path) {
+            free(r->name);
+            free(r->path);
+            sqlite3_result_error_nomem(ctx);
+            goto fail;
+        }
+        if (!strcmp(r->name, c->rates[0].name)) { /* the connection's own file */
+            free(r->name);
+            free(r->path);
+            continue;
+        }
+        mrt_error e = {0};
+        if (model_acquire(r->path, &r->model, &e) != MRT_OK) {
+            fail(ctx, e.status == MRT_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR,
+                 "%s: rate point '%s': %s", fn, r->name, e.message);
+            free(r->name);
+            free(r->path);
+            goto fail;
+        }
+        c->nrates++;
+    }
+    c->rates_scanned = 1;
+    mrt_rate_point_files_free(files, nfiles);
+    free(dir);
+    return 0;
+fail:
+    conn_forget_rates(c);
+    mrt_rate_point_files_free(files, nfiles);
+    free(dir);
+    return -1;
+}
+
+/* "'default' (rate id 0), '0.01' (rate id 2)": what a failed lookup lists. */
+static char *rates_list(const mrt_conn *c) {
+    sqlite3_str *s = sqlite3_str_new(NULL);
+    for (int i = 0; i < c->nrates; i++)
+        sqlite3_str_appendf(s, "%s'%s' (rate id %d)", i ? ", " : "", c->rates[i].name,
+                            mrt_model_rate_id(c->rates[i].model->model));
+    return sqlite3_str_finish(s);
+}
+
+static void fail_rate(sqlite3_context *ctx, mrt_conn *c, const char *fn, const char *why) {
+    char *list = rates_list(c);
+    fail(ctx, SQLITE_ERROR, "%s: %s; rate points beside %s: %s", fn, why, c->path,
+         list ? list : "?");
+    sqlite3_free(list);
+}
+
+static int cmp_ints(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The one rate point with rate id `id`; an error if none or if two files
+ * with different weights claim it. */
+static shared_model *rate_by_id(sqlite3_context *ctx, mrt_conn *c, const char *fn, int id,
+                                const char *asked) {
+    rate_point *found = NULL;
+    for (int i = 0; i < c->nrates; i++) {
+        rate_point *r = &c->rates[i];
+        if (mrt_model_rate_id(r->model->model) != id) continue;
+        if (found && found->model != r->model) {
+            char *why = sqlite3_mprintf("rate %s is ambiguous: '%s' and '%s' both have rate id %d",
+                                        asked, found->name, r->name, id);
+            fail_rate(ctx, c, fn, why ? why : "ambiguous rate");
+            sqlite3_free(why);
+            return NULL;
+        }
+        if (!found) found = r;
+    }
+    if (!found) {
+        char *why = sqlite3_mprintf("no model for rate %s", asked);
+        fail_rate(ctx, c, fn, why ? why : "no model for this rate");
+        sqlite3_free(why);
+        return NULL;
+    }
+    return found->model;
+}
+
+/* Resolves mrt_encode's `rate` argument (ext/README.md, "Rate points"):
+ *   INTEGER n             the rate point whose model has rate id n;
+ *   TEXT name             the rate point of that name (mrt-NAME.gguf);
+ *   TEXT low|medium|high  the lowest, middle and highest rate id, when at
+ *                         least three different rate ids are present;
+ *   REAL x                the rate point whose name is the number x. */
+static shared_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char *fn,
+                                sqlite3_value *v) {
+    int type = sqlite3_value_type(v);
+    if (type == SQLITE_BLOB) {
+        fail(ctx, SQLITE_MISMATCH,
+             "%s: argument 2 (rate) must be a rate id, a rate-point name or 'low'/'medium'/'high', "
+             "not BLOB", fn);
+        return NULL;
+    }
+    shared_model *cur = conn_model(ctx, c, fn);
+    if (!cur) return NULL;
+    /* The common case needs no directory scan. */
+    if (type == SQLITE_INTEGER && sqlite3_value_int64(v) == mrt_model_rate_id(cur->model))
+        return cur;
+    if (conn_scan_rates(ctx, c, fn) != 0) return NULL;
+
+    if (type == SQLITE_INTEGER) {
+        sqlite3_int64 id = sqlite3_value_int64(v);
+        char asked[32];
+        snprintf(asked, sizeof asked, "%lld", (long long)id);
+        if (id < 0 || id > 255) {
+            fail_rate(ctx, c, fn, "rate ids are 0..255");
+            return NULL;
+        }
+        return rate_by_id(ctx, c, fn, (int)id, asked);
+    }
+    if (type == SQLITE_FLOAT) {
+        double x = sqlite3_value_double(v);
+        for (int i = 0; i < c->nrates; i++) {
+            char *end;
+            double y = strtod(c->rates[i].name, &end);
+            if (end != c->rates[i].name && !*end && fabs(x - y) <= 1e-9 * fabs(y))
+                return c->rates[i].model;
+        }
+        char *why = sqlite3_mprintf("no rate point named %g", x);
+        fail_rate(ctx, c, fn, why ? why : "no such rate point");
+        sqlite3_free(why);
+        return NULL;
+    }
+    const char *name = (const char *)sqlite3_value_text(v);
+    if (!name) {
+        sqlite3_result_error_nomem(ctx);
+        return NULL;
+    }
+    for (int i = 0; i < c->nrates; i++)
+        if (!strcmp(c->rates[i].name, name)) return c->rates[i].model;
+    int which = !strcmp(name, "low") ? 0 : !strcmp(name, "medium") ? 1 : !strcmp(name, "high") ? 2 : -1;
+    if (which < 0) {
+        char *why = sqlite3_mprintf("no rate point named '%s'", name);
+        fail_rate(ctx, c, fn, why ? why : "no such rate point");
+        sqlite3_free(why);
+        return NULL;
+    }
+    int ids[256], n = 0; /* distinct rate ids, ascending */
+    for (int i = 0; i < c->nrates; i++) {
+        int id = mrt_model_rate_id(c->rates[i].model->model), seen = 0;
+        for (int j = 0; j < n; j++) seen |= ids[j] == id;
+        if (!seen) ids[n++] = id;
+    }
+    if (n < 3) {
+        char *why = sqlite3_mprintf("rate '%s' needs rate points with 3 different rate ids, "
+                                    "found %d", name, n);
+        fail_rate(ctx, c, fn, why ? why : "not enough rate points");
+        sqlite3_free(why);
+        return NULL;
+    }
+    qsort(ids, (size_t)n, sizeof ids[0], cmp_ints);
+    int id = which == 0 ? ids[0] : which == 2 ? ids[n - 1] : ids[(n - 1) / 2];
+    char asked[64];
+    snprintf(asked, sizeof asked, "'%s' (rate id %d)", name, id);
+    return rate_by_id(ctx, c, fn, id, asked);
+}
+
+/* ------------------------------------------------------------ JSON bits */
+
+/* z as a JSON string ("" for NULL; null if out of memory) */
+static void json_string(sqlite3_str *s, const char *z) {
+    char *quoted = mrt_json_quote(z ? z : "");
+    sqlite3_str_appendall(s, quoted ? quoted : "null");
+    mrt_free(quoted);
+}
+
+static void hex(char *out, const uint8_t *b, int n) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* {"path": ..., "source": ..., "name": ..., "rate_id": ..., "fingerprint": ...} */
+static void json_model(sqlite3_str *s, const mrt_conn *c) {
+    char fp[65];
+    hex(fp, mrt_model_fingerprint(c->model->model), 32);
+    char *name = rate_name(c->path);
+    sqlite3_str_appendall(s, "{\"path\": ");
+    json_string(s, c->path);
+    sqlite3_str_appendall(s, ", \"source\": ");
+    json_string(s, c->source);
+    sqlite3_str_appendall(s, ", \"name\": ");
+    json_string(s, name ? name : "");
+    sqlite3_str_appendf(s, ", \"rate_id\": %d, \"fingerprint\": \"%s\"}",
+                        mrt_model_rate_id(c->model->model), fp);
+    free(name);
+}
+
+static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
+    int rc = sqlite3_str_errcode(s);
+    char *z = sqlite3_str_finish(s);
+    if (rc != SQLITE_OK || !z) {
+        sqlite3_free(z);
+        if (rc == SQLITE_TOOBIG) sqlite3_result_error_toobig(ctx);
+        else sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+}
+
+/* ------------------------------------------------------------- functions */
+
+/* mrt_encode(image BLOB [, rate [, refine]]) -> bitstream BLOB */
+/* mrt_encode(image, '2KB'): the rate points of the connection's model
+ * (each model once, by fingerprint), mrt_encode_budget choosing. */
+static void encode_budget(sqlite3_context *ctx, mrt_conn *c, const char *fn,
+                          sqlite3_value *image, size_t budget,
+                          const mrt_encode_options *options) {
+    if (!conn_model(ctx, c, fn) || conn_scan_rates(ctx, c, fn) != 0) return;
+    const mrt_model **models = sqlite3_malloc64(sizeof *models * (sqlite3_uint64)c->nrates);
+    if (!models) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    int n = 0;
+    for (int i = 0; i < c->nrates; i++) {
+        const mrt_model *m = c->rates[i].model->model;
+        int seen = 0;
+        for (int j = 0; j < n; j++)
+            seen |= !memcmp(mrt_model_fingerprint(models[j]), mrt_model_fingerprint(m),
+                            MRT_FINGERPRINT_BYTES);
+        if (!seen) models[n++] = m;
+    }
+    size_t len;
+    const uint8_t *data = blob_bytes(image, &len);
+    mrt_error e = {0};
+    mrt_image img = {0};
+    if (mrt_image_read_memory(data, len, &img, &e) != MRT_OK) {
+        sqlite3_free(models);
+        fail_mrt(ctx, fn, "argument 1 (image)", &e);
+        return;
+    }
+    uint8_t *bits = NULL;
+    size_t nbits = 0;
+    mrt_status st = mrt_encode_budget((const mrt_model *const *)models, n, &img, budget,
+                                      options, &bits, &nbits, NULL, &e);
+    mrt_image_free(&img);
+    sqlite3_free(models);
+    if (st != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
+    }
+    result_bytes(ctx, fn, bits, nbits);
+}
+
+static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    static const char fn[] = "mrt_encode";
+    mrt_conn *c = sqlite3_user_data(ctx);
+    if (any_null(argc, argv)) return;
+    if (!want_blob(ctx, fn, argv, 0, "image", "PNG or JPEG bytes")) return;
+    mrt_encode_options options = {.threads = 0};
+    if (argc > 2) {
+        int t = sqlite3_value_type(argv[2]);
+        if (t != SQLITE_INTEGER) {
+            fail(ctx, SQLITE_MISMATCH, "%s: argument 3 (refine) must be an INTEGER number of "
+                 "refinement steps, not %s", fn, type_name(t));
+            return;
+        }
+        sqlite3_int64 steps = sqlite3_value_int64(argv[2]);
+        if (steps < 0 || steps > MRT_REFINE_MAX_STEPS) {
+            fail(ctx, SQLITE_ERROR, "%s: argument 3 (refine) is %lld steps, outside 0..%d", fn,
+                 (long long)steps, MRT_REFINE_MAX_STEPS);
+            return;
+        }
+        options.refine_steps = (int)steps;
+    }
+    /* a byte budget ('1500B', '2KB', ...): every rate point beside the
+     * connection's model, the encoder choosing rate point and working size */
+    size_t budget = 0;
+    if (argc > 1 && sqlite3_value_type(argv[1]) == SQLITE_TEXT &&
+        mrt_parse_byte_budget((const char *)sqlite3_value_text(argv[1]), &budget) == 0) {
+        encode_budget(ctx, c, fn, argv[0], budget, &options);
+        return;
+    }
+    shared_model *m = argc > 1 ? rate_model(ctx, c, fn, argv[1]) : conn_model(ctx, c, fn);
+    if (!m) return;
+    size_t len;
+    const uint8_t *data = blob_bytes(argv[0], &len);
+    mrt_error e = {0};
+    mrt_image img = {0};
+    if (mrt_image_read_memory(data, len, &img, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, "argument 1 (image)", &e);
+        return;
+    }
+    uint8_t *bits = NULL;
+    size_t nbits = 0;
+    mrt_status st = mrt_encode_with(m->model, &img, &options, &bits, &nbits, &e);
+    mrt_image_free(&img);
+    if (st != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
+    }
+    result_bytes(ctx, fn, bits, nbits);
+}
+
+/* mrt_decode(bits BLOB) -> PNG BLOB */
+static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    static const char fn[] = "mrt_decode";
+    mrt_conn *c = sqlite3_user_data(ctx);
+    if (any_null(argc, argv)) return;
+    if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return;
+    size_t len;
+    const uint8_t *data = blob_bytes(argv[0], &len);
+    mrt_error e = {0};
+    mrt_info info;
+    /* The header first: damage is reported as such before any model is
+     * looked for, and its fingerprint says which model to use. */
+    if (mrt_info_read(data, len, &info, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
+    }
+    shared_model *m = conn_model(ctx, c, fn);
+    if (!m) return;
+    if (memcmp(mrt_model_fingerprint(m->model), info.fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
+        /* Made at another rate point: use the one beside ours with the
+         * bitstream's fingerprint. If none has it, mrt_decode below reports
+         * the mismatch naming both fingerprints. */
+        if (conn_scan_rates(ctx, c, fn) != 0) return;
+        for (int i = 0; i < c->nrates; i++) {
+            if (!memcmp(mrt_model_fingerprint(c->rates[i].model->model), info.fingerprint,
+                        MRT_FINGERPRINT_BYTES)) {
+                m = c->rates[i].model;
+                break;
+            }
+        }
+    }
+    mrt_image img = {0};
+    if (mrt_decode(m->model, data, len, 0, &img, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
+    }
+    uint8_t *png = NULL;
+    size_t npng = 0;
+    mrt_status st = mrt_image_write_png_memory(&img, &png, &npng, &e);
+    mrt_image_free(&img);
+    if (st != MRT_OK) {
+        fail_mrt(ctx, fn, "writing the PNG", &e);
+        return;
+    }
+    result_bytes(ctx, fn, png, npng);
+}
+
+/* mrt_info(bits BLOB) -> JSON TEXT, the same object as `mrt info` prints. */
+static void info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    static const char fn[] = "mrt_info";
+    if (any_null(argc, argv)) return;
+    if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return;
+    size_t len;
+    const uint8_t *data = blob_bytes(argv[0], &len);
+    mrt_error e = {0};
+    mrt_info info;
+    if (mrt_info_read(data, len, &info, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
+    }
+    char json[MRT_INFO_JSON_MAX];
+    mrt_info_json(&info, json, sizeof json);
+    sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);
+}
+
+/* mrt_psnr and mrt_msssim: both images read, then libmrt's
+ * mrt_image_compare, the one PSNR/MS-SSIM of the project (the CLI's eval
+ * and the benchmarks use it too). It refuses images of different sizes,
+ * naming both. */
+static void compare(sqlite3_context *ctx, const char *fn, sqlite3_value **argv, int want_psnr) {
+    static const char *names[2] = {"argument 1 (a)", "argument 2 (b)"};
+    if (!want_blob(ctx, fn, argv, 0, "a", "PNG or JPEG bytes")) return;
+    if (!want_blob(ctx, fn, argv, 1, "b", "PNG or JPEG bytes")) return;
+    mrt_image img[2] = {{0}, {0}};
+    mrt_error e = {0};
+    int ok = 1;
+    for (int i = 0; ok && i < 2; i++) {
+        size_t len;
+        const uint8_t *data = blob_bytes(argv[i], &len);
+        if (mrt_image_read_memory(data, len, &img[i], &e) != MRT_OK) {
+            fail_mrt(ctx, fn, names[i], &e);
+            ok = 0;
+        }
+    }
+    double value = 0;
+    /* Thread count: the default; MS-SSIM's planes are computed
+     * independently, so the value does not depend on it. */
+    if (ok && mrt_image_compare(&img[0], &img[1], 0, want_psnr ? &value : NULL,
+                                want_psnr ? NULL : &value, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        ok = 0;
+    }
+    mrt_image_free(&img[0]);
+    mrt_image_free(&img[1]);
+    if (ok) sqlite3_result_double(ctx, value);
+}
+
+/* mrt_psnr(a BLOB, b BLOB) -> REAL: dB over every R, G and B sample; 100
+ * for identical pixels (libmrt's stand-in for infinity). */
+static void psnr_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    if (any_null(argc, argv)) return;
+    compare(ctx, "mrt_psnr", argv, 1);
+}
+
+/* mrt_msssim(a BLOB, b BLOB) -> REAL: the training loss's MS-SSIM on RGB
+ * in [0, 1] (codec/runtime/runtime.h). */
+static void msssim_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    if (any_null(argc, argv)) return;
+    compare(ctx, "mrt_msssim", argv, 0);
+}
+
+/* mrt_version() -> TEXT */
+static void version_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    (void)argv;
+    sqlite3_result_text(ctx, MRT_VERSION_STRING, -1, SQLITE_STATIC);
+}
+
+/* The BLIS library this process loaded, from the dynamic linker's list. */
+static int find_blis(struct dl_phdr_info *info, size_t size, void *out) {
+    (void)size;
+    if (info->dlpi_name && strstr(info->dlpi_name, "libblis")) {
+        *(const char **)out = info->dlpi_name;
+        return 1;
+    }
+    return 0;
+}
+
+/* mrt_debug() -> JSON TEXT: what to paste into a bug report. */
+static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    (void)argv;
+    mrt_conn *c = sqlite3_user_data(ctx);
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendall(s, "{\"version\": \"" MRT_VERSION_STRING "\", \"build\": {\"type\": ");
+    json_string(s, MRT_BUILD_TYPE);
+    sqlite3_str_appendall(s, ", \"compiler\": ");
+    json_string(s, MRT_COMPILER);
+    sqlite3_str_appendf(s, ", \"linkage\": \"%s\", \"sanitizers\": %s}", MRT_LINKAGE,
+                        MRT_SANITIZED ? "true" : "false");
+    sqlite3_str_appendf(s, ", \"sqlite\": \"%s\"", sqlite3_libversion());
+
+    /* The BLIS variant is the Debian package's directory (blis-openmp,
+     * blis-pthread, blis-serial) of the library actually loaded. */
+    const char *blis_name = NULL;
+    char blis_path[PATH_MAX];
+    const char *variant = "unknown";
+    dl_iterate_phdr(find_blis, &blis_name);
+    if (blis_name && realpath(blis_name, blis_path)) blis_name = blis_path;
+    if (blis_name) {
+        static const char *variants[] = {"openmp", "pthread", "serial"};
+        for (size_t i = 0; i < 3; i++) {
+            char dir[32];
+            snprintf(dir, sizeof dir, "blis-%s", variants[i]);
+            if (strstr(blis_name, dir)) variant = variants[i];
+        }
+    }
+    sqlite3_str_appendall(s, ", \"blis\": {\"version\": ");
+    json_string(s, mrt_blis_version());
+    sqlite3_str_appendall(s, ", \"variant\": ");
+    json_string(s, variant);
+    sqlite3_str_appendall(s, ", \"kernels\": ");
+    json_string(s, mrt_blis_arch());
+    sqlite3_str_appendall(s, ", \"library\": ");
+    if (blis_name) json_string(s, blis_name);
+    else sqlite3_str_appendall(s, "null");
+    sqlite3_str_appendf(s, "}, \"threads\": %d, \"model\": ", mrt_default_threads());
+
+    /* The model, loaded if this connection has not yet: the fingerprint is
+     * the point. A failure is reported in the JSON, not as an error, so
+     * that mrt_debug() works exactly when something is wrong. */
+    int code;
+    char *msg = NULL;
+    if (conn_model_try(c, "mrt_debug", &code, &msg)) {
+        json_model(s, c);
+    } else {
+        sqlite3_str_appendall(s, "null, \"model_error\": ");
+        json_string(s, msg ? msg : "out of memory");
+    }
+    sqlite3_free(msg);
+    sqlite3_str_appendf(s, ", \"models_loaded\": %d}", mrt_sqlite_models_loaded());
+    result_str(ctx, s);
+}
+
+/* mrt_model(path TEXT) -> JSON TEXT; '' returns to the default model. */
+static void model_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    static const char fn[] = "mrt_model";
+    mrt_conn *c = sqlite3_user_data(ctx);
+    if (any_null(argc, argv)) return;
+    int t = sqlite3_value_type(argv[0]);
+    if (t != SQLITE_TEXT) {
+        fail(ctx, SQLITE_MISMATCH, "%s: argument 1 (path) must be TEXT, not %s", fn, type_name(t));
+        return;
+    }
+    const char *path = (const char *)sqlite3_value_text(argv[0]);
+    if (!path) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (!*path) {
+        conn_forget_model(c);
+        if (!conn_model(ctx, c, fn)) return;
+    } else {
+        mrt_error e = {0};
+        shared_model *m;
+        char *copy = strdup(path);
+        if (!copy) {
+            sqlite3_result_error_nomem(ctx);
+            return;
+        }
+        if (model_acquire(path, &m, &e) != MRT_OK) {
+            free(copy);
+            fail_mrt(ctx, fn, NULL, &e);
+            return;
+        }
+        /* Only now drop the old model: a failed call changes nothing. */
+        conn_forget_model(c);
+        c->model = m;
+        c->path = copy;
+        c->source = "mrt_model()";
+    }
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    json_model(s, c);
+    result_str(ctx, s);
+}
+
+/* ---------------------------------------------------------- registration */
+
+/* Flags, with the reasons (the same table is in ext/README.md, and
+ * tests/ext check the two against PRAGMA function_list):
+ *   - mrt_info, mrt_psnr, mrt_msssim, mrt_version: DETERMINISTIC and
+ *     INNOCUOUS -- pure functions of their arguments, no side effects.
+ *   - mrt_encode, mrt_decode: neither -- their result depends on the
+ *     connection's model (MRT_MODEL, mrt_model()), which is not an
+ *     argument, and decoded pixels may differ by a level or two between
+ *     CPUs; so no indexes or generated columns on them.
+ *   - mrt_debug: neither -- reports paths and the environment.
+ *   - mrt_model: DIRECTONLY -- it reads a file named in SQL, so it must not
+ *     run from a trigger, view or schema someone else wrote. */
+#define PURE (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
+static const struct {
+    const char *name;
+    int nargs;
+    int flags;
+    void (*fn)(sqlite3_context *, int, sqlite3_value **);
+} mrt_functions[] = {
+    {"mrt_encode", 1, SQLITE_UTF8, encode_func},
+    {"mrt_encode", 2, SQLITE_UTF8, encode_func},
+    {"mrt_encode", 3, SQLITE_UTF8, encode_func},
+    {"mrt_decode", 1, SQLITE_UTF8, decode_func},
+    {"mrt_info", 1, PURE, info_func},
+    {"mrt_psnr", 2, PURE, psnr_func},
+    {"mrt_msssim", 2, PURE, msssim_func},
+    {"mrt_version", 0, PURE, version_func},
+    {"mrt_debug", 0, SQLITE_UTF8, debug_func},
+    {"mrt_model", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, model_func},
+};
+
+int mrt_sqlite_register(sqlite3 *db) {
+    mrt_conn *c = calloc(1, sizeof *c);
+    if (!c) return SQLITE_NOMEM;
+    /* One reference for this loop, one per registered function; SQLite
+     * calls conn_unref for each function when it is replaced or the
+     * connection closes (and at once if a registration fails). */
+    c->registrations = 1;
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof mrt_functions / sizeof mrt_functions[0]; i++) {
+        c->registrations++;
+        rc = sqlite3_create_function_v2(db, mrt_functions[i].name, mrt_functions[i].nargs,
+                                        mrt_functions[i].flags, c, mrt_functions[i].fn, NULL, NULL,
+                                        conn_unref);
+    }
+    conn_unref(c);
+    return rc;
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_mrt_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+    SQLITE_EXTENSION_INIT2(pApi);
+#ifdef SQLITE_CORE
+    (void)pApi;
+#endif
+    int rc = mrt_sqlite_register(db);
+    if (rc != SQLITE_OK && pzErrMsg)
+        *pzErrMsg = sqlite3_mprintf("mrt: registering the SQL functions failed: %s",
+                                    sqlite3_errstr(rc));
+    return rc;
+}
