@@ -44,11 +44,11 @@
 static struct {
     const char *archive;
     const char *model;
-    const char *rate;
+    const char *rate;  /* --rate: a rate point beside the model */
+    size_t bytes;      /* --bytes: a byte budget per photo; 0: none */
     const char *dir; /* -C */
-    int threads;
-    int refine;       /* --refine: latent refinement steps */
-    int default_rate; /* the default model's rate id (for --refine without --rate) */
+    int threads;       /* -j: add's encoders; the codec's threads for the others */
+    int refine;        /* --refine: latent refinement steps */
     int quiet, json, sqlar, help;
     int keep_original; /* add --keep-original */
     int original;      /* extract/cat --original */
@@ -387,6 +387,38 @@ static int open_uri(const char *query) {
 
 enum { ARCHIVE_READ, ARCHIVE_WRITE, ARCHIVE_CREATE };
 
+/* ------------------------------------------------------------- models */
+
+/* The model set (mrt.h, "model sets"): --model, else the default model,
+ * and the rate points beside it. Opened on first need; NULL with a message
+ * when there is none. Shared by the encoder threads of add -j. */
+static mrt_model_set *models;
+
+static mrt_model_set *archive_models(void) {
+    if (models) return models;
+    const char *source = NULL;
+    char *found = opt.model ? NULL : mrt_default_model_path(NULL, NULL, &source);
+    const char *path = opt.model ? opt.model : found;
+    mrt_error err = {0};
+    if (!path)
+        msg("no model: set MRT_MODEL or pass --model FILE (no default.gguf found)");
+    else if (mrt_model_set_open(path, &models, &err) != MRT_OK && opt.model)
+        msg("--model: %s", err.message);
+    else if (!models)
+        msg("no model: model from %s: %s", source, err.message);
+    mrt_free(found);
+    return models;
+}
+
+/* The codec's threads for one call: add -j N (N > 1) runs N encoders of
+ * one thread each, unless MRT_THREADS says otherwise; every other command
+ * gives the codec the -j threads (0: libmrt's default). */
+static int codec_threads(int encoders) {
+    if (encoders > 1) return getenv("MRT_THREADS") ? 0 : 1;
+    return opt.threads;
+}
+
+
 /* Opens the archive: to read (the read-only commands: an archive on a disc
  * or a read-only mount is readable), to write, or to create it (and apply
  * the schema) if needed. */
@@ -474,17 +506,8 @@ static int open_archive(int mode) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    if (opt.model) {
-        sqlite3_stmt *st = prep("SELECT mrt_model(?1)");
-        if (!st) return -1;
-        sqlite3_bind_text(st, 1, opt.model, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_ROW) {
-            db_fail("--model");
-            sqlite3_finalize(st);
-            return -1;
-        }
-        sqlite3_finalize(st);
-    }
+    /* A --model that does not load is fatal for every command. */
+    if (opt.model && !archive_models()) return -1;
     return 0;
 }
 
@@ -603,47 +626,59 @@ static int unchanged(const char *name, long long size, long long mtime) {
     return r;
 }
 
-/* Encodes with connection c's model (and --rate, --refine) through
- * mrt_encode(). */
-static int encode(sqlite3 *c, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len,
-                  char *why, size_t whylen) {
-    sqlite3_stmt *st = NULL;
-    const char *sql = opt.refine ? "SELECT mrt_encode(?1, ?2, ?3)"
-                      : opt.rate ? "SELECT mrt_encode(?1, ?2)"
-                                 : "SELECT mrt_encode(?1)";
-    if (sqlite3_prepare_v2(c, sql, -1, &st, NULL) != SQLITE_OK) {
-        snprintf(why, whylen, "%s", sqlite3_errmsg(c));
+/* What add encodes with: the rate point --rate names (else the set's own
+ * model), or with --bytes every rate point, the encoder choosing. Resolved
+ * once, before the first file (resolve_encoder). */
+static const mrt_model *encode_model;
+static const mrt_model *const *budget_models;
+static int budget_nmodels;
+
+static int resolve_encoder(void) {
+    mrt_model_set *set = archive_models();
+    if (!set) return -1;
+    mrt_error err = {0};
+    mrt_status st = MRT_OK;
+    if (opt.bytes)
+        st = mrt_model_set_rate_points(set, &budget_models, &budget_nmodels, &err);
+    else if (opt.rate)
+        st = mrt_model_set_rate(set, opt.rate, &encode_model, &err);
+    else
+        encode_model = mrt_model_set_model(set);
+    if (st == MRT_OK && opt.bytes) {
+        /* a budget too small for the smallest picture fits no photo: fatal
+         * once rather than a failure per file */
+        uint8_t px[16 * 16 * 3] = {0}, *bits = NULL;
+        size_t nbits = 0;
+        mrt_image probe = {16, 16, px};
+        mrt_encode_options eo = {.threads = 1};
+        st = mrt_encode_budget(budget_models, budget_nmodels, &probe, opt.bytes, &eo, &bits,
+                               &nbits, NULL, &err);
+        mrt_free(bits);
+    }
+    if (st != MRT_OK) {
+        if (opt.bytes) msg("--bytes %zu: %s", opt.bytes, err.message);
+        else msg("--rate %s: %s", opt.rate, err.message);
         return -1;
     }
-    sqlite3_bind_blob(st, 1, data, (int)len, SQLITE_STATIC);
-    if (opt.refine) {
-        sqlite3_bind_int(st, 3, opt.refine);
-        if (!opt.rate) sqlite3_bind_int(st, 2, opt.default_rate);
-    }
-    if (opt.rate) {
-        char *end;
-        long v = strtol(opt.rate, &end, 10);
-        if (*opt.rate && !*end)
-            sqlite3_bind_int64(st, 2, v);
-        else
-            sqlite3_bind_text(st, 2, opt.rate, -1, SQLITE_STATIC);
-    }
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW || sqlite3_column_type(st, 0) != SQLITE_BLOB) {
-        snprintf(why, whylen, "%s", sqlite3_errmsg(c));
-        sqlite3_finalize(st);
-        return -1;
-    }
-    *out_len = (size_t)sqlite3_column_bytes(st, 0);
-    *out = malloc(*out_len ? *out_len : 1);
-    if (!*out) {
-        snprintf(why, whylen, "out of memory");
-        sqlite3_finalize(st);
-        return -1;
-    }
-    memcpy(*out, sqlite3_column_blob(st, 0), *out_len);
-    sqlite3_finalize(st);
     return 0;
+}
+
+/* Encodes one file's bytes (PNG or JPEG) on `threads` codec threads. */
+static int encode(const uint8_t *data, size_t len, int threads, uint8_t **out, size_t *out_len,
+                  char *why, size_t whylen) {
+    mrt_error err = {0};
+    mrt_image img = {0};
+    if (mrt_image_read_memory(data, len, &img, &err) != MRT_OK) {
+        snprintf(why, whylen, "%s", err.message);
+        return -1;
+    }
+    mrt_encode_options eo = {.threads = threads, .refine_steps = opt.refine};
+    mrt_status st = opt.bytes ? mrt_encode_budget(budget_models, budget_nmodels, &img, opt.bytes,
+                                                  &eo, out, out_len, NULL, &err)
+                              : mrt_encode_with(encode_model, &img, &eo, out, out_len, &err);
+    mrt_image_free(&img);
+    if (st != MRT_OK) snprintf(why, whylen, "%s", err.message);
+    return st == MRT_OK ? 0 : -1;
 }
 
 /* One file on its way in: read and checked by the main thread, encoded by a
@@ -683,17 +718,6 @@ static struct {
 
 static void *worker(void *arg) {
     (void)arg;
-    sqlite3 *c = NULL;
-    char setup[600] = "";
-    if (sqlite3_open(":memory:", &c) != SQLITE_OK || mrt_sqlite_register(c) != SQLITE_OK)
-        snprintf(setup, sizeof setup, "cannot open an encoder connection: %s", sqlite3_errmsg(c));
-    else if (opt.model) {
-        sqlite3_stmt *st = NULL;
-        sqlite3_prepare_v2(c, "SELECT mrt_model(?1)", -1, &st, NULL);
-        sqlite3_bind_text(st, 1, opt.model, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_ROW) snprintf(setup, sizeof setup, "%s", sqlite3_errmsg(c));
-        sqlite3_finalize(st);
-    }
     pthread_mutex_lock(&pool.mu);
     for (;;) {
         while (!pool.todo && !pool.stopping) pthread_cond_wait(&pool.work, &pool.mu);
@@ -702,11 +726,8 @@ static void *worker(void *arg) {
         pool.todo = j->next;
         if (!pool.todo) pool.todo_tail = NULL;
         pthread_mutex_unlock(&pool.mu);
-        if (setup[0]) {
-            j->failed = 1;
-            snprintf(j->why, sizeof j->why, "%s", setup);
-        } else
-            j->failed = encode(c, j->data, j->len, &j->bits, &j->nbits, j->why, sizeof j->why) != 0;
+        j->failed = encode(j->data, j->len, codec_threads(pool.n), &j->bits, &j->nbits, j->why,
+                           sizeof j->why) != 0;
         pthread_mutex_lock(&pool.mu);
         j->next = NULL;
         if (pool.fin_tail)
@@ -717,7 +738,6 @@ static void *worker(void *arg) {
         pthread_cond_signal(&pool.done);
     }
     pthread_mutex_unlock(&pool.mu);
-    sqlite3_close(c);
     return NULL;
 }
 
@@ -766,7 +786,8 @@ static void pending_remove(job *j);
 
 static void submit(job *j) {
     if (!pool.n) {
-        j->failed = encode(db, j->data, j->len, &j->bits, &j->nbits, j->why, sizeof j->why) != 0;
+        j->failed = encode(j->data, j->len, codec_threads(1), &j->bits, &j->nbits, j->why,
+                           sizeof j->why) != 0;
         store(j);
         return;
     }
@@ -1373,34 +1394,9 @@ static int cmd_add(int argc, char **argv) {
         return EXIT_FATAL;
     }
     if (open_archive(ARCHIVE_CREATE) != 0) return EXIT_FATAL;
-    /* No model is fatal once, not a failure per file. */
-    sqlite3_stmt *ms = prep("SELECT json_extract(mrt_debug(), '$.model.path'), "
-                            "json_extract(mrt_debug(), '$.model_error'), "
-                            "json_extract(mrt_debug(), '$.model.rate_id')");
-    if (!ms) return EXIT_FATAL;
-    if (sqlite3_step(ms) != SQLITE_ROW || sqlite3_column_type(ms, 0) == SQLITE_NULL) {
-        const char *why = (const char *)sqlite3_column_text(ms, 1);
-        msg("no model: %s", why ? why : sqlite3_errmsg(db));
-        sqlite3_finalize(ms);
-        return EXIT_FATAL;
-    }
-    opt.default_rate = sqlite3_column_int(ms, 2);
-    sqlite3_finalize(ms);
-    if (opt.rate) { /* a --rate the models cannot give is fatal once, too */
-        uint8_t px[16 * 16 * 3] = {0}, *png = NULL, *bits = NULL;
-        size_t plen = 0, blen = 0;
-        mrt_image probe = {16, 16, px};
-        mrt_error err;
-        char why[600];
-        if (mrt_image_write_png_memory(&probe, &png, &plen, &err) != MRT_OK ||
-            encode(db, png, plen, &bits, &blen, why, sizeof why) != 0) {
-            msg("--rate/--bytes %s: %s", opt.rate, png ? why : err.message);
-            mrt_free(png);
-            return EXIT_FATAL;
-        }
-        mrt_free(png);
-        free(bits);
-    }
+    /* No model, or a --rate or --bytes it cannot give, is fatal once, not a
+     * failure per file. */
+    if (resolve_encoder() != 0) return EXIT_FATAL;
     if (opt.threads > 1 && pool_start(opt.threads) != 0) {
         msg("cannot start %d threads", opt.threads);
         return EXIT_FATAL;
@@ -1444,16 +1440,31 @@ static int cmd_add(int argc, char **argv) {
 
 /* Decoded PNG of image `id` (malloc'd); NULL with a message on failure. */
 static uint8_t *decode_id(sqlite3_int64 id, const char *name, size_t *len) {
-    sqlite3_stmt *st = prep("SELECT mrt_decode(data) FROM images WHERE id = ?1");
+    sqlite3_stmt *st = prep("SELECT data FROM images WHERE id = ?1");
     if (!st) return NULL;
     sqlite3_bind_int64(st, 1, id);
-    uint8_t *out = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
-        *len = (size_t)sqlite3_column_bytes(st, 0);
-        out = malloc(*len ? *len : 1);
-        if (out) memcpy(out, sqlite3_column_blob(st, 0), *len);
-    } else
+    if (sqlite3_step(st) != SQLITE_ROW) {
         msg("%s: cannot decode: %s", name, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    const uint8_t *bits = sqlite3_column_blob(st, 0);
+    size_t nbits = (size_t)sqlite3_column_bytes(st, 0);
+    static const uint8_t nothing[1];
+    mrt_model_set *set = archive_models();
+    mrt_error err = {0};
+    mrt_info info;
+    const mrt_model *model = NULL;
+    mrt_image img = {0};
+    uint8_t *out = NULL;
+    /* the header first: damage is reported as such, and its fingerprint
+     * names the rate point that made the stream */
+    if (set && (mrt_info_read(bits ? bits : nothing, nbits, &info, &err) != MRT_OK ||
+                mrt_model_set_for_stream(set, info.fingerprint, &model, &err) != MRT_OK ||
+                mrt_decode(model, bits ? bits : nothing, nbits, codec_threads(1), &img, &err) != MRT_OK ||
+                mrt_image_write_png_memory(&img, &out, len, &err) != MRT_OK))
+        msg("%s: cannot decode: %s", name, err.message);
+    mrt_image_free(&img);
     sqlite3_finalize(st);
     return out;
 }
@@ -2197,17 +2208,14 @@ static int run(int argc, char **argv, char **pos) {
             opt.model = argv[++i];
         } else if (strcmp(a, "--rate") == 0) {
             NEED_ARG();
-            if (opt.rate) {
+            if (opt.rate || opt.bytes) {
                 msg("--rate and --bytes: give one");
                 return EXIT_FATAL;
             }
             opt.rate = argv[++i];
         } else if (strcmp(a, "--bytes") == 0) {
-            /* a byte budget: mrt_encode()'s text form, "<bytes>B" */
-            static char budget_text[32];
-            size_t bytes;
             NEED_ARG();
-            if (mrt_parse_byte_budget(argv[++i], &bytes) != 0) {
+            if (mrt_parse_byte_budget(argv[++i], &opt.bytes) != 0) {
                 msg("--bytes: expected a byte budget such as 1500, 2KB or 1.5KiB, got '%s'",
                     argv[i]);
                 return EXIT_FATAL;
@@ -2216,8 +2224,6 @@ static int run(int argc, char **argv, char **pos) {
                 msg("--rate and --bytes: give one");
                 return EXIT_FATAL;
             }
-            snprintf(budget_text, sizeof budget_text, "%zuB", bytes);
-            opt.rate = budget_text;
         } else if (strcmp(a, "--refine") == 0) {
             NEED_ARG();
             char *end;
@@ -2270,13 +2276,6 @@ static int run(int argc, char **argv, char **pos) {
         usage(stdout, cmd);
         return 0;
     }
-    /* -j N: `add` encodes N files at once, each on one codec thread (unless
-     * MRT_THREADS says otherwise); the other commands give the codec N threads. */
-    if (opt.threads && !(strcmp(cmd, "add") == 0 && opt.threads > 1 && getenv("MRT_THREADS"))) {
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", strcmp(cmd, "add") == 0 ? 1 : opt.threads);
-        setenv("MRT_THREADS", buf, 1);
-    }
     int nargs = npos - 1;
     char **args = pos + 1;
     int rc;
@@ -2290,6 +2289,11 @@ static int run(int argc, char **argv, char **pos) {
     else if (strcmp(cmd, "rm") == 0) rc = cmd_rm(nargs, args);
     else rc = cmd_stats(nargs, args);
     if (db && sqlite3_close(db) != SQLITE_OK) msg("%s: close: %s", opt.archive, sqlite3_errmsg(db));
+    mrt_model_set_free(models);
+    models = NULL;
+    encode_model = NULL;
+    budget_models = NULL;
+    budget_nmodels = 0;
     return rc;
 }
 

@@ -94,15 +94,10 @@ SQLITE_EXTENSION_INIT1
 #include <sys/stat.h>
 
 #include "mrt.h"
+#include "mrt_sha256.h"
 #include "mrt_sqlite.h"
 
 /* Compile-time facts, from ext/CMakeLists.txt (fallbacks for a bare build). */
-#ifndef MRT_SOURCE_MODEL_DIR
-#define MRT_SOURCE_MODEL_DIR "models"
-#endif
-#ifndef MRT_INSTALL_MODEL_DIR
-#define MRT_INSTALL_MODEL_DIR "/usr/local/share/mrt/models"
-#endif
 #ifndef MRT_BUILD_TYPE
 #define MRT_BUILD_TYPE "unknown"
 #endif
@@ -120,141 +115,22 @@ SQLITE_EXTENSION_INIT1
 
 #define NO_MODEL_HINT "set MRT_MODEL or SELECT mrt_model('/path/model.gguf')"
 
-/* ------------------------------------------------- process-wide models */
-
-/* A loaded weights file, shared by every connection in the process that
- * uses it. Identified by the file (device, inode, size, mtime), not by the
- * path, so that two names of one file share one copy and a file replaced
- * under the same name is loaded afresh. */
-typedef struct shared_model {
-    struct shared_model *next;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
-    mrt_model *model;
-    int refs; /* connections (and rate points) holding it; guarded by g_lock */
-} shared_model;
-
-/* A plain mutex rather than pthread_once: models come and go (refcounts),
- * and loading under the lock is what makes "loaded once" true when two
- * connections ask for the same file at the same moment. Loading takes
- * milliseconds (a mapping and a SHA-256), so holding it is cheap. */
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static shared_model *g_models;
-static int g_nmodels;
-
-static int same_file(const shared_model *m, const struct stat *st) {
-    return m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
-           m->mtime.tv_sec == st->st_mtim.tv_sec && m->mtime.tv_nsec == st->st_mtim.tv_nsec;
-}
-
-/* Returns the shared copy of the model at `path`, loading it if no
- * connection holds it yet; the caller owns one reference. */
-static mrt_status model_acquire(const char *path, shared_model **out, mrt_error *err) {
-    struct stat st;
-    *out = NULL;
-    if (stat(path, &st) != 0) {
-        err->status = MRT_ERR_IO;
-        snprintf(err->message, sizeof err->message, "%s: %s", path, strerror(errno));
-        return MRT_ERR_IO;
-    }
-    pthread_mutex_lock(&g_lock);
-    for (shared_model *m = g_models; m; m = m->next) {
-        if (same_file(m, &st)) {
-            m->refs++;
-            pthread_mutex_unlock(&g_lock);
-            *out = m;
-            return MRT_OK;
-        }
-    }
-    shared_model *m = calloc(1, sizeof *m);
-    mrt_status status = MRT_ERR_NOMEM;
-    if (!m) {
-        err->status = MRT_ERR_NOMEM;
-        snprintf(err->message, sizeof err->message, "out of memory");
-    } else if ((status = mrt_model_load(path, &m->model, err)) != MRT_OK) {
-        free(m);
-        m = NULL;
-    } else {
-        m->dev = st.st_dev;
-        m->ino = st.st_ino;
-        m->size = st.st_size;
-        m->mtime = st.st_mtim;
-        m->refs = 1;
-        m->next = g_models;
-        g_models = m;
-        g_nmodels++;
-    }
-    pthread_mutex_unlock(&g_lock);
-    *out = m;
-    return status;
-}
-
-static void model_release(shared_model *m) {
-    if (!m) return;
-    pthread_mutex_lock(&g_lock);
-    if (--m->refs == 0) {
-        for (shared_model **p = &g_models; *p; p = &(*p)->next) {
-            if (*p == m) {
-                *p = m->next;
-                break;
-            }
-        }
-        g_nmodels--;
-        mrt_model_free(m->model);
-        free(m);
-    }
-    pthread_mutex_unlock(&g_lock);
-}
-
-int mrt_sqlite_models_loaded(void) {
-    pthread_mutex_lock(&g_lock);
-    int n = g_nmodels;
-    pthread_mutex_unlock(&g_lock);
-    return n;
-}
-
 /* ------------------------------------------------- per-connection state */
 
-/* A weights file beside the connection's model, by its rate-point name. */
-typedef struct rate_point {
-    char *name; /* "0.01" for mrt-0.01.gguf; other files: the name without .gguf */
-    char *path;
-    shared_model *model;
-} rate_point;
-
-/* What one connection remembers. SQLite runs a connection's function calls
- * one at a time (under its mutex, or by the rules of multi-thread mode),
- * so nothing here needs a lock; the models it points to are shared. */
+/* What one connection remembers: its model set (libmrt's mrt_model_set:
+ * the model, the rate points beside it, each weights file loaded once per
+ * process and shared). SQLite runs a connection's function calls one at a
+ * time (under its mutex, or by the rules of multi-thread mode), so nothing
+ * here needs a lock. */
 typedef struct mrt_conn {
-    int registrations;   /* functions whose user data this is; freed at 0 */
-    shared_model *model; /* the connection's model; NULL until first needed */
-    char *path;          /* the path this connection found or chose it by */
-    const char *source;  /* how: "MRT_MODEL", "beside the extension", ... */
-    rate_point *rates;   /* rate points beside `path`, scanned on first need */
-    int nrates;
-    int rates_scanned;
+    int registrations;  /* functions whose user data this is; freed at 0 */
+    mrt_model_set *set; /* NULL until first needed */
+    const char *source; /* how it was found: "MRT_MODEL", "beside the extension", ... */
 } mrt_conn;
 
-static void conn_forget_rates(mrt_conn *c) {
-    for (int i = 0; i < c->nrates; i++) {
-        model_release(c->rates[i].model);
-        free(c->rates[i].name);
-        free(c->rates[i].path);
-    }
-    free(c->rates);
-    c->rates = NULL;
-    c->nrates = 0;
-    c->rates_scanned = 0;
-}
-
 static void conn_forget_model(mrt_conn *c) {
-    conn_forget_rates(c);
-    model_release(c->model);
-    free(c->path);
-    c->model = NULL;
-    c->path = NULL;
+    mrt_model_set_free(c->set);
+    c->set = NULL;
     c->source = NULL;
 }
 
@@ -265,6 +141,8 @@ static void conn_unref(void *p) {
     conn_forget_model(c);
     free(c);
 }
+
+int mrt_sqlite_models_loaded(void) { return mrt_models_loaded(); }
 
 /* ------------------------------------------------------------- errors */
 
@@ -354,61 +232,34 @@ static void result_bytes(sqlite3_context *ctx, const char *fn, uint8_t *p, size_
 
 /* ------------------------------------------------------- model finding */
 
-static int is_readable_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 #ifndef SQLITE_CORE
 /* Any object of this file: dladdr() on it names the loaded mrt.so. */
 static const char mrt_anchor = 0;
 #endif
 
-/* The default model's path and where it came from; NULL when there is none.
- * $MRT_MODEL is taken as given, even if it names a missing file: loading
- * then fails naming it, which beats silently using another model. */
+/* The default model's path and where it came from (libmrt's search, with
+ * the folder of the loaded mrt.so first after $MRT_MODEL); NULL when there
+ * is none. */
 static char *default_model_path(const char **source) {
-    const char *env = getenv("MRT_MODEL");
-    if (env && *env) {
-        *source = "MRT_MODEL";
-        return strdup(env);
-    }
+    char *beside = NULL;
 #ifndef SQLITE_CORE
     Dl_info info;
     if (dladdr(&mrt_anchor, &info) && info.dli_fname) {
         const char *slash = strrchr(info.dli_fname, '/');
-        int dirlen = slash ? (int)(slash - info.dli_fname) : 1;
-        const char *dir = slash ? info.dli_fname : ".";
-        char *p = sqlite3_mprintf("%.*s/default.gguf", dirlen, dir);
-        if (p && is_readable_file(p)) {
-            char *path = strdup(p);
-            sqlite3_free(p);
-            *source = "beside the extension";
-            return path;
-        }
-        sqlite3_free(p);
+        beside = slash ? strndup(info.dli_fname, (size_t)(slash - info.dli_fname) + (slash == info.dli_fname))
+                       : strdup(".");
     }
 #endif
-    static const struct {
-        const char *path, *source;
-    } fixed[] = {
-        {MRT_INSTALL_MODEL_DIR "/default.gguf", "install path"},
-        {MRT_SOURCE_MODEL_DIR "/default.gguf", "source tree"},
-    };
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        if (is_readable_file(fixed[i].path)) {
-            *source = fixed[i].source;
-            return strdup(fixed[i].path);
-        }
-    }
-    return NULL;
+    char *path = mrt_default_model_path(beside, "beside the extension", source);
+    free(beside);
+    return path;
 }
 
-/* The connection's model, found and loaded on first use. On failure NULL,
- * with *code and *msg (sqlite3_mprintf'd) saying why; nothing is cached,
- * so the next call looks again (e.g. after MRT_MODEL is fixed). */
-static shared_model *conn_model_try(mrt_conn *c, const char *fn, int *code, char **msg) {
-    if (c->model) return c->model;
+/* The connection's model set, found and loaded on first use. On failure
+ * NULL, with *code and *msg (sqlite3_mprintf'd) saying why; nothing is
+ * cached, so the next call looks again (e.g. after MRT_MODEL is fixed). */
+static mrt_model_set *conn_set_try(mrt_conn *c, const char *fn, int *code, char **msg) {
+    if (c->set) return c->set;
     const char *source = NULL;
     char *path = default_model_path(&source);
     *code = SQLITE_ERROR;
@@ -417,184 +268,36 @@ static shared_model *conn_model_try(mrt_conn *c, const char *fn, int *code, char
         return NULL;
     }
     mrt_error e = {0};
-    shared_model *m;
-    if (model_acquire(path, &m, &e) != MRT_OK) {
+    mrt_status st = mrt_model_set_open(path, &c->set, &e);
+    free(path);
+    if (st != MRT_OK) {
         if (e.status == MRT_ERR_NOMEM) *code = SQLITE_NOMEM;
         *msg = sqlite3_mprintf("%s: model from %s: %s", fn, source, e.message);
-        free(path);
         return NULL;
     }
-    c->model = m;
-    c->path = path;
     c->source = source;
-    return m;
+    return c->set;
 }
 
 /* The same, setting the function's result to the error. */
-static shared_model *conn_model(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
+static mrt_model_set *conn_set(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
     int code;
     char *msg = NULL;
-    shared_model *m = conn_model_try(c, fn, &code, &msg);
-    if (m) return m;
+    mrt_model_set *set = conn_set_try(c, fn, &code, &msg);
+    if (set) return set;
     if (msg) fail(ctx, code, "%s", msg);
     else sqlite3_result_error_nomem(ctx);
     sqlite3_free(msg);
     return NULL;
 }
 
-/* ------------------------------------------------------- rate points */
-
-/* The rate-point name of a weights file: "mrt-NAME.gguf" -> NAME, other
- * files their name without ".gguf" (so the default model is 'default'). */
-static char *rate_name(const char *path) {
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t n = strlen(base);
-    if (n > 5 && !strcmp(base + n - 5, ".gguf")) n -= 5;
-    if (n > 4 && !strncmp(base, "mrt-", 4)) {
-        base += 4;
-        n -= 4;
-    }
-    char *name = malloc(n + 1);
-    if (name) {
-        memcpy(name, base, n);
-        name[n] = 0;
-    }
-    return name;
-}
-
-/* Rate points: the connection's model itself, then every mrt-*.gguf in its
- * directory in name order, each loaded (shared) to learn its rate id and
- * fingerprint. Scanned once per connection and model; a file that does not
- * load is an error naming it rather than silently skipped, so that 'high'
- * never quietly means a lower rate. */
-static int conn_scan_rates(sqlite3_context *ctx, mrt_conn *c, const char *fn) {
-    if (c->rates_scanned) return 0;
-    const char *slash = strrchr(c->path, '/');
-    char *dir = slash ? strndup(c->path, (size_t)(slash - c->path) + (slash == c->path)) : strdup(".");
-    char **files = NULL;
-    int nfiles = 0;
-    if (!dir) {
-        sqlite3_result_error_nomem(ctx);
-        return -1;
-    }
-    mrt_error le = {0};
-    if (mrt_rate_point_files(dir, &files, &nfiles, &le) != MRT_OK) {
-        fail(ctx, le.status == MRT_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR, "%s: %s", fn,
-             le.message);
-        free(dir);
-        return -1;
-    }
-    c->rates = calloc((size_t)nfiles + 1, sizeof *c->rates);
-    if (!c->rates) {
-        sqlite3_result_error_nomem(ctx);
-        goto fail;
-    }
-    /* Entry 0: the connection's model, with a reference of its own. */
-    c->rates[0].name = rate_name(c->path);
-    c->rates[0].path = strdup(c->path);
-    if (!c->rates[0].name || !c->rates[0].path) {
-        free(c->rates[0].name);
-        free(c->rates[0].path);
-        sqlite3_result_error_nomem(ctx);
-        goto fail;
-    }
-    pthread_mutex_lock(&g_lock);
-    c->model->refs++;
-    pthread_mutex_unlock(&g_lock);
-    c->rates[0].model = c->model;
-    c->nrates = 1;
-    for (int i = 0; i < nfiles; i++) {
-        rate_point *r = &c->rates[c->nrates];
-        r->name = rate_name(files[i]);
-        r->path = strdup(files[i]);
-        if (!r->name || !r->path) {
-            free(r->name);
-            free(r->path);
-            sqlite3_result_error_nomem(ctx);
-            goto fail;
-        }
-        if (!strcmp(r->name, c->rates[0].name)) { /* the connection's own file */
-            free(r->name);
-            free(r->path);
-            continue;
-        }
-        mrt_error e = {0};
-        if (model_acquire(r->path, &r->model, &e) != MRT_OK) {
-            fail(ctx, e.status == MRT_ERR_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR,
-                 "%s: rate point '%s': %s", fn, r->name, e.message);
-            free(r->name);
-            free(r->path);
-            goto fail;
-        }
-        c->nrates++;
-    }
-    c->rates_scanned = 1;
-    mrt_rate_point_files_free(files, nfiles);
-    free(dir);
-    return 0;
-fail:
-    conn_forget_rates(c);
-    mrt_rate_point_files_free(files, nfiles);
-    free(dir);
-    return -1;
-}
-
-/* "'default' (rate id 0), '0.01' (rate id 2)": what a failed lookup lists. */
-static char *rates_list(const mrt_conn *c) {
-    sqlite3_str *s = sqlite3_str_new(NULL);
-    for (int i = 0; i < c->nrates; i++)
-        sqlite3_str_appendf(s, "%s'%s' (rate id %d)", i ? ", " : "", c->rates[i].name,
-                            mrt_model_rate_id(c->rates[i].model->model));
-    return sqlite3_str_finish(s);
-}
-
-static void fail_rate(sqlite3_context *ctx, mrt_conn *c, const char *fn, const char *why) {
-    char *list = rates_list(c);
-    fail(ctx, SQLITE_ERROR, "%s: %s; rate points beside %s: %s", fn, why, c->path,
-         list ? list : "?");
-    sqlite3_free(list);
-}
-
-static int cmp_ints(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* The one rate point with rate id `id`; an error if none or if two files
- * with different weights claim it. */
-static shared_model *rate_by_id(sqlite3_context *ctx, mrt_conn *c, const char *fn, int id,
-                                const char *asked) {
-    rate_point *found = NULL;
-    for (int i = 0; i < c->nrates; i++) {
-        rate_point *r = &c->rates[i];
-        if (mrt_model_rate_id(r->model->model) != id) continue;
-        if (found && found->model != r->model) {
-            char *why = sqlite3_mprintf("rate %s is ambiguous: '%s' and '%s' both have rate id %d",
-                                        asked, found->name, r->name, id);
-            fail_rate(ctx, c, fn, why ? why : "ambiguous rate");
-            sqlite3_free(why);
-            return NULL;
-        }
-        if (!found) found = r;
-    }
-    if (!found) {
-        char *why = sqlite3_mprintf("no model for rate %s", asked);
-        fail_rate(ctx, c, fn, why ? why : "no model for this rate");
-        sqlite3_free(why);
-        return NULL;
-    }
-    return found->model;
-}
-
 /* Resolves mrt_encode's `rate` argument (ext/README.md, "Rate points"):
  *   INTEGER n             the rate point whose model has rate id n;
- *   TEXT name             the rate point of that name (mrt-NAME.gguf);
- *   TEXT low|medium|high  the lowest, middle and highest rate id, when at
- *                         least three different rate ids are present;
+ *   TEXT name             the rate point of that name (mrt-NAME.gguf), or
+ *                         low|medium|high;
  *   REAL x                the rate point whose name is the number x. */
-static shared_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char *fn,
-                                sqlite3_value *v) {
+static const mrt_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char *fn,
+                                   sqlite3_value *v) {
     int type = sqlite3_value_type(v);
     if (type == SQLITE_BLOB) {
         fail(ctx, SQLITE_MISMATCH,
@@ -602,68 +305,28 @@ static shared_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char *f
              "not BLOB", fn);
         return NULL;
     }
-    shared_model *cur = conn_model(ctx, c, fn);
-    if (!cur) return NULL;
-    /* The common case needs no directory scan. */
-    if (type == SQLITE_INTEGER && sqlite3_value_int64(v) == mrt_model_rate_id(cur->model))
-        return cur;
-    if (conn_scan_rates(ctx, c, fn) != 0) return NULL;
-
+    mrt_model_set *set = conn_set(ctx, c, fn);
+    if (!set) return NULL;
+    const mrt_model *m = NULL;
+    mrt_error e = {0};
+    mrt_status st;
     if (type == SQLITE_INTEGER) {
-        sqlite3_int64 id = sqlite3_value_int64(v);
-        char asked[32];
-        snprintf(asked, sizeof asked, "%lld", (long long)id);
-        if (id < 0 || id > 255) {
-            fail_rate(ctx, c, fn, "rate ids are 0..255");
+        st = mrt_model_set_by_id(set, sqlite3_value_int64(v), &m, &e);
+    } else if (type == SQLITE_FLOAT) {
+        st = mrt_model_set_by_number(set, sqlite3_value_double(v), &m, &e);
+    } else {
+        const char *name = (const char *)sqlite3_value_text(v);
+        if (!name) {
+            sqlite3_result_error_nomem(ctx);
             return NULL;
         }
-        return rate_by_id(ctx, c, fn, (int)id, asked);
+        st = mrt_model_set_by_name(set, name, &m, &e);
     }
-    if (type == SQLITE_FLOAT) {
-        double x = sqlite3_value_double(v);
-        for (int i = 0; i < c->nrates; i++) {
-            char *end;
-            double y = strtod(c->rates[i].name, &end);
-            if (end != c->rates[i].name && !*end && fabs(x - y) <= 1e-9 * fabs(y))
-                return c->rates[i].model;
-        }
-        char *why = sqlite3_mprintf("no rate point named %g", x);
-        fail_rate(ctx, c, fn, why ? why : "no such rate point");
-        sqlite3_free(why);
+    if (st != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
         return NULL;
     }
-    const char *name = (const char *)sqlite3_value_text(v);
-    if (!name) {
-        sqlite3_result_error_nomem(ctx);
-        return NULL;
-    }
-    for (int i = 0; i < c->nrates; i++)
-        if (!strcmp(c->rates[i].name, name)) return c->rates[i].model;
-    int which = !strcmp(name, "low") ? 0 : !strcmp(name, "medium") ? 1 : !strcmp(name, "high") ? 2 : -1;
-    if (which < 0) {
-        char *why = sqlite3_mprintf("no rate point named '%s'", name);
-        fail_rate(ctx, c, fn, why ? why : "no such rate point");
-        sqlite3_free(why);
-        return NULL;
-    }
-    int ids[256], n = 0; /* distinct rate ids, ascending */
-    for (int i = 0; i < c->nrates; i++) {
-        int id = mrt_model_rate_id(c->rates[i].model->model), seen = 0;
-        for (int j = 0; j < n; j++) seen |= ids[j] == id;
-        if (!seen) ids[n++] = id;
-    }
-    if (n < 3) {
-        char *why = sqlite3_mprintf("rate '%s' needs rate points with 3 different rate ids, "
-                                    "found %d", name, n);
-        fail_rate(ctx, c, fn, why ? why : "not enough rate points");
-        sqlite3_free(why);
-        return NULL;
-    }
-    qsort(ids, (size_t)n, sizeof ids[0], cmp_ints);
-    int id = which == 0 ? ids[0] : which == 2 ? ids[n - 1] : ids[(n - 1) / 2];
-    char asked[64];
-    snprintf(asked, sizeof asked, "'%s' (rate id %d)", name, id);
-    return rate_by_id(ctx, c, fn, id, asked);
+    return m;
 }
 
 /* ------------------------------------------------------------ JSON bits */
@@ -675,29 +338,19 @@ static void json_string(sqlite3_str *s, const char *z) {
     mrt_free(quoted);
 }
 
-static void hex(char *out, const uint8_t *b, int n) {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 /* {"path": ..., "source": ..., "name": ..., "rate_id": ..., "fingerprint": ...} */
-static void json_model(sqlite3_str *s, const mrt_conn *c) {
-    char fp[65];
-    hex(fp, mrt_model_fingerprint(c->model->model), 32);
-    char *name = rate_name(c->path);
+static void json_model(sqlite3_str *s, mrt_conn *c) {
+    const mrt_model *m = mrt_model_set_model(c->set);
+    char fp[MRT_SHA256_HEX_CHARS + 1]; /* the whole SHA-256 of the file */
+    mrt_sha256_hex(mrt_model_fingerprint(m), fp);
+    const char *name = mrt_model_set_rate_name(c->set, m);
     sqlite3_str_appendall(s, "{\"path\": ");
-    json_string(s, c->path);
+    json_string(s, mrt_model_set_path(c->set));
     sqlite3_str_appendall(s, ", \"source\": ");
     json_string(s, c->source);
     sqlite3_str_appendall(s, ", \"name\": ");
     json_string(s, name ? name : "");
-    sqlite3_str_appendf(s, ", \"rate_id\": %d, \"fingerprint\": \"%s\"}",
-                        mrt_model_rate_id(c->model->model), fp);
-    free(name);
+    sqlite3_str_appendf(s, ", \"rate_id\": %d, \"fingerprint\": \"%s\"}", mrt_model_rate_id(m), fp);
 }
 
 static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
@@ -720,36 +373,26 @@ static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
 static void encode_budget(sqlite3_context *ctx, mrt_conn *c, const char *fn,
                           sqlite3_value *image, size_t budget,
                           const mrt_encode_options *options) {
-    if (!conn_model(ctx, c, fn) || conn_scan_rates(ctx, c, fn) != 0) return;
-    const mrt_model **models = sqlite3_malloc64(sizeof *models * (sqlite3_uint64)c->nrates);
-    if (!models) {
-        sqlite3_result_error_nomem(ctx);
+    mrt_model_set *set = conn_set(ctx, c, fn);
+    if (!set) return;
+    const mrt_model *const *models;
+    int n;
+    mrt_error e = {0};
+    if (mrt_model_set_rate_points(set, &models, &n, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
         return;
-    }
-    int n = 0;
-    for (int i = 0; i < c->nrates; i++) {
-        const mrt_model *m = c->rates[i].model->model;
-        int seen = 0;
-        for (int j = 0; j < n; j++)
-            seen |= !memcmp(mrt_model_fingerprint(models[j]), mrt_model_fingerprint(m),
-                            MRT_FINGERPRINT_BYTES);
-        if (!seen) models[n++] = m;
     }
     size_t len;
     const uint8_t *data = blob_bytes(image, &len);
-    mrt_error e = {0};
     mrt_image img = {0};
     if (mrt_image_read_memory(data, len, &img, &e) != MRT_OK) {
-        sqlite3_free(models);
         fail_mrt(ctx, fn, "argument 1 (image)", &e);
         return;
     }
     uint8_t *bits = NULL;
     size_t nbits = 0;
-    mrt_status st = mrt_encode_budget((const mrt_model *const *)models, n, &img, budget,
-                                      options, &bits, &nbits, NULL, &e);
+    mrt_status st = mrt_encode_budget(models, n, &img, budget, options, &bits, &nbits, NULL, &e);
     mrt_image_free(&img);
-    sqlite3_free(models);
     if (st != MRT_OK) {
         fail_mrt(ctx, fn, NULL, &e);
         return;
@@ -786,7 +429,13 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         encode_budget(ctx, c, fn, argv[0], budget, &options);
         return;
     }
-    shared_model *m = argc > 1 ? rate_model(ctx, c, fn, argv[1]) : conn_model(ctx, c, fn);
+    const mrt_model *m;
+    if (argc > 1) {
+        m = rate_model(ctx, c, fn, argv[1]);
+    } else {
+        mrt_model_set *set = conn_set(ctx, c, fn);
+        m = set ? mrt_model_set_model(set) : NULL;
+    }
     if (!m) return;
     size_t len;
     const uint8_t *data = blob_bytes(argv[0], &len);
@@ -798,7 +447,7 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     uint8_t *bits = NULL;
     size_t nbits = 0;
-    mrt_status st = mrt_encode_with(m->model, &img, &options, &bits, &nbits, &e);
+    mrt_status st = mrt_encode_with(m, &img, &options, &bits, &nbits, &e);
     mrt_image_free(&img);
     if (st != MRT_OK) {
         fail_mrt(ctx, fn, NULL, &e);
@@ -823,23 +472,18 @@ static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         fail_mrt(ctx, fn, NULL, &e);
         return;
     }
-    shared_model *m = conn_model(ctx, c, fn);
-    if (!m) return;
-    if (memcmp(mrt_model_fingerprint(m->model), info.fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
-        /* Made at another rate point: use the one beside ours with the
-         * bitstream's fingerprint. If none has it, mrt_decode below reports
-         * the mismatch naming both fingerprints. */
-        if (conn_scan_rates(ctx, c, fn) != 0) return;
-        for (int i = 0; i < c->nrates; i++) {
-            if (!memcmp(mrt_model_fingerprint(c->rates[i].model->model), info.fingerprint,
-                        MRT_FINGERPRINT_BYTES)) {
-                m = c->rates[i].model;
-                break;
-            }
-        }
+    /* Made at another rate point: the one beside ours with the bitstream's
+     * fingerprint. If none has it, mrt_decode reports the mismatch naming
+     * both fingerprints. */
+    mrt_model_set *set = conn_set(ctx, c, fn);
+    const mrt_model *m = NULL;
+    if (!set) return;
+    if (mrt_model_set_for_stream(set, info.fingerprint, &m, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return;
     }
     mrt_image img = {0};
-    if (mrt_decode(m->model, data, len, 0, &img, &e) != MRT_OK) {
+    if (mrt_decode(m, data, len, 0, &img, &e) != MRT_OK) {
         fail_mrt(ctx, fn, NULL, &e);
         return;
     }
@@ -980,7 +624,7 @@ static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
      * that mrt_debug() works exactly when something is wrong. */
     int code;
     char *msg = NULL;
-    if (conn_model_try(c, "mrt_debug", &code, &msg)) {
+    if (conn_set_try(c, "mrt_debug", &code, &msg)) {
         json_model(s, c);
     } else {
         sqlite3_str_appendall(s, "null, \"model_error\": ");
@@ -1008,24 +652,17 @@ static void model_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     if (!*path) {
         conn_forget_model(c);
-        if (!conn_model(ctx, c, fn)) return;
+        if (!conn_set(ctx, c, fn)) return;
     } else {
         mrt_error e = {0};
-        shared_model *m;
-        char *copy = strdup(path);
-        if (!copy) {
-            sqlite3_result_error_nomem(ctx);
-            return;
-        }
-        if (model_acquire(path, &m, &e) != MRT_OK) {
-            free(copy);
+        mrt_model_set *set;
+        if (mrt_model_set_open(path, &set, &e) != MRT_OK) {
             fail_mrt(ctx, fn, NULL, &e);
             return;
         }
         /* Only now drop the old model: a failed call changes nothing. */
         conn_forget_model(c);
-        c->model = m;
-        c->path = copy;
+        c->set = set;
         c->source = "mrt_model()";
     }
     sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));

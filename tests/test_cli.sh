@@ -144,7 +144,16 @@ if [[ -f $default_model ]]; then
   expect 0 "" "$mrt" encode "$samples/coffee.jpg" "$work/r005.mrt" --quiet \
     --model "$samples/../models/mrt-0.005.gguf"
   expect 0 "" "$mrt" decode "$work/r005.mrt" "$work/r005.png" --quiet
-  MRT_MODEL=$default_model expect 1 "made with model" "$mrt" decode "$work/r005.mrt" "$work/r005.png"
+  # ... and with MRT_MODEL naming the default, as SQL's mrt_decode does (one model set)
+  MRT_MODEL=$default_model expect 0 "" "$mrt" decode "$work/r005.mrt" "$work/r005.png" --quiet
+  # --rate: a rate point beside the model, by name, rate id or low/medium/high
+  expect 0 "" "$mrt" encode "$samples/coffee.jpg" "$work/low.mrt" --rate low --quiet
+  "$mrt" info "$work/low.mrt" | grep -q '"rate_id": 0' && ok || bad "--rate low: not rate id 0"
+  cmp -s "$work/low.mrt" "$work/r005.mrt" && ok || bad "--rate low differs from --model mrt-0.005.gguf"
+  expect 0 "" "$mrt" encode "$samples/coffee.jpg" "$work/id1.mrt" --rate 1 --quiet
+  "$mrt" info "$work/id1.mrt" | grep -q '"rate_id": 1' && ok || bad "--rate 1: not rate id 1"
+  expect 1 "no rate point named 'bogus'; rate points beside .*'0.005' \\(rate id 0\\)" \
+    "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt" --rate bogus
 else
   expect 1 "no model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt"
 fi

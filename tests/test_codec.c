@@ -10,6 +10,7 @@
  *   - broken model files are refused with the tensor named.
  */
 #define _DEFAULT_SOURCE /* mkdtemp */
+#include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -246,31 +247,95 @@ static void test_cut_groups(void) {
     mrt_model_free(m);
 }
 
-/* mrt_rate_point_load finds the mrt-*.gguf of a fingerprint in a folder,
- * and names the fingerprint when none has it. */
-static void test_rate_point_load(const mrt_model *m) {
-    char sub[600], a[700], b[700];
+/* A model set (mrt.h, "model sets"): the default model, the rate points
+ * beside a model by id, name and 'low'/'medium'/'high', the one of a
+ * stream's fingerprint, the shared cache, and a broken file beside. */
+static int same_model(const mrt_model *a, const mrt_model *b) {
+    return a && b && !memcmp(mrt_model_fingerprint(a), mrt_model_fingerprint(b), 32);
+}
+
+static void test_model_set(const mrt_model *other) {
+    char sub[600], path[4][700], def[700];
     snprintf(sub, sizeof sub, "%s/rates", dir);
     mkdir(sub, 0700);
-    snprintf(a, sizeof a, "%s/mrt-a.gguf", sub);
-    snprintf(b, sizeof b, "%s/mrt-b.gguf", sub);
     mrt_error err = {0};
-    CHECK(mrt_model_write_random(a, 5, 1, &err) == MRT_OK &&
-              mrt_model_write_random(b, 6, 2, &err) == MRT_OK,
-          "%s", err.message);
-    mrt_model *want = NULL, *got = NULL;
-    CHECK(mrt_model_load(b, &want, &err) == MRT_OK, "%s", err.message);
-    if (!want) return;
-    CHECK(mrt_rate_point_load(sub, mrt_model_fingerprint(want), &got, &err) == MRT_OK && got &&
-              !memcmp(mrt_model_fingerprint(got), mrt_model_fingerprint(want),
-                      MRT_FINGERPRINT_BYTES),
-          "the rate point of a fingerprint: %s", err.message);
-    mrt_model_free(got), got = NULL;
-    mrt_status st = mrt_rate_point_load(sub, mrt_model_fingerprint(m), &got, &err);
-    CHECK(st == MRT_ERR_MODEL_MISMATCH && !got && strstr(err.message, "has fingerprint"),
-          "no rate point with that fingerprint: %s %s", mrt_status_name(st), err.message);
-    mrt_model_free(want);
-    unlink(a), unlink(b), rmdir(sub);
+    mrt_model *want[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path[i], sizeof path[i], "%s/mrt-%c.gguf", sub, 'a' + i);
+        CHECK(mrt_model_write_random(path[i], 5 + (uint64_t)i, 1 + i, &err) == MRT_OK &&
+                  mrt_model_load(path[i], &want[i], &err) == MRT_OK,
+              "%s", err.message);
+    }
+    snprintf(def, sizeof def, "%s/default.gguf", sub);
+    CHECK(symlink("mrt-b.gguf", def) == 0, "symlink: %s", strerror(errno));
+
+    /* the default model: $MRT_MODEL as given, else default.gguf in the folder asked first */
+    const char *source = NULL;
+    setenv("MRT_MODEL", "/nonexistent/m.gguf", 1);
+    char *found = mrt_default_model_path(sub, "here", &source);
+    CHECK(found && !strcmp(found, "/nonexistent/m.gguf") && !strcmp(source, "MRT_MODEL"),
+          "MRT_MODEL first: %s (%s)", found ? found : "none", source ? source : "");
+    mrt_free(found);
+    unsetenv("MRT_MODEL");
+    found = mrt_default_model_path(sub, "here", &source);
+    CHECK(found && !strcmp(found, def) && !strcmp(source, "here"), "the folder asked: %s (%s)",
+          found ? found : "none", source ? source : "");
+    mrt_free(found);
+
+    int before = mrt_models_loaded();
+    mrt_model_set *set = NULL;
+    CHECK(mrt_model_set_open(def, &set, &err) == MRT_OK, "open: %s", err.message);
+    if (!set) return;
+    CHECK(same_model(mrt_model_set_model(set), want[1]), "the set's model is default.gguf's");
+    CHECK(!strcmp(mrt_model_set_rate_name(set, mrt_model_set_model(set)), "default"),
+          "its name: %s", mrt_model_set_rate_name(set, mrt_model_set_model(set)));
+    const mrt_model *const *points = NULL;
+    int n = 0;
+    CHECK(mrt_model_set_rate_points(set, &points, &n, &err) == MRT_OK && n == 3,
+          "rate points: %d (%s), want 3 (default.gguf and mrt-b.gguf are one)", n, err.message);
+    CHECK(mrt_models_loaded() == before + 3, "%d models loaded, want %d (each file once)",
+          mrt_models_loaded(), before + 3);
+    const mrt_model *got = NULL;
+    CHECK(mrt_model_set_by_id(set, 3, &got, &err) == MRT_OK && same_model(got, want[2]),
+          "rate id 3: %s", err.message);
+    CHECK(!strcmp(mrt_model_set_rate_name(set, got), "c"), "its name");
+    static const struct {
+        const char *rate;
+        int want;
+    } names[] = {{"a", 0}, {"low", 0}, {"medium", 1}, {"high", 2}, {"2", 1}, {"c", 2}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        CHECK(mrt_model_set_rate(set, names[i].rate, &got, &err) == MRT_OK &&
+                  same_model(got, want[names[i].want]),
+              "rate '%s': %s", names[i].rate, err.message);
+    CHECK(mrt_model_set_by_id(set, 7, &got, &err) != MRT_OK && !got &&
+              strstr(err.message, "no model for rate 7; rate points beside ") &&
+              strstr(err.message, "'c' (rate id 3)"),
+          "rate id 7: %s", err.message);
+    CHECK(mrt_model_set_by_name(set, "zzz", &got, &err) != MRT_OK &&
+              strstr(err.message, "no rate point named 'zzz'"),
+          "no such name: %s", err.message);
+    CHECK(mrt_model_set_for_stream(set, mrt_model_fingerprint(want[0]), &got, &err) == MRT_OK &&
+              same_model(got, want[0]),
+          "the rate point of a stream's fingerprint: %s", err.message);
+    CHECK(mrt_model_set_for_stream(set, mrt_model_fingerprint(other), &got, &err) == MRT_OK &&
+              same_model(got, want[1]),
+          "no rate point has it: the set's own model (decode then names both): %s", err.message);
+    mrt_model_set_free(set);
+    CHECK(mrt_models_loaded() == before, "the cache keeps %d models after the last set",
+          mrt_models_loaded() - before);
+
+    /* a file beside that is not a model: an error naming it, never skipped */
+    snprintf(path[3], sizeof path[3], "%s/mrt-d.gguf", sub);
+    FILE *f = fopen(path[3], "wb");
+    if (f) fputs("not a model", f), fclose(f);
+    CHECK(mrt_model_set_open(def, &set, &err) == MRT_OK, "open: %s", err.message);
+    CHECK(mrt_model_set_rate_points(set, &points, &n, &err) != MRT_OK &&
+              strstr(err.message, "rate point 'd': "),
+          "a broken rate point: %s", err.message);
+    mrt_model_set_free(set);
+    for (int i = 0; i < 3; i++) mrt_model_free(want[i]);
+    for (int i = 0; i < 4; i++) unlink(path[i]);
+    unlink(def), rmdir(sub);
 }
 
 /* Every truncation and every single-bit flip of a small stream: an error
@@ -538,7 +603,7 @@ int main(void) {
     test_budget(m, other);
     test_budget_compared_size(m);
     test_cut_groups();
-    test_rate_point_load(m);
+    test_model_set(m);
     test_bad_models();
     mrt_model_free(m);
     mrt_model_free(other);

@@ -25,8 +25,9 @@
 #include "mrt_train.h"
 
 static const char *usage_text =
-    "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--threads N] [--refine STEPS]\n"
-    "                  [--refine-mse-weight W] [--scale S | --bytes N] [--quiet]\n"
+    "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--rate R] [--threads N]\n"
+    "                  [--refine STEPS] [--refine-mse-weight W] [--scale S | --bytes N]\n"
+    "                  [--quiet]\n"
     "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
     "       mrt info IN.mrt\n"
     "       mrt eval DIR [--model M] [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
@@ -49,9 +50,11 @@ static const char *usage_text =
     "IN or OUT '-' is standard input or output. An OUT that is a device or FIFO is\n"
     "written into, one that is a symbolic link is written through; OUT is never the\n"
     "same file as IN.\n"
-    "The model is --model, else $MRT_MODEL, else models/default.gguf next to\n"
-    "the installed program or in the source tree it was built from; decode takes,\n"
-    "when neither was given, the mrt-*.gguf beside it that the stream was made with.\n"
+    "The model is --model, else $MRT_MODEL, else default.gguf of the install\n"
+    "(<datadir>/mrt/models) or of the source tree it was built from. Its rate points\n"
+    "are the mrt-NAME.gguf beside it: --rate R encodes with the one named R (0.01),\n"
+    "of rate id R (2), or low/medium/high; --bytes N chooses among all of them; decode\n"
+    "takes the one the stream was made with.\n"
     "Threads: --threads, else $MRT_THREADS, else all cores.\n"
     "--refine STEPS: latent refinement, a better picture at the same size for about\n"
     "0.4 s per step per 768x512 photo on two cores (60 is a good choice, 120 a little\n"
@@ -108,28 +111,12 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The default model: $MRT_MODEL, else models/default.gguf beside the
- * installed program (../share/mrt/models) or in the source tree. */
-static const char *default_model(void) {
-    const char *env = getenv("MRT_MODEL");
-    if (env && *env) return env;
-    static const char *candidates[] = {MRT_SOURCE_MODEL_DIR "/default.gguf",
-                                       MRT_INSTALL_MODEL_DIR "/default.gguf"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        FILE *f = fopen(candidates[i], "rb");
-        if (f) {
-            fclose(f);
-            return candidates[i];
-        }
-    }
-    return NULL;
-}
-
 #define MAX_MODELS 16
 
 typedef struct {
     const char *model;
     const char *models[MAX_MODELS]; /* every --model, in order (encode --bytes) */
+    const char *rate;               /* encode --rate: a rate point beside the model */
     int nmodels;
     size_t bytes; /* encode's byte budget; 0: none */
     int threads;
@@ -175,13 +162,16 @@ static int parse(int argc, char **argv, options *o) {
         if (a[0] == '-' && a[1] == '-' && !has_value &&
             (!strcmp(a, "--model") || !strcmp(a, "--bytes") || !strcmp(a, "--threads") ||
              !strcmp(a, "--refine") || !strcmp(a, "--refine-mse-weight") ||
-             !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--rate-id")))
+             !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--rate-id") ||
+             !strcmp(a, "--rate")))
             return refuse("%s needs a value", a);
         if (!strcmp(a, "--model")) {
             o->model = argv[++i];
             if (o->nmodels == MAX_MODELS)
                 return refuse("at most %d --model files", MAX_MODELS);
             o->models[o->nmodels++] = o->model;
+        } else if (!strcmp(a, "--rate")) {
+            o->rate = argv[++i];
         } else if (!strcmp(a, "--bytes")) {
             if (mrt_parse_byte_budget(argv[++i], &o->bytes) != 0)
                 return refuse("--bytes takes a budget such as 1500, 1500B, 2KB or 1.5KiB "
@@ -240,68 +230,64 @@ static int parse(int argc, char **argv, options *o) {
     return 0;
 }
 
-static int load_model(const options *o, mrt_model **model, mrt_error *err) {
-    const char *path = o->model ? o->model : default_model();
+/* The model set of --model, else of the default model (mrt.h, "model
+ * sets": $MRT_MODEL, else default.gguf of the install or the source tree). */
+static int open_models(const options *o, mrt_model_set **set, mrt_error *err) {
+    char *found = o->model ? NULL : mrt_default_model_path(NULL, NULL, NULL);
+    const char *path = o->model ? o->model : found;
     if (!path) {
         snprintf(err->message, sizeof err->message,
                  "no model: pass --model FILE or set MRT_MODEL (no models/default.gguf found)");
         return -1;
     }
-    return mrt_model_load(path, model, err) == MRT_OK ? 0 : -1;
+    mrt_status st = mrt_model_set_open(path, set, err);
+    mrt_free(found);
+    return st == MRT_OK ? 0 : -1;
 }
 
-/* encode --bytes: the rate points are the --model files, else every
- * mrt-*.gguf beside the default model. */
-static int load_rate_points(const options *o, mrt_model **models, int *nmodels, mrt_error *err) {
-    *nmodels = 0;
-    char **files = NULL;
-    int nfiles = 0;
-    const char *const *paths = o->models;
-    int npaths = o->nmodels;
-    if (npaths == 0) {
-        const char *def = default_model();
-        if (!def) {
-            snprintf(err->message, sizeof err->message,
-                     "no models: pass --model FILE (repeatable) or set MRT_MODEL");
-            return -1;
-        }
-        const char *slash = strrchr(def, '/');
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - def) : 1, slash ? def : ".");
-        if (mrt_rate_point_files(dir, &files, &nfiles, err) != MRT_OK) return -1;
-        if (nfiles == 0) { /* only a default model: that one rate point */
-            paths = &def;
-            npaths = 1;
-        } else {
-            paths = (const char *const *)files;
-            npaths = nfiles > MAX_MODELS ? MAX_MODELS : nfiles;
-        }
-    }
-    int rc = 0;
-    for (int i = 0; i < npaths; i++) {
-        if (mrt_model_load(paths[i], &models[i], err) != MRT_OK) {
-            rc = -1;
-            break;
-        }
-        (*nmodels)++;
-    }
-    mrt_rate_point_files_free(files, nfiles);
-    return rc;
+/* encode --bytes with several --model files: those are the rate points. */
+static int load_models(const options *o, mrt_model **models, int *nmodels, mrt_error *err) {
+    for (*nmodels = 0; *nmodels < o->nmodels; (*nmodels)++)
+        if (mrt_model_load(o->models[*nmodels], &models[*nmodels], err) != MRT_OK) return -1;
+    return 0;
 }
 
-/* encode: one model, or with --bytes every rate point (load_rate_points),
- * mrt_encode_budget choosing among them. */
+/* encode: one model (--model or the default, or the rate point --rate
+ * names beside it), or with --bytes every rate point (the --model files
+ * when there are several, else the set's), mrt_encode_budget choosing. */
 static int cmd_encode(const options *o) {
     mrt_error err = {0};
-    mrt_model *models[MAX_MODELS] = {0};
-    int nmodels = 0, rc = 1;
+    mrt_model_set *set = NULL;
+    mrt_model *listed[MAX_MODELS] = {0};
+    int nlisted = 0, rc = 1;
+    const mrt_model *const *models = NULL;
+    const mrt_model *chosen = NULL;
+    int nmodels = 0;
     mrt_image img = {0};
     uint8_t *bits = NULL;
     size_t len = 0;
-    if (o->bytes ? load_rate_points(o, models, &nmodels, &err) != 0
-                 : load_model(o, &models[nmodels++], &err) != 0) {
+    if (o->bytes && o->nmodels > 1) {
+        if (load_models(o, listed, &nlisted, &err) != 0) {
+            fail("loading the models", &err);
+            goto done;
+        }
+        models = (const mrt_model *const *)listed;
+        nmodels = nlisted;
+    } else if (open_models(o, &set, &err) != 0) {
         fail(o->bytes ? "loading the models" : "loading the model", &err);
         goto done;
+    } else if (o->bytes) {
+        if (mrt_model_set_rate_points(set, &models, &nmodels, &err) != MRT_OK) {
+            fail("loading the models", &err);
+            goto done;
+        }
+    } else if (o->rate) {
+        if (mrt_model_set_rate(set, o->rate, &chosen, &err) != MRT_OK) {
+            fail("--rate", &err);
+            goto done;
+        }
+    } else {
+        chosen = mrt_model_set_model(set);
     }
     if (same_file(o->args[0], o->args[1])) goto done;
     if (is_std(o->args[0])) {
@@ -326,8 +312,7 @@ static int cmd_encode(const options *o) {
     mrt_budget_choice choice = {0};
     mrt_status st;
     if (o->bytes) {
-        st = mrt_encode_budget((const mrt_model *const *)models, nmodels, &img, o->bytes, &eo,
-                               &bits, &len, &choice, &err);
+        st = mrt_encode_budget(models, nmodels, &img, o->bytes, &eo, &bits, &len, &choice, &err);
     } else {
         if (o->scale > 0.0 && o->scale < 1.0) {
             eo.working_width = (int)lround(img.width * o->scale);
@@ -335,7 +320,7 @@ static int cmd_encode(const options *o) {
             if (eo.working_width < 1) eo.working_width = 1;
             if (eo.working_height < 1) eo.working_height = 1;
         }
-        st = mrt_encode_with(models[0], &img, &eo, &bits, &len, &err);
+        st = mrt_encode_with(chosen, &img, &eo, &bits, &len, &err);
         choice.working_width = eo.working_width ? eo.working_width : img.width;
         choice.working_height = eo.working_height ? eo.working_height : img.height;
     }
@@ -369,39 +354,32 @@ static int cmd_encode(const options *o) {
 done:
     mrt_free(bits);
     mrt_image_free(&img);
-    for (int i = 0; i < nmodels; i++) mrt_model_free(models[i]);
+    for (int i = 0; i < nlisted; i++) mrt_model_free(listed[i]);
+    mrt_model_set_free(set);
     return rc;
 }
 
 static int cmd_decode(const options *o) {
     mrt_error err = {0};
-    mrt_model *model = NULL;
+    mrt_model_set *set = NULL;
+    const mrt_model *model = NULL;
     mrt_image img = {0};
     uint8_t *bits = NULL;
     size_t len = 0;
     int rc = 1;
     if (same_file(o->args[0], o->args[1])) return 1;
     if (read_input(o->args[0], &bits, &len, &err) != MRT_OK) return fail("reading", &err);
-    if (load_model(o, &model, &err) != 0) {
-        fail("loading the model", &err);
+    /* The header first: damage is reported as such, and its fingerprint
+     * says which rate point beside the model made the stream. */
+    mrt_info info;
+    if (mrt_info_read(bits, len, &info, &err) != MRT_OK) {
+        fail(o->args[0], &err);
         goto done;
     }
-    /* A stream made by `encode --bytes` may need another rate point than
-     * the default model: unless a model was named, the one beside it with
-     * the stream's fingerprint. */
-    mrt_info info;
-    const char *env = getenv("MRT_MODEL");
-    const char *def = o->model || (env && *env) ? NULL : default_model();
-    if (def && mrt_info_read(bits, len, &info, &err) == MRT_OK &&
-        memcmp(info.fingerprint, mrt_model_fingerprint(model), MRT_FINGERPRINT_BYTES) != 0) {
-        char dir[4096];
-        const char *slash = strrchr(def, '/');
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - def) : 1, slash ? def : ".");
-        mrt_model *other = NULL;
-        if (mrt_rate_point_load(dir, info.fingerprint, &other, &err) == MRT_OK) {
-            mrt_model_free(model);
-            model = other;
-        }
+    if (open_models(o, &set, &err) != 0 ||
+        mrt_model_set_for_stream(set, info.fingerprint, &model, &err) != MRT_OK) {
+        fail("loading the model", &err);
+        goto done;
     }
     double t0 = now();
     if (mrt_decode(model, bits, len, o->threads, &img, &err) != MRT_OK) {
@@ -430,7 +408,7 @@ static int cmd_decode(const options *o) {
 done:
     mrt_free(bits);
     mrt_image_free(&img);
-    mrt_model_free(model);
+    mrt_model_set_free(set);
     return rc;
 }
 
@@ -455,12 +433,13 @@ static int cmd_info(const options *o) {
  * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
 static int cmd_eval(const options *o) {
     mrt_error err = {0};
-    mrt_model *model = NULL;
+    mrt_model_set *set = NULL;
     mrt_dataset ds;
     const char *dirs[1] = {o->args[0]};
-    if (load_model(o, &model, &err) != 0) return fail("loading the model", &err);
+    if (open_models(o, &set, &err) != 0) return fail("loading the model", &err);
+    const mrt_model *model = mrt_model_set_model(set);
     if (mrt_dataset_load(&ds, dirs, 1, 1, &err) != MRT_OK) {
-        mrt_model_free(model);
+        mrt_model_set_free(set);
         return fail("eval", &err);
     }
     double sum[5] = {0};
@@ -515,7 +494,7 @@ static int cmd_eval(const options *o) {
                sum[0] / ds.count, sum[1] / ds.count, sum[2] / ds.count, sum[3] / ds.count,
                sum[4] / ds.count);
     mrt_dataset_free(&ds);
-    mrt_model_free(model);
+    mrt_model_set_free(set);
     return rc;
 }
 

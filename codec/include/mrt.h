@@ -230,14 +230,72 @@ void mrt_fingerprint_hex(const uint8_t *fingerprint, char out[MRT_FINGERPRINT_HE
  * be listed is MRT_ERR_IO naming it; none found is *count = 0. */
 mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_error *err);
 void mrt_rate_point_files_free(char **paths, int count);
-/* Loads the rate point in `dir` (mrt_rate_point_files) whose fingerprint is
- * `fingerprint`: the model a bitstream made by a byte-budget encode needs.
- * None is MRT_ERR_MODEL_MISMATCH naming the fingerprint and the folder. */
-mrt_status mrt_rate_point_load(const char *dir, const uint8_t *fingerprint, mrt_model **out,
-                               mrt_error *err);
 /* The rate point this model was trained for (written into bitstreams). */
 int mrt_model_rate_id(const mrt_model *model);
 const char *mrt_model_path(const mrt_model *model);
+
+/* ------------------------------------------------------------ model sets
+ *
+ * A model set is a model and the rate points shipped beside it: every
+ * mrt-NAME.gguf in the model's folder (models/: mrt-0.005.gguf,
+ * mrt-0.01.gguf, mrt-0.02.gguf beside default.gguf). The `mrt` command, the
+ * SQL extension and mrtarchive all find models through it. Every weights
+ * file is loaded once per process and shared by all sets and threads that
+ * use it (a file is known by device, inode, size and modification time, so
+ * one replaced under the same name is loaded afresh), and freed with the
+ * last set holding it. A set is thread-safe; the folder is read on the first
+ * call that needs the rate points.
+ */
+typedef struct mrt_model_set mrt_model_set;
+
+/* Where the default model is: $MRT_MODEL as given (even if missing: loading
+ * it then fails naming it), else the first default.gguf that is a regular
+ * file in `dir` (when not NULL; *source = dir_label), the install's
+ * <datadir>/mrt/models ("install path") or the models/ folder of the source
+ * tree libmrt was built from ("source tree"). Returns a malloc'd path (free
+ * with mrt_free) and sets *source (may be NULL) to "MRT_MODEL" or the
+ * place's label; NULL when there is none (or out of memory). */
+char *mrt_default_model_path(const char *dir, const char *dir_label, const char **source);
+
+/* Loads the model at `path` (shared); the rate points come later. */
+mrt_status mrt_model_set_open(const char *path, mrt_model_set **out, mrt_error *err);
+void mrt_model_set_free(mrt_model_set *set);
+/* The set's own model and the path it was opened with. */
+const mrt_model *mrt_model_set_model(const mrt_model_set *set);
+const char *mrt_model_set_path(const mrt_model_set *set);
+/* A model's rate-point name in the set: NAME for mrt-NAME.gguf, another
+ * file's name without ".gguf" (the default model is "default"); NULL for a
+ * model not in the set (the folder's are known once the rate points were
+ * read). */
+const char *mrt_model_set_rate_name(mrt_model_set *set, const mrt_model *model);
+/* The rate points, one per distinct model (by fingerprint): the set's own
+ * model first, then the folder's in name order. The array belongs to the
+ * set. A file beside the model that does not load is an error naming it. */
+mrt_status mrt_model_set_rate_points(mrt_model_set *set, const mrt_model *const **models,
+                                     int *count, mrt_error *err);
+/* The rate point by rate id (0..255; two different files claiming one id is
+ * an error), by name ("0.01"; or "low", "medium", "high": the lowest, the
+ * middle (lower median) and the highest rate id, when at least three
+ * different ones are present), or by a number equal to its name (0.01).
+ * mrt_model_set_rate takes text: an integer is a rate id, anything else a
+ * name. A failure says why and lists the rate points there are. */
+mrt_status mrt_model_set_by_id(mrt_model_set *set, long long id, const mrt_model **out,
+                               mrt_error *err);
+mrt_status mrt_model_set_by_name(mrt_model_set *set, const char *name, const mrt_model **out,
+                                 mrt_error *err);
+mrt_status mrt_model_set_by_number(mrt_model_set *set, double number, const mrt_model **out,
+                                   mrt_error *err);
+mrt_status mrt_model_set_rate(mrt_model_set *set, const char *rate, const mrt_model **out,
+                              mrt_error *err);
+/* The model a bitstream was made with (its header's fingerprint,
+ * mrt_info_read): the set's own or a rate point beside it; when none has
+ * that fingerprint, the set's own model, so that mrt_decode then reports
+ * the mismatch naming both fingerprints. */
+mrt_status mrt_model_set_for_stream(mrt_model_set *set, const uint8_t *fingerprint,
+                                    const mrt_model **out, mrt_error *err);
+/* Weights files loaded by model sets in this process (for tests and
+ * mrt_debug()). */
+int mrt_models_loaded(void);
 
 /* Writes a model of the default ("XS") configuration with seeded random
  * weights: the starting point of training, and what the tests use. */
