@@ -7,8 +7,8 @@
 #   scripts/train.sh 1 RATE      # stage 1 branch for one rate     -> models/train/stage1-RATE.gguf
 #   scripts/train.sh 2 RATE      # stage 2, exports the rate point -> models/mrt-RATE.gguf
 #
-# RATE is 0.005, 0.01 or 0.02 (bits per pixel on Kodak the rate point aims
-# at). A branch starts as a copy of the finished trunk and continues stage 1
+# RATE is 0.005, 0.01, 0.02 or 0.05 (bits per pixel on Kodak the rate point
+# aims at). A branch starts as a copy of the finished trunk and continues stage 1
 # with its own lambda (the branches moving furthest from the trunk's rate
 # get a higher peak learning rate: the cosine is already at 0.18 of it when
 # they start); stage 2 starts from the branch.
@@ -33,7 +33,8 @@ case $rate in
   0.005) lambda=1.5 rate_id=0 branch_lr=5e-4 branch_steps=4500 stage2_lambda=2.5 stage2_steps=7500 ;;
   0.01) lambda=0.05 rate_id=1 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=0.9 stage2_steps=6500 ;;
   0.02) lambda=0.005 rate_id=2 branch_lr=1.5e-3 branch_steps=8000 stage2_lambda=3 stage2_steps=103000 ;;
-  *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01 or 0.02)" >&2; exit 2 ;;
+  0.05) rate_id=3 stage2_lambda=1.0 stage2_steps=24000 ;;
+  *) echo "train.sh: unknown rate point '$rate' (0.005, 0.01, 0.02 or 0.05)" >&2; exit 2 ;;
 esac
 
 case $stage:$rate in
@@ -50,6 +51,9 @@ case $stage:$rate in
     name=stage1
     args=(--tokenizer models/train/stage0.gguf --lambda 1 --lambda-ramp 1000
           --steps 6000 --batch 16 --crop 128 --lr 5e-4 --seed 1) ;;
+  1:0.05)
+    echo "train.sh: the 0.05 point has no stage 1 (its stage 2 starts from the 0.02 point's)" >&2
+    exit 2 ;;
   1:*)
     name=stage1-$rate
     if [[ ! -f models/train/$name.gguf ]]; then
@@ -79,6 +83,17 @@ case $stage:$rate in
     args=(--init "models/train/stage2-0.02-L2.gguf" --latents 4 --lambda "$stage2_lambda"
           --target-bpp 0.0248 --mse-weight 32 --rate-id "$rate_id" --train-encoder
           --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 1.725e-3
+          --seed 1) ;;
+  2:0.05)
+    # The 0.05 point has no stage 1 of its own: it started from the 0.02
+    # point's stage-2 checkpoint (4 tokens per window, --mse-weight 32) with
+    # lambda steered to hold the crops' rate at 0.062 bpp (the 0.02 point
+    # holds 0.0248 for 0.02 on photos; x2.5), and ran its 24000 steps
+    # (models/README.md, "The 0.05 rate point").
+    name=stage2-$rate
+    args=(--init "models/train/stage2-0.02.gguf" --lambda "$stage2_lambda" --target-bpp 0.062
+          --mse-weight 32 --rate-id "$rate_id" --train-encoder
+          --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 3e-4
           --seed 1) ;;
   2:?*)
     name=stage2-$rate
