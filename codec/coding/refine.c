@@ -105,7 +105,7 @@ static double decode_exactly(const mrt_config *cfg, const mrt_weights *w,
 
 /* Decoder forward on s->y_hat and the distortion L1 + (1 - MS-SSIM) + w MSE over
  * the real pixels; with `grad`, s->dout receives d(distortion)/d(output)
- * (zero over the padding). The losses are training's (train.c: L1 on
+ * (zero over the padding). The losses are training's (codec_step.c: L1 on
  * [-1, 1] values, MS-SSIM on [0, 1]), on the output clipped to [-1, 1] as
  * the decoder clips it to 0..255 (synthesis.c): what is measured is the
  * picture the decoder will show, and no effort goes into values the clip
@@ -124,7 +124,7 @@ static double distortion(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     size_t n = 3 * plane;
     if (grad) memset(s->dcrop, 0, sizeof(float) * n);
     double l1 = mrt_l1_loss(grad ? s->dcrop : NULL, s->crop, s->target, n, 1.0f);
-    /* w * MSE on [0, 1] values (train.c): a difference on [-1, 1] is twice
+    /* w * MSE on [0, 1] values (codec_step.c): a difference on [-1, 1] is twice
      * one on [0, 1], so the MSE there is a quarter, and so is its gradient */
     double mse = mse_weight > 0 ? mrt_mse_loss(grad ? s->dcrop : NULL, s->crop, s->target, n,
                                                mse_weight / 4.0f) / 4.0

@@ -71,6 +71,19 @@ typedef struct mrt_tensor_ref {
     void **slot;
 } mrt_tensor_ref;
 
+/* A tensor's element count. */
+static inline size_t mrt_tensor_ref_elems(const mrt_tensor_ref *r) {
+    size_t n = 1;
+    for (int i = 0; i < r->n_dims; i++) n *= (size_t)r->dims[i];
+    return n;
+}
+
+/* A tensor's dimensions in GGUF's order: GGUF lists them innermost first,
+ * the tensor table (like C arrays) outermost first. */
+static inline void mrt_tensor_ref_gguf_dims(const mrt_tensor_ref *r, int64_t gdims[4]) {
+    for (int d = 0; d < r->n_dims; d++) gdims[d] = r->dims[r->n_dims - 1 - d];
+}
+
 /* Weights of the integer context model for one decoding step (a channel
  * group and a parity): in -> hidden (ReLU) -> 2 * group channels. */
 typedef struct mrt_ctx_step {

@@ -106,12 +106,6 @@ static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id, f
 
 /* ------------------------------------------------------------ load/save */
 
-static size_t ref_elems(const mrt_tensor_ref *r) {
-    size_t n = 1;
-    for (int i = 0; i < r->n_dims; i++) n *= (size_t)r->dims[i];
-    return n;
-}
-
 mrt_status mrt_model_file_open(const char *path, mrt_model_file *f, mrt_error *err) {
     char msg[512];
     if (!path || !f) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_model_file_open: NULL argument");
@@ -134,8 +128,8 @@ mrt_status mrt_model_file_open(const char *path, mrt_model_file *f, mrt_error *e
     }
     mrt_model_tensors(&f->cfg, &f->w, refs);
     for (int i = 0; i < n; i++) {
-        int64_t gdims[4]; /* GGUF order: innermost first */
-        for (int d = 0; d < refs[i].n_dims; d++) gdims[d] = refs[i].dims[refs[i].n_dims - 1 - d];
+        int64_t gdims[4];
+        mrt_tensor_ref_gguf_dims(&refs[i], gdims);
         const mrt_gguf_tensor *t = mrt_gguf_get_tensor(f->file, refs[i].name, refs[i].type,
                                                        refs[i].n_dims, gdims, msg, sizeof msg);
         if (!t) {
@@ -143,7 +137,7 @@ mrt_status mrt_model_file_open(const char *path, mrt_model_file *f, mrt_error *e
             goto fail;
         }
         *refs[i].slot = (void *)t->data; /* read-only mapping; never written */
-        size_t count = ref_elems(&refs[i]);
+        size_t count = mrt_tensor_ref_elems(&refs[i]);
         if (refs[i].type == MRT_GGUF_F32) {
             const float *v = t->data;
             for (size_t k = 0; k < count; k++)
@@ -213,7 +207,7 @@ mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_
     int bad = write_config(wr, cfg, rate_id, mse_weight);
     for (int i = 0; i < n && !bad; i++) {
         int64_t gdims[4];
-        for (int d = 0; d < refs[i].n_dims; d++) gdims[d] = refs[i].dims[refs[i].n_dims - 1 - d];
+        mrt_tensor_ref_gguf_dims(&refs[i], gdims);
         bad |= mrt_gguf_writer_add_tensor(wr, refs[i].name, refs[i].type, refs[i].n_dims, gdims,
                                           *refs[i].slot);
     }
@@ -231,7 +225,7 @@ mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weigh
     if (!refs) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
     int n = mrt_model_tensors(cfg, w, refs);
     size_t total = 0;
-    for (int i = 0; i < n; i++) total += ref_elems(&refs[i]);
+    for (int i = 0; i < n; i++) total += mrt_tensor_ref_elems(&refs[i]);
     float *buf = malloc(sizeof(float) * total); /* int32 tensors share the 4-byte slots */
     if (!buf) {
         free(refs);
@@ -241,7 +235,7 @@ mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weigh
     mrt_rng_seed(&rng, seed);
     size_t off = 0;
     for (int i = 0; i < n; i++) {
-        size_t count = ref_elems(&refs[i]);
+        size_t count = mrt_tensor_ref_elems(&refs[i]);
         *refs[i].slot = buf + off;
         if (refs[i].type == MRT_GGUF_I32) {
             /* context model: small Q12 weights; biases put mu near 0 and
