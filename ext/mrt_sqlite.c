@@ -368,38 +368,6 @@ static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
 /* ------------------------------------------------------------- functions */
 
 /* mrt_encode(image BLOB [, rate [, refine]]) -> bitstream BLOB */
-/* mrt_encode(image, '2KB'): the rate points of the connection's model
- * (each model once, by fingerprint), mrt_encode_budget choosing. */
-static void encode_budget(sqlite3_context *ctx, mrt_conn *c, const char *fn,
-                          sqlite3_value *image, size_t budget,
-                          const mrt_encode_options *options) {
-    mrt_model_set *set = conn_set(ctx, c, fn);
-    if (!set) return;
-    const mrt_model *const *models;
-    int n;
-    mrt_error e = {0};
-    if (mrt_model_set_rate_points(set, &models, &n, &e) != MRT_OK) {
-        fail_mrt(ctx, fn, NULL, &e);
-        return;
-    }
-    size_t len;
-    const uint8_t *data = blob_bytes(image, &len);
-    mrt_image img = {0};
-    if (mrt_image_read_memory(data, len, &img, &e) != MRT_OK) {
-        fail_mrt(ctx, fn, "argument 1 (image)", &e);
-        return;
-    }
-    uint8_t *bits = NULL;
-    size_t nbits = 0;
-    mrt_status st = mrt_encode_budget(models, n, &img, budget, options, &bits, &nbits, NULL, &e);
-    mrt_image_free(&img);
-    if (st != MRT_OK) {
-        fail_mrt(ctx, fn, NULL, &e);
-        return;
-    }
-    result_bytes(ctx, fn, bits, nbits);
-}
-
 static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_encode";
     mrt_conn *c = sqlite3_user_data(ctx);
@@ -422,21 +390,28 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         options.refine_steps = (int)steps;
     }
     /* a byte budget ('1500B', '2KB', ...): every rate point beside the
-     * connection's model, the encoder choosing rate point and working size */
+     * connection's model (each once, by fingerprint), mrt_encode_budget
+     * choosing rate point and working size */
     size_t budget = 0;
+    const mrt_model *m = NULL;
+    const mrt_model *const *points = NULL;
+    int npoints = 0;
     if (argc > 1 && sqlite3_value_type(argv[1]) == SQLITE_TEXT &&
         mrt_parse_byte_budget((const char *)sqlite3_value_text(argv[1]), &budget) == 0) {
-        encode_budget(ctx, c, fn, argv[0], budget, &options);
-        return;
-    }
-    const mrt_model *m;
-    if (argc > 1) {
-        m = rate_model(ctx, c, fn, argv[1]);
+        mrt_model_set *set = conn_set(ctx, c, fn);
+        mrt_error e = {0};
+        if (!set) return;
+        if (mrt_model_set_rate_points(set, &points, &npoints, &e) != MRT_OK) {
+            fail_mrt(ctx, fn, NULL, &e);
+            return;
+        }
+    } else if (argc > 1) {
+        if (!(m = rate_model(ctx, c, fn, argv[1]))) return;
     } else {
         mrt_model_set *set = conn_set(ctx, c, fn);
-        m = set ? mrt_model_set_model(set) : NULL;
+        if (!set) return;
+        m = mrt_model_set_model(set);
     }
-    if (!m) return;
     size_t len;
     const uint8_t *data = blob_bytes(argv[0], &len);
     mrt_error e = {0};
@@ -447,7 +422,9 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     uint8_t *bits = NULL;
     size_t nbits = 0;
-    mrt_status st = mrt_encode_with(m, &img, &options, &bits, &nbits, &e);
+    mrt_status st = budget ? mrt_encode_budget(points, npoints, &img, budget, &options, &bits,
+                                               &nbits, NULL, &e)
+                           : mrt_encode_with(m, &img, &options, &bits, &nbits, &e);
     mrt_image_free(&img);
     if (st != MRT_OK) {
         fail_mrt(ctx, fn, NULL, &e);
@@ -456,22 +433,33 @@ static void encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     result_bytes(ctx, fn, bits, nbits);
 }
 
+/* Argument 1 of mrt_decode and mrt_info, a bitstream: its bytes, with its
+ * header read into *info; NULL (the result set to the error) when it is
+ * not a BLOB or its header is damaged. */
+static const uint8_t *bits_header(sqlite3_context *ctx, const char *fn, sqlite3_value **argv,
+                                  size_t *len, mrt_info *info) {
+    if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return NULL;
+    const uint8_t *data = blob_bytes(argv[0], len);
+    mrt_error e = {0};
+    if (mrt_info_read(data, *len, info, &e) != MRT_OK) {
+        fail_mrt(ctx, fn, NULL, &e);
+        return NULL;
+    }
+    return data;
+}
+
 /* mrt_decode(bits BLOB) -> PNG BLOB */
 static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_decode";
     mrt_conn *c = sqlite3_user_data(ctx);
     if (any_null(argc, argv)) return;
-    if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return;
     size_t len;
-    const uint8_t *data = blob_bytes(argv[0], &len);
-    mrt_error e = {0};
+    const uint8_t *data;
     mrt_info info;
     /* The header first: damage is reported as such before any model is
      * looked for, and its fingerprint says which model to use. */
-    if (mrt_info_read(data, len, &info, &e) != MRT_OK) {
-        fail_mrt(ctx, fn, NULL, &e);
-        return;
-    }
+    if (!(data = bits_header(ctx, fn, argv, &len, &info))) return;
+    mrt_error e = {0};
     /* Made at another rate point: the one beside ours with the bitstream's
      * fingerprint. If none has it, mrt_decode reports the mismatch naming
      * both fingerprints. */
@@ -502,15 +490,9 @@ static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static void info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_info";
     if (any_null(argc, argv)) return;
-    if (!want_blob(ctx, fn, argv, 0, "bits", "an mrt bitstream")) return;
     size_t len;
-    const uint8_t *data = blob_bytes(argv[0], &len);
-    mrt_error e = {0};
     mrt_info info;
-    if (mrt_info_read(data, len, &info, &e) != MRT_OK) {
-        fail_mrt(ctx, fn, NULL, &e);
-        return;
-    }
+    if (!bits_header(ctx, fn, argv, &len, &info)) return;
     char json[MRT_INFO_JSON_MAX];
     mrt_info_json(&info, json, sizeof json);
     sqlite3_result_text(ctx, json, -1, SQLITE_TRANSIENT);

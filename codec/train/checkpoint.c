@@ -10,6 +10,57 @@
 
 #include "train_internal.h"
 
+/* A checkpoint holds every trained tensor four times: the EMA weights
+ * under the plain names (what later stages load), the raw weights and
+ * AdamW's moments under prefixes. */
+typedef struct {
+    char name[96];
+    int64_t gdims[4]; /* GGUF order */
+    const mrt_tensor_ref *ref;
+    float *data;      /* its floats in p->E, P, M or V */
+} checkpoint_tensor;
+
+/* Calls each(ctx, t) for every tensor of p's checkpoint, in file order;
+ * stops at the first non-zero return and returns it. */
+typedef int (*checkpoint_tensor_fn)(void *ctx, const checkpoint_tensor *t);
+
+static int for_each_checkpoint_tensor(const params *p, checkpoint_tensor_fn each, void *ctx) {
+    static const char *prefixes[] = {"", "raw.", "adam.m.", "adam.v."};
+    float *bufs[] = {p->E, p->P, p->M, p->V};
+    for (int k = 0; k < 4; k++) {
+        size_t off = 0;
+        for (int i = 0; i < p->ntensors; i++) {
+            checkpoint_tensor t = {.ref = &p->refs[i], .data = bufs[k] + off};
+            snprintf(t.name, sizeof t.name, "%s%s", prefixes[k], t.ref->name);
+            mrt_tensor_ref_gguf_dims(t.ref, t.gdims);
+            int rc = each(ctx, &t);
+            if (rc) return rc;
+            off += mrt_tensor_ref_elems(t.ref);
+        }
+    }
+    return 0;
+}
+
+static int add_tensor(void *writer, const checkpoint_tensor *t) {
+    mrt_gguf_writer_add_tensor(writer, t->name, MRT_GGUF_F32, t->ref->n_dims, t->gdims, t->data);
+    return 0;
+}
+
+typedef struct {
+    const mrt_gguf *g;
+    char *msg; /* why a tensor is missing or misshapen */
+    size_t msg_size;
+} loading;
+
+static int get_tensor(void *ctx, const checkpoint_tensor *t) {
+    loading *ld = ctx;
+    const float *data = mrt_gguf_get_f32(ld->g, t->name, t->ref->n_dims, t->gdims, ld->msg,
+                                         ld->msg_size);
+    if (!data) return 1;
+    memcpy(t->data, data, sizeof(float) * mrt_tensor_ref_elems(t->ref));
+    return 0;
+}
+
 mrt_status mrt_checkpoint_save(const params *p, const mrt_train_options *o, const char *path,
                                mrt_error *err) {
     mrt_gguf_writer *w = mrt_gguf_writer_new();
@@ -29,22 +80,7 @@ mrt_status mrt_checkpoint_save(const params *p, const mrt_train_options *o, cons
         snprintf(key, sizeof key, "mrt.gen_width.%d", i);
         mrt_gguf_writer_add_u32(w, key, (uint32_t)p->cfg.gen_width[i]);
     }
-    /* the EMA weights under the plain names (what later stages load), the
-     * raw weights and AdamW's moments under prefixes */
-    static const char *prefixes[] = {"", "raw.", "adam.m.", "adam.v."};
-    const float *bufs[] = {p->E, p->P, p->M, p->V};
-    for (int k = 0; k < 4; k++) {
-        size_t off = 0;
-        for (int i = 0; i < p->ntensors; i++) {
-            const mrt_tensor_ref *r = &p->refs[i];
-            char name[96];
-            snprintf(name, sizeof name, "%s%s", prefixes[k], r->name);
-            int64_t gdims[4];
-            mrt_tensor_ref_gguf_dims(r, gdims);
-            mrt_gguf_writer_add_tensor(w, name, MRT_GGUF_F32, r->n_dims, gdims, bufs[k] + off);
-            off += mrt_tensor_ref_elems(r);
-        }
-    }
+    for_each_checkpoint_tensor(p, add_tensor, w);
     char msg[512];
     mrt_status st = MRT_OK;
     if (mrt_gguf_writer_save(w, path, msg, sizeof msg) != 0)
@@ -88,24 +124,10 @@ mrt_status mrt_checkpoint_load(params *p, const mrt_train_options *o, const char
                       "this run asks for %d (--latents)", path, latents, p->cfg.latents);
         goto done;
     }
-    static const char *prefixes[] = {"", "raw.", "adam.m.", "adam.v."};
-    float *bufs[] = {p->E, p->P, p->M, p->V};
-    for (int k = 0; k < 4; k++) {
-        size_t off = 0;
-        for (int i = 0; i < p->ntensors; i++) {
-            const mrt_tensor_ref *r = &p->refs[i];
-            char name[96];
-            snprintf(name, sizeof name, "%s%s", prefixes[k], r->name);
-            int64_t gdims[4];
-            mrt_tensor_ref_gguf_dims(r, gdims);
-            const float *data = mrt_gguf_get_f32(g, name, r->n_dims, gdims, msg, sizeof msg);
-            if (!data) {
-                st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
-                goto done;
-            }
-            memcpy(bufs[k] + off, data, sizeof(float) * mrt_tensor_ref_elems(r));
-            off += mrt_tensor_ref_elems(r);
-        }
+    loading ld = {g, msg, sizeof msg};
+    if (for_each_checkpoint_tensor(p, get_tensor, &ld) != 0) {
+        st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
+        goto done;
     }
     p->step = (long)step;
     /* older checkpoints have no lambda: the run's --lambda then */

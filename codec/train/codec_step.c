@@ -160,12 +160,7 @@ step_stats mrt_codec_step(const mrt_rt *rt, params *p, codec_acts *c, const floa
     } else {
         mrt_gen_forward(rt, &p->mw.gen, &c->gen, c->sy.map);
         const float *out = c->gen.out;
-        memset(c->dout, 0, sizeof(float) * img);
-        st.l1 = mrt_l1_loss(c->dout, out, x, img, 1.0f);
-        for (size_t i = 0; i < img; i++) {
-            c->x01[i] = 0.5f * (x[i] + 1.0f);
-            c->out01[i] = 0.5f * (out[i] + 1.0f);
-        }
+        st.l1 = mrt_pixel_l1(c->dout, c->x01, c->out01, out, x, img);
         /* w * MSE on [0, 1] values; d(out01)/d(out) = 1/2 halves the scale.
          * Without the term the MSE is still measured, for the PSNR. */
         double mse = mrt_mse_loss(c->mse_weight > 0 ? c->dout : NULL, c->out01, c->x01, img,

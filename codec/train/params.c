@@ -1,7 +1,8 @@
 /*
  * params.c -- the trained tensors of a stage (train_internal.h): their table,
- * buffers (weights, gradients, Adam moments, EMA), initialisation, and the
- * rate control that steers lambda
+ * buffers (weights, gradients, Adam moments, EMA), initialisation, the
+ * rate control that steers lambda, and the start of the pixel losses both
+ * stages share
  */
 #include <math.h>
 #include <stdio.h>
@@ -105,4 +106,17 @@ void mrt_params_init(params *p, uint64_t seed) {
 float mrt_steer_lambda(float lambda, double bpp, double target) {
     double next = lambda * exp(LAMBDA_GAIN * (bpp / target - 1.0));
     return next < LAMBDA_MIN ? LAMBDA_MIN : next > LAMBDA_MAX ? LAMBDA_MAX : (float)next;
+}
+
+/* ------------------------------------------- the pixel losses' start */
+
+double mrt_pixel_l1(float *dout, float *x01, float *out01, const float *out, const float *x,
+                    size_t n) {
+    memset(dout, 0, sizeof(float) * n);
+    double l1 = mrt_l1_loss(dout, out, x, n, 1.0f);
+    for (size_t i = 0; i < n; i++) {
+        x01[i] = 0.5f * (x[i] + 1.0f);
+        out01[i] = 0.5f * (out[i] + 1.0f);
+    }
+    return l1;
 }

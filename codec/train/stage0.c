@@ -96,12 +96,7 @@ step_stats mrt_tok_step(const mrt_rt *rt, params *p, tok_acts *t, const float *x
     mrt_gen_forward(rt, &w->gen, &t->gen, t->e);
     const float *out = t->gen.out;
     /* losses; d(loss)/d(out) into t->dout */
-    memset(t->dout, 0, sizeof(float) * img);
-    st.l1 = mrt_l1_loss(t->dout, out, x, img, 1.0f);
-    for (size_t i = 0; i < img; i++) {
-        t->x01[i] = 0.5f * (x[i] + 1.0f);
-        t->out01[i] = 0.5f * (out[i] + 1.0f);
-    }
+    st.l1 = mrt_pixel_l1(t->dout, t->x01, t->out01, out, x, img);
     double mse = 0;
     for (size_t i = 0; i < img; i++) {
         double d = (double)t->out01[i] - t->x01[i];

@@ -55,6 +55,11 @@ void mrt_params_init(params *p, uint64_t seed);
  * stays within (0, LAMBDA_MAX], which a checkpoint's lambda must be too. */
 #define LAMBDA_MAX 1e4f
 float mrt_steer_lambda(float lambda, double bpp, double target);
+/* The start of every stage's pixel losses: dout (zeroed) gets the L1
+ * loss's gradient, x01 and out01 the target and the output on [0, 1] for
+ * MS-SSIM and MSE; returns the L1 loss. All arrays hold n floats. */
+double mrt_pixel_l1(float *dout, float *x01, float *out01, const float *out, const float *x,
+                    size_t n);
 
 /* ------------------------------------------------------ checkpoints */
 
