@@ -12,6 +12,7 @@
  * 1 with a one-line reason on any error, 2 on a usage error.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -67,8 +68,8 @@ static const char *usage_text =
     "Fewer bytes for a softer picture (bitstream version 2).\n"
     "--bytes N: at most N bytes (1500, 1500B, 2KB = 2000, 1.5KiB = 1536); the encoder\n"
     "chooses the rate point and the working size that decode closest to the photo\n"
-    "(MS-SSIM). The rate points are every --model given (repeat it), else every\n"
-    "mrt-*.gguf beside the default model.\n";
+    "(MS-SSIM). The rate points are every --model given (repeat it), else the model\n"
+    "and every mrt-*.gguf beside it.\n";
 
 static int usage(const char *problem) {
     if (problem) fprintf(stderr, "mrt: %s\n", problem);
@@ -153,49 +154,125 @@ static int int_value(const char *opt, const char *text, long lo, long hi, long *
     return 0;
 }
 
+/* Every option of the program in one table: getopt_long's entry and the
+ * commands that take it (train has options of its own). */
+enum {
+    OPT_QUIET = 'q',
+    OPT_MODEL = 256, OPT_RATE, OPT_BYTES, OPT_THREADS, OPT_REFINE, OPT_REFINE_MSE_WEIGHT,
+    OPT_SCALE, OPT_SEED, OPT_RATE_ID,
+    OPT_STAGE, OPT_DATA, OPT_OUT, OPT_RESUME, OPT_TOKENIZER, OPT_INIT, OPT_EXPORT, OPT_LAMBDA,
+    OPT_LAMBDA_RAMP, OPT_TARGET_BPP, OPT_MSE_WEIGHT, OPT_TRAIN_ENCODER, OPT_LATENTS, OPT_LOG,
+    OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
+    OPT_BITS, OPT_WARMUP,
+};
+#define FOR_CODEC 1 /* encode, decode, info, eval, init-model */
+#define FOR_TRAIN 2
+
+static const struct {
+    struct option option;
+    int commands;
+} option_table[] = {
+    {{"model", required_argument, NULL, OPT_MODEL}, FOR_CODEC},
+    {{"rate", required_argument, NULL, OPT_RATE}, FOR_CODEC},
+    {{"bytes", required_argument, NULL, OPT_BYTES}, FOR_CODEC},
+    {{"refine", required_argument, NULL, OPT_REFINE}, FOR_CODEC},
+    {{"refine-mse-weight", required_argument, NULL, OPT_REFINE_MSE_WEIGHT}, FOR_CODEC},
+    {{"scale", required_argument, NULL, OPT_SCALE}, FOR_CODEC},
+    {{"threads", required_argument, NULL, OPT_THREADS}, FOR_CODEC | FOR_TRAIN},
+    {{"seed", required_argument, NULL, OPT_SEED}, FOR_CODEC | FOR_TRAIN},
+    {{"rate-id", required_argument, NULL, OPT_RATE_ID}, FOR_CODEC | FOR_TRAIN},
+    {{"quiet", no_argument, NULL, OPT_QUIET}, FOR_CODEC | FOR_TRAIN},
+    {{"stage", required_argument, NULL, OPT_STAGE}, FOR_TRAIN},
+    {{"data", required_argument, NULL, OPT_DATA}, FOR_TRAIN},
+    {{"out", required_argument, NULL, OPT_OUT}, FOR_TRAIN},
+    {{"resume", no_argument, NULL, OPT_RESUME}, FOR_TRAIN},
+    {{"tokenizer", required_argument, NULL, OPT_TOKENIZER}, FOR_TRAIN},
+    {{"init", required_argument, NULL, OPT_INIT}, FOR_TRAIN},
+    {{"export", required_argument, NULL, OPT_EXPORT}, FOR_TRAIN},
+    {{"lambda", required_argument, NULL, OPT_LAMBDA}, FOR_TRAIN},
+    {{"lambda-ramp", required_argument, NULL, OPT_LAMBDA_RAMP}, FOR_TRAIN},
+    {{"target-bpp", required_argument, NULL, OPT_TARGET_BPP}, FOR_TRAIN},
+    {{"mse-weight", required_argument, NULL, OPT_MSE_WEIGHT}, FOR_TRAIN},
+    {{"train-encoder", no_argument, NULL, OPT_TRAIN_ENCODER}, FOR_TRAIN},
+    {{"latents", required_argument, NULL, OPT_LATENTS}, FOR_TRAIN},
+    {{"log", required_argument, NULL, OPT_LOG}, FOR_TRAIN},
+    {{"log-every", required_argument, NULL, OPT_LOG_EVERY}, FOR_TRAIN},
+    {{"save-every", required_argument, NULL, OPT_SAVE_EVERY}, FOR_TRAIN},
+    {{"stop-after", required_argument, NULL, OPT_STOP_AFTER}, FOR_TRAIN},
+    {{"steps", required_argument, NULL, OPT_STEPS}, FOR_TRAIN},
+    {{"batch", required_argument, NULL, OPT_BATCH}, FOR_TRAIN},
+    {{"crop", required_argument, NULL, OPT_CROP}, FOR_TRAIN},
+    {{"lr", required_argument, NULL, OPT_LR}, FOR_TRAIN},
+    {{"bits", required_argument, NULL, OPT_BITS}, FOR_TRAIN},
+    {{"warmup", required_argument, NULL, OPT_WARMUP}, FOR_TRAIN},
+};
+#define NOPTIONS (sizeof option_table / sizeof option_table[0])
+
+/* The next option of argv[2..] (argv[1] is the command) that `commands`
+ * take: its id, with its value in *value; -1 at the end (the operands are
+ * then argv[optind..], getopt_long having moved them there), -2 with
+ * parse_problem set when the option is unknown or lacks its value. */
+static int next_option(int argc, char **argv, int commands, const char **value) {
+    static struct option longopts[NOPTIONS + 1];
+    if (!longopts[0].name)
+        for (size_t i = 0; i < NOPTIONS; i++) longopts[i] = option_table[i].option;
+    opterr = 0;
+    int id = getopt_long(argc - 1, argv + 1, ":q", longopts, NULL);
+    *value = optarg;
+    if (id == -1) return -1;
+    const char *given = argv[optind]; /* the option just read (argv + 1 shifted) */
+    if (id == ':') return refuse("%s needs a value", given), -2;
+    if (id == '?') {
+        if (optopt) return refuse("unknown option '-%c'", optopt), -2;
+        return refuse("unknown option '%s'", given), -2;
+    }
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (option_table[i].option.val == id && !(option_table[i].commands & commands))
+            return refuse("unknown option '--%s'", option_table[i].option.name), -2;
+    return id;
+}
+
 static int parse(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int has_value = i + 1 < argc;
-        long v;
-        if (a[0] == '-' && a[1] == '-' && !has_value &&
-            (!strcmp(a, "--model") || !strcmp(a, "--bytes") || !strcmp(a, "--threads") ||
-             !strcmp(a, "--refine") || !strcmp(a, "--refine-mse-weight") ||
-             !strcmp(a, "--scale") || !strcmp(a, "--seed") || !strcmp(a, "--rate-id") ||
-             !strcmp(a, "--rate")))
-            return refuse("%s needs a value", a);
-        if (!strcmp(a, "--model")) {
-            o->model = argv[++i];
-            if (o->nmodels == MAX_MODELS)
-                return refuse("at most %d --model files", MAX_MODELS);
+    optind = 1;
+    const char *val;
+    long v;
+    for (int id; (id = next_option(argc, argv, FOR_CODEC, &val)) != -1;) {
+        switch (id) {
+        case -2: return -1;
+        case OPT_MODEL:
+            o->model = val;
+            if (o->nmodels == MAX_MODELS) return refuse("at most %d --model files", MAX_MODELS);
             o->models[o->nmodels++] = o->model;
-        } else if (!strcmp(a, "--rate")) {
-            o->rate = argv[++i];
-        } else if (!strcmp(a, "--bytes")) {
-            if (mrt_parse_byte_budget(argv[++i], &o->bytes) != 0)
+            break;
+        case OPT_RATE: o->rate = val; break;
+        case OPT_BYTES:
+            if (mrt_parse_byte_budget(val, &o->bytes) != 0)
                 return refuse("--bytes takes a budget such as 1500, 1500B, 2KB or 1.5KiB "
-                              "(1 byte to 1 GB), not '%s'", argv[i]);
-        } else if (!strcmp(a, "--threads")) {
-            if (int_value(a, argv[++i], 0, 1024, &v)) return -1;
+                              "(1 byte to 1 GB), not '%s'", val);
+            break;
+        case OPT_THREADS:
+            if (int_value("--threads", val, 0, 1024, &v)) return -1;
             o->threads = (int)v;
-        } else if (!strcmp(a, "--refine")) {
-            if (int_value(a, argv[++i], 0, MRT_REFINE_MAX_STEPS, &v)) return -1;
+            break;
+        case OPT_REFINE:
+            if (int_value("--refine", val, 0, MRT_REFINE_MAX_STEPS, &v)) return -1;
             o->refine = (int)v;
-        } else if (!strcmp(a, "--refine-mse-weight")) {
+            break;
+        case OPT_REFINE_MSE_WEIGHT: {
             char *end;
-            double w = strtod(argv[++i], &end);
-            if (end == argv[i] || *end || !(w >= 0.0 && w <= MRT_MAX_MSE_WEIGHT))
+            double w = strtod(val, &end);
+            if (end == val || *end || !(w >= 0.0 && w <= MRT_MAX_MSE_WEIGHT))
                 return refuse("--refine-mse-weight takes a number from 0 to %g, not '%s'",
-                              (double)MRT_MAX_MSE_WEIGHT, argv[i]);
+                              (double)MRT_MAX_MSE_WEIGHT, val);
             o->refine_mse_weight_given = 1;
             o->refine_mse_weight = (float)w;
-        } else if (!strcmp(a, "--scale")) {
-            /* a decimal or a fraction a/b */
-            const char *text = argv[++i];
+            break;
+        }
+        case OPT_SCALE: { /* a decimal or a fraction a/b */
             char *end;
-            double x = strtod(text, &end);
-            int ok = end != text;
+            double x = strtod(val, &end);
+            int ok = end != val;
             if (ok && *end == '/') {
                 const char *den = end + 1;
                 double d = strtod(den, &end);
@@ -204,28 +281,29 @@ static int parse(int argc, char **argv, options *o) {
             }
             if (!ok || *end || !(x > 0.0 && x <= 1.0))
                 return refuse("--scale takes a factor above 0 and at most 1 (0.5 or 1/2), "
-                              "not '%s'", text);
+                              "not '%s'", val);
             o->scale = x;
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            const char *text = argv[++i];
-            errno = 0;
-            o->seed = strtoull(text, &end, 10);
-            if (end == text || *end || errno == ERANGE || text[0] == '-')
-                return refuse("--seed takes a whole number from 0 to %llu, not '%s'",
-                              (unsigned long long)UINT64_MAX, text);
-        } else if (!strcmp(a, "--rate-id")) {
-            if (int_value(a, argv[++i], 0, 255, &v)) return -1;
-            o->rate_id = (int)v;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-            o->quiet = 1;
-        } else if (a[0] == '-' && a[1]) {
-            return refuse("unknown option '%s'", a);
-        } else if (o->nargs < 2) {
-            o->args[o->nargs++] = a;
-        } else {
-            return refuse("one argument too many: '%s'", a);
+            break;
         }
+        case OPT_SEED: {
+            char *end;
+            errno = 0;
+            o->seed = strtoull(val, &end, 10);
+            if (end == val || *end || errno == ERANGE || val[0] == '-')
+                return refuse("--seed takes a whole number from 0 to %llu, not '%s'",
+                              (unsigned long long)UINT64_MAX, val);
+            break;
+        }
+        case OPT_RATE_ID:
+            if (int_value("--rate-id", val, 0, 255, &v)) return -1;
+            o->rate_id = (int)v;
+            break;
+        case OPT_QUIET: o->quiet = 1; break;
+        }
+    }
+    for (int i = optind + 1; i < argc; i++) {
+        if (o->nargs == 2) return refuse("one argument too many: '%s'", argv[i]);
+        o->args[o->nargs++] = argv[i];
     }
     return 0;
 }
@@ -507,49 +585,91 @@ static int cmd_init_model(const options *o) {
 }
 
 /* `mrt train`: its own option parser (many options, repeatable --data). */
+/* "--name" of an option id, for messages. */
+static const char *option_name(int id) {
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (option_table[i].option.val == id) return option_table[i].option.name;
+    return "?";
+}
+
+/* A number for a train option, the whole value: a real number, or with
+ * `whole` an integer (seeds and step counts need all 64 bits). */
+static int train_number(int id, const char *val, int whole, double *x, long long *n) {
+    char *end;
+    errno = 0;
+    if (whole) {
+        *n = strtoll(val, &end, 10);
+        *x = (double)*n;
+    } else {
+        *x = strtod(val, &end);
+    }
+    if (end == val || *end || errno == ERANGE || !isfinite(*x))
+        return refuse("--%s takes %s, not '%s'", option_name(id), whole ? "a whole number" : "a number",
+                      val);
+    return 0;
+}
+
 static int cmd_train(int argc, char **argv) {
     mrt_train_options o;
     mrt_train_defaults(&o);
     const char **data = calloc((size_t)argc, sizeof *data);
     if (!data) return usage("out of memory");
     int ndata = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-#define NEED_VALUE \
-    if (!v) { free(data); return usage("an option needs a value"); } \
-    i++;
-        if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
-        if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
-        if (!strcmp(a, "--train-encoder")) { o.train_encoder = 1; continue; }
-        NEED_VALUE
-        if (!strcmp(a, "--data")) data[ndata++] = v;
-        else if (!strcmp(a, "--out")) o.out = v;
-        else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
-        else if (!strcmp(a, "--init")) o.init = v;
-        else if (!strcmp(a, "--export")) o.export_path = v;
-        else if (!strcmp(a, "--lambda")) o.lambda = strtof(v, &end);
-        else if (!strcmp(a, "--lambda-ramp")) o.lambda_ramp = strtol(v, &end, 10);
-        else if (!strcmp(a, "--target-bpp")) o.target_bpp = strtod(v, &end);
-        else if (!strcmp(a, "--mse-weight")) o.mse_weight = strtof(v, &end);
-        else if (!strcmp(a, "--rate-id")) o.rate_id = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--log")) o.log = v;
-        else if (!strcmp(a, "--stage")) o.stage = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--steps")) o.steps = strtol(v, &end, 10);
-        else if (!strcmp(a, "--stop-after")) o.stop_after = strtol(v, &end, 10);
-        else if (!strcmp(a, "--log-every")) o.log_every = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--batch")) o.batch = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--crop")) o.crop = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--bits")) o.tok_bits = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--latents")) o.latents = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--threads")) o.threads = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--lr")) o.lr = strtof(v, &end);
-        else if (!strcmp(a, "--warmup")) o.warmup = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--save-every")) o.save_every = strtod(v, &end);
-        else { free(data); return usage("unknown train option"); }
-#undef NEED_VALUE
-        if (end && *end) { free(data); return usage("bad number"); }
+    optind = 1;
+    const char *val;
+    for (int id; (id = next_option(argc, argv, FOR_TRAIN, &val)) != -1;) {
+        double x = 0;
+        if (id == -2) goto bad;
+        switch (id) {
+        case OPT_RESUME: o.resume = 1; continue;
+        case OPT_QUIET: o.quiet = 1; continue;
+        case OPT_TRAIN_ENCODER: o.train_encoder = 1; continue;
+        case OPT_DATA: data[ndata++] = val; continue;
+        case OPT_OUT: o.out = val; continue;
+        case OPT_TOKENIZER: o.tokenizer = val; continue;
+        case OPT_INIT: o.init = val; continue;
+        case OPT_EXPORT: o.export_path = val; continue;
+        case OPT_LOG: o.log = val; continue;
+        }
+        /* every other train option is a number */
+        int real = id == OPT_LAMBDA || id == OPT_TARGET_BPP || id == OPT_MSE_WEIGHT ||
+                   id == OPT_LR || id == OPT_SAVE_EVERY;
+        long long n = 0;
+        if (id == OPT_SEED) { /* all of uint64 */
+            char *end;
+            errno = 0;
+            o.seed = strtoull(val, &end, 10);
+            if (end == val || *end || errno == ERANGE || val[0] == '-') {
+                refuse("--seed takes a whole number from 0 to %llu, not '%s'",
+                       (unsigned long long)UINT64_MAX, val);
+                goto bad;
+            }
+            continue;
+        }
+        if (train_number(id, val, !real, &x, &n) != 0) goto bad;
+        switch (id) {
+        case OPT_LAMBDA: o.lambda = (float)x; break;
+        case OPT_LAMBDA_RAMP: o.lambda_ramp = (long)n; break;
+        case OPT_TARGET_BPP: o.target_bpp = x; break;
+        case OPT_MSE_WEIGHT: o.mse_weight = (float)x; break;
+        case OPT_RATE_ID: o.rate_id = (int)n; break;
+        case OPT_STAGE: o.stage = (int)n; break;
+        case OPT_STEPS: o.steps = (long)n; break;
+        case OPT_STOP_AFTER: o.stop_after = (long)n; break;
+        case OPT_LOG_EVERY: o.log_every = (int)n; break;
+        case OPT_BATCH: o.batch = (int)n; break;
+        case OPT_CROP: o.crop = (int)n; break;
+        case OPT_BITS: o.tok_bits = (int)n; break;
+        case OPT_LATENTS: o.latents = (int)n; break;
+        case OPT_THREADS: o.threads = (int)n; break;
+        case OPT_LR: o.lr = (float)x; break;
+        case OPT_WARMUP: o.warmup = (int)n; break;
+        case OPT_SAVE_EVERY: o.save_every = x; break;
+        }
+    }
+    if (optind + 1 < argc) {
+        refuse("train takes no operands, not '%s'", argv[optind + 1]);
+        goto bad;
     }
     o.data = data;
     o.ndata = ndata;
@@ -558,6 +678,9 @@ static int cmd_train(int argc, char **argv) {
     free(data);
     if (st != MRT_OK) return fail("training", &err);
     return 0;
+bad:
+    free(data);
+    return usage(parse_problem);
 }
 
 static int run(int argc, char **argv);
