@@ -40,6 +40,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     close(fd), close(in);
     opt.model = model_path;
     opt.quiet = 1;
+    /* what `add` resolves before its first file: the model set and the
+     * model every input is encoded with */
+    if (resolve_encoder() != 0) {
+        fprintf(stderr, "fuzz_archive: cannot load the fuzz model\n");
+        exit(1);
+    }
     return 0;
 }
 
