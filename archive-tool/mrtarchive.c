@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -2180,86 +2181,102 @@ static int cmd_verify(int argc, char **argv) {
 
 /* ------------------------------------------------------------- main */
 
+/* The options, one table (getopt_long): they may stand before or after
+ * the command and its arguments; "--" ends them. */
+enum {
+    OPT_FILE = 'f', OPT_DIR = 'C', OPT_THREADS = 'j', OPT_QUIET = 'q', OPT_HELP = 'h',
+    OPT_MODEL = 256, OPT_RATE, OPT_BYTES, OPT_REFINE, OPT_JSON, OPT_SQLAR, OPT_KEEP_ORIGINAL,
+    OPT_ORIGINAL,
+};
+static const struct option long_options[] = {
+    {"file", required_argument, NULL, OPT_FILE},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"bytes", required_argument, NULL, OPT_BYTES},
+    {"refine", required_argument, NULL, OPT_REFINE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"sqlar", no_argument, NULL, OPT_SQLAR},
+    {"keep-original", no_argument, NULL, OPT_KEEP_ORIGINAL},
+    {"original", no_argument, NULL, OPT_ORIGINAL},
+    {NULL, 0, NULL, 0},
+};
+
+/* The first argument that names a command, for the usage after a bad option. */
+static const char *command_named(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        for (int c = 0; c < NCOMMANDS; c++)
+            if (strcmp(argv[i], commands[c].name) == 0) return argv[i];
+    return NULL;
+}
+
 static int run(int argc, char **argv, char **pos) {
     opt.archive = getenv("MRT_ARCHIVE");
     if (!opt.archive || !*opt.archive) opt.archive = "photos.mrtdb";
-    int npos = 0, only_pos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEED_ARG()                                        \
-    do {                                                  \
-        if (i + 1 >= argc) {                              \
-            msg("%s needs an argument", a);               \
-            return EXIT_FATAL;                            \
-        }                                                 \
-    } while (0)
-        if (only_pos || a[0] != '-' || strcmp(a, "-") == 0)
-            pos[npos++] = argv[i];
-        else if (strcmp(a, "--") == 0)
-            only_pos = 1;
-        else if (strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) {
-            NEED_ARG();
-            opt.archive = argv[++i];
-        } else if (strcmp(a, "-C") == 0) {
-            NEED_ARG();
-            opt.dir = argv[++i];
-        } else if (strcmp(a, "--model") == 0) {
-            NEED_ARG();
-            opt.model = argv[++i];
-        } else if (strcmp(a, "--rate") == 0) {
-            NEED_ARG();
+    int npos = 0;
+    opterr = 0;
+    optind = 1;
+    for (int id; (id = getopt_long(argc, argv, ":f:C:j:qh", long_options, NULL)) != -1;) {
+        const char *given = argv[optind - 1];
+        char *end;
+        long v;
+        switch (id) {
+        case ':':
+            msg("%s needs an argument", given);
+            return EXIT_FATAL;
+        case '?':
+            if (optopt) msg("unknown option '-%c'", optopt);
+            else msg("unknown option '%s'", given);
+            usage(stderr, command_named(argc, argv));
+            return EXIT_FATAL;
+        case OPT_FILE: opt.archive = optarg; break;
+        case OPT_DIR: opt.dir = optarg; break;
+        case OPT_MODEL: opt.model = optarg; break;
+        case OPT_RATE:
             if (opt.rate || opt.bytes) {
                 msg("--rate and --bytes: give one");
                 return EXIT_FATAL;
             }
-            opt.rate = argv[++i];
-        } else if (strcmp(a, "--bytes") == 0) {
-            NEED_ARG();
-            if (mrt_parse_byte_budget(argv[++i], &opt.bytes) != 0) {
+            opt.rate = optarg;
+            break;
+        case OPT_BYTES:
+            if (mrt_parse_byte_budget(optarg, &opt.bytes) != 0) {
                 msg("--bytes: expected a byte budget such as 1500, 2KB or 1.5KiB, got '%s'",
-                    argv[i]);
+                    optarg);
                 return EXIT_FATAL;
             }
             if (opt.rate) {
                 msg("--rate and --bytes: give one");
                 return EXIT_FATAL;
             }
-        } else if (strcmp(a, "--refine") == 0) {
-            NEED_ARG();
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > MRT_REFINE_MAX_STEPS) {
-                msg("--refine: expected 0..%d steps, got '%s'", MRT_REFINE_MAX_STEPS, argv[i]);
+            break;
+        case OPT_REFINE:
+            v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < 0 || v > MRT_REFINE_MAX_STEPS) {
+                msg("--refine: expected 0..%d steps, got '%s'", MRT_REFINE_MAX_STEPS, optarg);
                 return EXIT_FATAL;
             }
             opt.refine = (int)v;
-        } else if (strcmp(a, "-j") == 0 || strcmp(a, "--threads") == 0) {
-            NEED_ARG();
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 1024) {
-                msg("-j: expected a thread count, got '%s'", argv[i]);
+            break;
+        case OPT_THREADS:
+            v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || v < 1 || v > 1024) {
+                msg("-j: expected a thread count, got '%s'", optarg);
                 return EXIT_FATAL;
             }
             opt.threads = (int)v;
-        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-            opt.quiet = 1;
-        else if (strcmp(a, "--json") == 0)
-            opt.json = 1;
-        else if (strcmp(a, "--sqlar") == 0)
-            opt.sqlar = 1;
-        else if (strcmp(a, "--keep-original") == 0)
-            opt.keep_original = 1;
-        else if (strcmp(a, "--original") == 0)
-            opt.original = 1;
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-            opt.help = 1;
-        else {
-            msg("unknown option '%s'", a);
-            usage(stderr, npos ? pos[0] : NULL);
-            return EXIT_FATAL;
+            break;
+        case OPT_QUIET: opt.quiet = 1; break;
+        case OPT_JSON: opt.json = 1; break;
+        case OPT_SQLAR: opt.sqlar = 1; break;
+        case OPT_KEEP_ORIGINAL: opt.keep_original = 1; break;
+        case OPT_ORIGINAL: opt.original = 1; break;
+        case OPT_HELP: opt.help = 1; break;
         }
     }
+    for (int i = optind; i < argc; i++) pos[npos++] = argv[i];
     if (npos == 0) {
         usage(opt.help ? stdout : stderr, NULL);
         return opt.help ? 0 : EXIT_FATAL;
