@@ -3,8 +3,8 @@
  * import: the input is a tarball or zip (gzip, xz, ... around it: any
  * format and filter libarchive reads), handed to add_archive() exactly as
  * `mrtarchive add photos.tar` does, into an in-memory archive with the
- * fuzz model (fuzz_model.h). mrtarchive.c is compiled into the harness
- * (its main renamed), so the code under test is the command's own.
+ * fuzz model (fuzz_model.h). The harness links mrtarchive's own library
+ * (archive-tool/mrtarchive.h), so the code under test is the command's.
  *
  * Besides "no crash, leak or UB" it checks: every name stored obeys the
  * name rule (name_is_safe: relative, no '..', UTF-8 without control
@@ -15,9 +15,12 @@
  * Run (see fuzz/README.md):
  *     ./fuzz_archive -max_total_time=600 -timeout=10 -close_fd_mask=2 work/archive seeds/archive
  */
-#define main mrtarchive_main
-#include "../archive-tool/mrtarchive.c"
-#undef main
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mrtarchive.h"
 
 #include "fuzz_expect.h"
 #include "fuzz_model.h"

@@ -52,14 +52,7 @@
 
 #define FRAMED_MAX_SIDE 256
 
-static mrt_model *model;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    model = mrt_fuzz_model();
-    if (!model) exit(1);
-    return 0;
-}
+MRT_FUZZ_WITH_MODEL(model)
 
 /* Decodes data[0..len) and checks the result against the header (h, when
  * the container is known to be valid). */

@@ -36,14 +36,7 @@
 
 #define MAX_SIDE 64
 
-static mrt_model *model;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    model = mrt_fuzz_model();
-    if (!model) exit(1);
-    return 0;
-}
+MRT_FUZZ_WITH_MODEL(model)
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

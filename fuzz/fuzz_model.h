@@ -73,4 +73,16 @@ static inline mrt_model *mrt_fuzz_model(void) {
     return m;
 }
 
+/* A harness that fuzzes with the model: `MRT_FUZZ_WITH_MODEL(model)` at
+ * file scope declares `static mrt_model *model`, loaded by libFuzzer's
+ * start-up hook (exit 1 if it cannot be made). */
+#define MRT_FUZZ_WITH_MODEL(name)                               \
+    static mrt_model *name;                                     \
+    int LLVMFuzzerInitialize(int *argc, char ***argv) {         \
+        (void)argc, (void)argv;                                 \
+        name = mrt_fuzz_model();                                \
+        if (!name) exit(1);                                     \
+        return 0;                                               \
+    }
+
 #endif /* MRT_FUZZ_MODEL_H */

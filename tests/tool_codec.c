@@ -37,6 +37,16 @@ static int die(const char *what, const mrt_error *err) {
     return 1;
 }
 
+/* Prints the trace's hash (what determinism.sh compares) and frees. */
+static int finish(mrt_trace *t, uint8_t *bits, mrt_image *img, mrt_model *m) {
+    printf("%016llx\n", (unsigned long long)trace_hash(t));
+    mrt_trace_free(t);
+    mrt_free(bits);
+    mrt_image_free(img);
+    mrt_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     mrt_error err = {0};
     if (argc == 4 && !strcmp(argv[1], "model")) {
@@ -61,12 +71,7 @@ int main(int argc, char **argv) {
         size_t len = 0;
         if (mrt_encode_traced(m, &img, 0, &bits, &len, &t, &err) != MRT_OK) return die("encode", &err);
         if (mrt_write_file_atomic(argv[6], bits, len, &err) != MRT_OK) return die("write", &err);
-        printf("%016llx\n", (unsigned long long)trace_hash(&t));
-        mrt_trace_free(&t);
-        mrt_free(bits);
-        mrt_image_free(&img);
-        mrt_model_free(m);
-        return 0;
+        return finish(&t, bits, &img, m);
     }
     if (argc == 5 && !strcmp(argv[1], "decode")) {
         mrt_model *m = NULL;
@@ -80,12 +85,7 @@ int main(int argc, char **argv) {
         if (mrt_decode_traced(m, bits, len, 0, &img, &t, &err) != MRT_OK) return die("decode", &err);
         size_t n = (size_t)img.width * img.height * 3;
         if (mrt_write_file_atomic(argv[4], img.rgb, n, &err) != MRT_OK) return die("write", &err);
-        printf("%016llx\n", (unsigned long long)trace_hash(&t));
-        mrt_trace_free(&t);
-        mrt_free(bits);
-        mrt_image_free(&img);
-        mrt_model_free(m);
-        return 0;
+        return finish(&t, bits, &img, m);
     }
     if (argc == 4 && !strcmp(argv[1], "diff")) {
         uint8_t *a = NULL, *b = NULL;
