@@ -24,6 +24,7 @@
 
 #include "mrtarchive.h"
 #include "mrt.h"
+#include "mrt_json.h"
 #include "mrt_sha256.h"
 
 /* -------------------------------------------------------------- add */
@@ -933,11 +934,19 @@ int cmd_add(int argc, char **argv) {
     if (ing.stopped)
         msg("%s: the add stopped: %s; %ld files stored this run, the rest not (a re-run after "
             "that is fixed adds them)", opt.archive, ing.stopped_why, ing.stored);
-    if (opt.json)
-        printf("{\"stored\": %ld, \"unchanged\": %ld, \"duplicates\": %ld, \"skipped\": %ld, "
-               "\"failed\": %ld}\n",
-               ing.stored, ing.unchanged, ing.duplicates, ing.skipped, ing.failed);
-    else
+    if (opt.json) {
+        mrt_json w;
+        mrt_json_to_file(&w, stdout);
+        mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+        mrt_json_int(&w, "stored", ing.stored);
+        mrt_json_int(&w, "unchanged", ing.unchanged);
+        mrt_json_int(&w, "duplicates", ing.duplicates);
+        mrt_json_int(&w, "skipped", ing.skipped);
+        mrt_json_int(&w, "failed", ing.failed);
+        mrt_json_end(&w);
+        putchar('\n');
+        mrt_json_finish(&w); /* a failed stdout shows at exit (the tool checks it) */
+    } else
         info_msg("%ld stored, %ld unchanged, %ld duplicates, %ld skipped, %ld failed", ing.stored,
                  ing.unchanged, ing.duplicates, ing.skipped, ing.failed);
     return ing.stopped ? EXIT_FATAL : ing.failed ? EXIT_SOME : 0;

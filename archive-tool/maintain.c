@@ -23,6 +23,7 @@
 
 #include "mrtarchive.h"
 #include "mrt.h"
+#include "mrt_json.h"
 #include "mrt_sha256.h"
 
 int cmd_rm(int argc, char **argv) {
@@ -110,9 +111,16 @@ int cmd_verify(int argc, char **argv) {
         }
     }
     sqlite3_finalize(st);
-    if (opt.json)
-        printf("{\"images\": %ld, \"bad\": %d}\n", n, bad);
-    else
+    if (opt.json) {
+        mrt_json w;
+        mrt_json_to_file(&w, stdout);
+        mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+        mrt_json_int(&w, "images", n);
+        mrt_json_int(&w, "bad", bad);
+        mrt_json_end(&w);
+        putchar('\n');
+        mrt_json_finish(&w); /* a failed stdout shows at exit (the tool checks it) */
+    } else
         info_msg("%ld images, %d problems", n, bad);
     return bad ? EXIT_SOME : 0;
 }

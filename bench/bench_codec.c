@@ -30,6 +30,7 @@
  * refinement step 2x the decoder's forward (forward and input gradients).
  * "% of peak" is GFLOP/s against the sgemm peak at the same thread count.
  */
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <spawn.h>
@@ -457,18 +458,32 @@ int main(int argc, char **argv) {
     int thread_counts[MAX_THREAD_COUNTS] = {1, 2}, nthread_counts = 2;
     bool large = true;
     const char *only = NULL; /* run only workloads whose name contains this */
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) {
+    static const struct option options[] = {
+        {"quick", no_argument, NULL, 'q'},
+        {"no-large", no_argument, NULL, 'n'},
+        {"model", required_argument, NULL, 'm'},
+        {"only", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'q':
             min_seconds = 0.2, refine_steps = 4, train_steps_long = 5;
-        } else if (!strcmp(argv[i], "--no-large")) {
+            break;
+        case 'n':
             large = false;
-        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
-            model_path = argv[++i];
-        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
-            only = argv[++i];
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            break;
+        case 'm':
+            model_path = optarg;
+            break;
+        case 'o':
+            only = optarg;
+            break;
+        case 't':
             nthread_counts = 0;
-            for (char *tok = strtok(argv[++i], ","); tok && nthread_counts < MAX_THREAD_COUNTS;
+            for (char *tok = strtok(optarg, ","); tok && nthread_counts < MAX_THREAD_COUNTS;
                  tok = strtok(NULL, ","))
                 thread_counts[nthread_counts++] = atoi(tok);
             for (int k = 0; k < nthread_counts; k++)
@@ -476,10 +491,15 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "bench_codec: --threads takes counts 1..256, e.g. 1,2\n");
                     return 2;
                 }
-        } else {
+            break;
+        default:
             fprintf(stderr, "usage: %s [--model M] [--threads 1,2] [--quick] [--no-large] [--only NAME]\n", argv[0]);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "usage: %s [--model M] [--threads 1,2] [--quick] [--no-large] [--only NAME]\n", argv[0]);
+        return 2;
     }
     if (!mkdtemp(scratch_dir) || write_training_data() != 0) {
         fprintf(stderr, "bench_codec: cannot prepare %s\n", scratch_dir);

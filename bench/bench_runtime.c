@@ -14,6 +14,7 @@
  * Before measuring it runs a self-check (GEMM and Bi-WKV against their
  * naive twins) and stops with an error if the runtime computes wrong.
  */
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,15 +349,27 @@ static int self_check(void) {
 int main(int argc, char **argv) {
     bool quick = false;
     int threads = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) {
+    static const struct option options[] = {
+        {"quick", no_argument, NULL, 'q'},
+        {"threads", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    char *end;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == 'q') {
             quick = true;
-        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
-            threads = atoi(argv[++i]);
+        } else if (opt == 't' && (threads = (int)strtol(optarg, &end, 10)) >= 0 && *optarg &&
+                   !*end) {
+            /* 0: the default thread count */
         } else {
             fprintf(stderr, "usage: %s [--quick] [--threads N]\n", argv[0]);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "usage: %s [--quick] [--threads N]\n", argv[0]);
+        return 2;
     }
     if (quick) min_seconds = 0.05;
     mrt_rng_seed(&rng, 2024);

@@ -46,6 +46,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <spawn.h>
@@ -370,58 +371,90 @@ int main(int argc, char **argv) {
     int nfactors = 9;
     int max_side = 0, threads = 1;
     const char *outdir = ".";
-    for (int a = 1; a < argc; a++)
-        if (!strcmp(argv[a], "--self-test")) {
+    /* One table; getopt_long keeps the options' order, which is the
+     * order of the rate points. */
+    enum { O_SELF_TEST = 256, O_QUIET, O_MODEL, O_REFINE, O_REFINE_MSE_WEIGHT, O_BPP, O_BUDGET,
+           O_FULL_SIZE_ONLY, O_CODECS, O_FACTORS, O_MAX_SIDE, O_OUT, O_THREADS, O_TIMEOUT };
+    static const struct option options[] = {
+        {"self-test", no_argument, NULL, O_SELF_TEST},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"model", required_argument, NULL, O_MODEL},
+        {"refine", required_argument, NULL, O_REFINE},
+        {"refine-mse-weight", required_argument, NULL, O_REFINE_MSE_WEIGHT},
+        {"bpp", required_argument, NULL, O_BPP},
+        {"budget", required_argument, NULL, O_BUDGET},
+        {"full-size-only", no_argument, NULL, O_FULL_SIZE_ONLY},
+        {"codecs", required_argument, NULL, O_CODECS},
+        {"factors", required_argument, NULL, O_FACTORS},
+        {"max-side", required_argument, NULL, O_MAX_SIDE},
+        {"out", required_argument, NULL, O_OUT},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    opterr = 0; /* usage() says it */
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case O_SELF_TEST:
             free(images);
             return self_test();
-        }
-
-    for (int a = 1; a < argc; a++) {
-        const char *o = argv[a];
-        int more = a + 1 < argc;
-        if (!strcmp(o, "--quiet")) {
+        case O_QUIET:
             quiet = 1;
-        } else if (!strcmp(o, "--model") && more) {
+            break;
+        case O_MODEL:
             if (npts == MAXPTS) die("too many rate points");
-            pts[npts++] = (point){argv[++a], 0, 0, ""};
+            pts[npts++] = (point){optarg, 0, 0, ""};
             nmodels++;
-        } else if (!strcmp(o, "--refine") && more) {
-            double v = parse_double(argv[++a], "--refine");
+            break;
+        case O_REFINE: {
+            double v = parse_double(optarg, "--refine");
             if (!(v >= 0 && v <= MRT_REFINE_MAX_STEPS) || v != floor(v))
                 die("--refine must be a whole number of steps, 0..%d", MRT_REFINE_MAX_STEPS);
             refine_steps = (int)v;
-        } else if (!strcmp(o, "--refine-mse-weight") && more) {
-            double v = parse_double(argv[++a], "--refine-mse-weight");
+            break;
+        }
+        case O_REFINE_MSE_WEIGHT: {
+            double v = parse_double(optarg, "--refine-mse-weight");
             if (!(v >= 0 && v <= MRT_MAX_MSE_WEIGHT))
                 die("--refine-mse-weight must be in [0, %g]", (double)MRT_MAX_MSE_WEIGHT);
             refine_mse_weight_given = 1;
             refine_mse_weight = (float)v;
-        } else if (!strcmp(o, "--bpp") && more) {
+            break;
+        }
+        case O_BPP: {
             if (npts == MAXPTS) die("too many rate points");
-            double v = parse_double(argv[++a], "--bpp");
+            double v = parse_double(optarg, "--bpp");
             if (!(v > 0 && v <= 24)) die("--bpp must be in (0, 24]");
             pts[npts++] = (point){NULL, v, 0, ""};
-        } else if (!strcmp(o, "--budget") && more) {
+            break;
+        }
+        case O_BUDGET: {
             if (npts == MAXPTS) die("too many rate points");
             size_t bytes;
-            if (mrt_parse_byte_budget(argv[++a], &bytes) != 0)
-                die("--budget: a byte budget such as 2000, 2KB or 1.5KiB, not '%s'", argv[a]);
+            if (mrt_parse_byte_budget(optarg, &bytes) != 0)
+                die("--budget: a byte budget such as 2000, 2KB or 1.5KiB, not '%s'", optarg);
             pts[npts++] = (point){NULL, 0, (long)bytes, ""};
-        } else if (!strcmp(o, "--full-size-only")) {
+            break;
+        }
+        case O_FULL_SIZE_ONLY:
             full_size_only = 1;
-        } else if (!strcmp(o, "--codecs") && more) {
+            break;
+        case O_CODECS: {
             codecs_given = 1;
             char buf[256];
-            snprintf(buf, sizeof buf, "%s", argv[++a]);
+            snprintf(buf, sizeof buf, "%s", optarg);
             for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
                 int c = 0;
                 while (c < NCODECS && strcmp(codecs[c].name, t)) c++;
                 if (c == NCODECS) die("unknown codec '%s' (jpeg, webp, avif, jxl)", t);
                 want[c] = 1;
             }
-        } else if (!strcmp(o, "--factors") && more) {
+            break;
+        }
+        case O_FACTORS: {
             char buf[512];
-            snprintf(buf, sizeof buf, "%s", argv[++a]);
+            snprintf(buf, sizeof buf, "%s", optarg);
             nfactors = 0;
             for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
                 if (nfactors == MAXF) die("too many factors");
@@ -430,24 +463,31 @@ int main(int argc, char **argv) {
                 factors[nfactors++] = v;
             }
             if (!nfactors) die("no factors");
-        } else if (!strcmp(o, "--max-side") && more) {
-            max_side = (int)parse_double(argv[++a], "--max-side");
+            break;
+        }
+        case O_MAX_SIDE:
+            max_side = (int)parse_double(optarg, "--max-side");
             if (max_side < 16) die("--max-side must be at least 16");
-        } else if (!strcmp(o, "--out") && more) {
-            outdir = argv[++a];
-        } else if (!strcmp(o, "--threads") && more) {
-            threads = (int)parse_double(argv[++a], "--threads");
+            break;
+        case O_OUT:
+            outdir = optarg;
+            break;
+        case O_THREADS:
+            threads = (int)parse_double(optarg, "--threads");
             if (threads < 0) die("--threads must be >= 0");
             resize_threads = threads;
-        } else if (!strcmp(o, "--timeout") && more) {
-            tool_timeout = parse_double(argv[++a], "--timeout");
+            break;
+        case O_TIMEOUT:
+            tool_timeout = parse_double(optarg, "--timeout");
             if (!(tool_timeout > 0)) die("--timeout must be > 0");
-        } else if (o[0] == '-' && o[1]) {
+            break;
+        default:
             usage();
-        } else {
-            if (nimg == MAXIMG) die("too many images");
-            images[nimg++] = (char *)o;
         }
+    }
+    for (int a = optind; a < argc; a++) {
+        if (nimg == MAXIMG) die("too many images");
+        images[nimg++] = argv[a];
     }
     if (!nimg || !npts) usage();
     /* With --budget, the --model files are the rate points the budget

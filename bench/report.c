@@ -18,22 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mrt_json.h"
 #include "rd.h"
 
 /* --------------------------------------------------------------- output */
-
-static void json_string(FILE *f, const char *s) {
-    char *quoted = mrt_json_quote(s);
-    fputs(quoted ? quoted : "null", f);
-    mrt_free(quoted);
-}
-
-static void json_num(FILE *f, double v) {
-    if (isfinite(v))
-        fprintf(f, "%.6g", v);
-    else
-        fprintf(f, "null");
-}
 
 const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
@@ -65,25 +53,17 @@ static mean mean_of(result *r, int nimg, int by_psnr) {
     return m;
 }
 
-static void json_outcome(FILE *f, const outcome *o, const char *param) {
-    fprintf(f, "\"fits\": %s", o->fits ? "true" : "false");
+static void json_outcome(mrt_json *w, const outcome *o, const char *param) {
+    mrt_json_bool(w, "fits", o->fits);
     if (!o->fits) return;
-    fprintf(f, ", \"bytes\": %ld, \"bpp\": ", o->bytes);
-    json_num(f, o->bpp);
-    fprintf(f, ", \"psnr-rgb\": ");
-    json_num(f, o->psnr);
-    fprintf(f, ", \"ms-ssim-rgb\": ");
-    json_num(f, o->msssim);
-    fprintf(f, ", \"encoding_time\": ");
-    json_num(f, o->enc_s);
-    fprintf(f, ", \"decoding_time\": ");
-    json_num(f, o->dec_s);
-    fprintf(f, ", \"factor\": ");
-    json_num(f, o->factor);
-    if (param) {
-        fprintf(f, ", \"quality\": ");
-        json_num(f, o->quality);
-    }
+    mrt_json_int(w, "bytes", o->bytes);
+    mrt_json_real(w, "bpp", "%.6g", o->bpp);
+    mrt_json_real(w, "psnr-rgb", "%.6g", o->psnr);
+    mrt_json_real(w, "ms-ssim-rgb", "%.6g", o->msssim);
+    mrt_json_real(w, "encoding_time", "%.6g", o->enc_s);
+    mrt_json_real(w, "decoding_time", "%.6g", o->dec_s);
+    mrt_json_real(w, "factor", "%.6g", o->factor);
+    if (param) mrt_json_real(w, "quality", "%.6g", o->quality);
 }
 
 /* CompressAI's layout ("name", "description", "results" with lists of
@@ -97,93 +77,89 @@ void write_json(const char *dir, const char *name, const char *description,
     snprintf(path, sizeof path, "%s/rd-%s.json", dir, name);
     FILE *f = fopen(path, "w");
     if (!f) die("%s: %s", path, strerror(errno));
-    fprintf(f, "{\n  \"name\": ");
-    json_string(f, name);
-    fprintf(f, ",\n  \"description\": ");
-    json_string(f, description);
+    mrt_json w;
+    mrt_json_to_file(&w, f);
+    mrt_json_object(&w, NULL, MRT_JSON_LINES);
+    mrt_json_string(&w, "name", name);
+    mrt_json_string(&w, "description", description);
     if (param)
-        fprintf(f, ",\n  \"selection\": \"per image, the downscale factor with the best "
-                   "ms-ssim-rgb; results_best_psnr: the one with the best psnr-rgb\"");
+        mrt_json_string(&w, "selection", "per image, the downscale factor with the best "
+                                         "ms-ssim-rgb; results_best_psnr: the one with the best "
+                                         "psnr-rgb");
     for (int by_psnr = 0; by_psnr < 2; by_psnr++) {
-        fprintf(f, ",\n  \"%s\": {", by_psnr ? "results_best_psnr" : "results");
+        mrt_json_object(&w, by_psnr ? "results_best_psnr" : "results", MRT_JSON_LINES);
         static const char *keys[] = {"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time",
                                      "decoding_time"};
         for (int k = 0; k < 5; k++) {
-            fprintf(f, "%s\n    \"%s\": [", k ? "," : "", keys[k]);
-            int first = 1;
+            mrt_json_array(&w, keys[k], MRT_JSON_INLINE);
             for (int p = 0; p < npts; p++) {
                 if (!res[p]) continue;
                 mean m = mean_of(res[p], nimg, by_psnr);
                 if (m.nfit != nimg) continue;
                 double v = k == 0 ? m.bpp : k == 1 ? m.psnr : k == 2 ? m.msssim
                                             : k == 3 ? m.enc_s : m.dec_s;
-                fprintf(f, "%s", first ? "" : ", ");
-                json_num(f, v);
-                first = 0;
+                mrt_json_real(&w, NULL, "%.6g", v);
             }
-            fprintf(f, "]");
+            mrt_json_end(&w);
         }
-        fprintf(f, "\n  }");
+        mrt_json_end(&w);
     }
-    fprintf(f, ",\n  \"quality_parameter\": ");
-    json_string(f, param ? param : "none");
-    fprintf(f, ",\n  \"rate_points\": [");
-    int firstp = 1;
+    mrt_json_string(&w, "quality_parameter", param ? param : "none");
+    mrt_json_array(&w, "rate_points", MRT_JSON_LINES);
     for (int p = 0; p < npts; p++) {
         if (!res[p]) continue;
-        fprintf(f, "%s\n    {", firstp ? "" : ",");
-        firstp = 0;
+        mrt_json_object(&w, NULL, MRT_JSON_LINES);
+        char target[4200];
         if (pts[p].model) {
-            fprintf(f, "\"target\": \"same bytes as mrt with ");
-            /* the model's file name, escaped, without the quotes */
-            for (const char *s = base_name(pts[p].model); *s; s++)
-                if (*s == '"' || *s == '\\')
-                    fprintf(f, "\\%c", *s);
-                else if ((unsigned char)*s >= 0x20)
-                    fputc(*s, f);
-            fprintf(f, "\", \"model_fingerprint\": \"%s\"", pts[p].fingerprint);
+            snprintf(target, sizeof target, "same bytes as mrt with %s", base_name(pts[p].model));
+            mrt_json_string(&w, "target", target);
+            mrt_json_string(&w, "model_fingerprint", pts[p].fingerprint);
         } else if (pts[p].budget) {
-            fprintf(f, "\"target\": \"%ld bytes\", \"target_bytes\": %ld", pts[p].budget,
-                    pts[p].budget);
+            snprintf(target, sizeof target, "%ld bytes", pts[p].budget);
+            mrt_json_string(&w, "target", target);
+            mrt_json_int(&w, "target_bytes", pts[p].budget);
         } else {
-            fprintf(f, "\"target\": \"%g bpp\", \"target_bpp\": %g", pts[p].bpp, pts[p].bpp);
+            snprintf(target, sizeof target, "%g bpp", pts[p].bpp);
+            mrt_json_string(&w, "target", target);
+            mrt_json_real(&w, "target_bpp", "%g", pts[p].bpp);
         }
         mean m = mean_of(res[p], nimg, 0);
-        fprintf(f, ", \"images\": %d, \"images_fit\": %d,\n     \"mean\": ", nimg, m.nfit);
+        mrt_json_int(&w, "images", nimg);
+        mrt_json_int(&w, "images_fit", m.nfit);
         if (m.nfit == nimg) {
-            fprintf(f, "{\"bpp\": ");
-            json_num(f, m.bpp);
-            fprintf(f, ", \"psnr-rgb\": ");
-            json_num(f, m.psnr);
-            fprintf(f, ", \"ms-ssim-rgb\": ");
-            json_num(f, m.msssim);
-            fprintf(f, ", \"encoding_time\": ");
-            json_num(f, m.enc_s);
-            fprintf(f, ", \"decoding_time\": ");
-            json_num(f, m.dec_s);
-            fprintf(f, "}");
+            mrt_json_object(&w, "mean", MRT_JSON_INLINE);
+            mrt_json_real(&w, "bpp", "%.6g", m.bpp);
+            mrt_json_real(&w, "psnr-rgb", "%.6g", m.psnr);
+            mrt_json_real(&w, "ms-ssim-rgb", "%.6g", m.msssim);
+            mrt_json_real(&w, "encoding_time", "%.6g", m.enc_s);
+            mrt_json_real(&w, "decoding_time", "%.6g", m.dec_s);
+            mrt_json_end(&w);
         } else {
-            fprintf(f, "null");
+            mrt_json_null(&w, "mean");
         }
-        fprintf(f, ",\n     \"per_image\": [");
+        mrt_json_array(&w, "per_image", MRT_JSON_LINES);
         for (int i = 0; i < nimg; i++) {
             const result *r = &res[p][i];
-            fprintf(f, "%s\n      {\"image\": ", i ? "," : "");
-            json_string(f, base_name(images[i]));
-            fprintf(f, ", \"width\": %d, \"height\": %d, \"budget_bytes\": %ld, ",
-                    sizes[i].width, sizes[i].height, r->budget);
-            json_outcome(f, &r->best, param);
+            mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+            mrt_json_string(&w, "image", base_name(images[i]));
+            mrt_json_int(&w, "width", sizes[i].width);
+            mrt_json_int(&w, "height", sizes[i].height);
+            mrt_json_int(&w, "budget_bytes", r->budget);
+            json_outcome(&w, &r->best, param);
             if (param && r->best.fits) {
-                fprintf(f, ",\n       \"best_psnr\": {");
-                json_outcome(f, &r->best_psnr, param);
-                fprintf(f, "}");
+                mrt_json_object(&w, "best_psnr", MRT_JSON_INLINE);
+                json_outcome(&w, &r->best_psnr, param);
+                mrt_json_end(&w);
             }
-            fprintf(f, "}");
+            mrt_json_end(&w);
         }
-        fprintf(f, "\n    ]}");
+        mrt_json_end(&w);
+        mrt_json_end(&w);
     }
-    fprintf(f, "\n  ]\n}\n");
-    if (fclose(f) != 0) die("%s: write failed", path);
+    mrt_json_end(&w);
+    mrt_json_end(&w);
+    fputc('\n', f);
+    if (mrt_json_finish(&w) != 0 || fclose(f) != 0) die("%s: write failed", path);
 }
 
 void point_name(const point *pt, char *buf, size_t len) {

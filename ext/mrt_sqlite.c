@@ -94,6 +94,7 @@ SQLITE_EXTENSION_INIT1
 #include <sys/stat.h>
 
 #include "mrt.h"
+#include "mrt_json.h"
 #include "mrt_sha256.h"
 #include "mrt_sqlite.h"
 
@@ -331,38 +332,31 @@ static const mrt_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char
 
 /* ------------------------------------------------------------ JSON bits */
 
-/* z as a JSON string ("" for NULL; null if out of memory) */
-static void json_string(sqlite3_str *s, const char *z) {
-    char *quoted = mrt_json_quote(z ? z : "");
-    sqlite3_str_appendall(s, quoted ? quoted : "null");
-    mrt_free(quoted);
-}
-
-/* {"path": ..., "source": ..., "name": ..., "rate_id": ..., "fingerprint": ...} */
-static void json_model(sqlite3_str *s, mrt_conn *c) {
+/* {"path": ..., "source": ..., "name": ..., "rate_id": ..., "fingerprint": ...}
+ * as member `key` (NULL: the whole value) */
+static void json_model(mrt_json *w, const char *key, mrt_conn *c) {
     const mrt_model *m = mrt_model_set_model(c->set);
     char fp[MRT_SHA256_HEX_CHARS + 1]; /* the whole SHA-256 of the file */
     mrt_sha256_hex(mrt_model_fingerprint(m), fp);
     const char *name = mrt_model_set_rate_name(c->set, m);
-    sqlite3_str_appendall(s, "{\"path\": ");
-    json_string(s, mrt_model_set_path(c->set));
-    sqlite3_str_appendall(s, ", \"source\": ");
-    json_string(s, c->source);
-    sqlite3_str_appendall(s, ", \"name\": ");
-    json_string(s, name ? name : "");
-    sqlite3_str_appendf(s, ", \"rate_id\": %d, \"fingerprint\": \"%s\"}", mrt_model_rate_id(m), fp);
+    mrt_json_object(w, key, MRT_JSON_INLINE);
+    const char *path = mrt_model_set_path(c->set);
+    mrt_json_string(w, "path", path ? path : "");
+    mrt_json_string(w, "source", c->source ? c->source : "");
+    mrt_json_string(w, "name", name ? name : "");
+    mrt_json_int(w, "rate_id", mrt_model_rate_id(m));
+    mrt_json_string(w, "fingerprint", fp);
+    mrt_json_end(w);
 }
 
-static void result_str(sqlite3_context *ctx, sqlite3_str *s) {
-    int rc = sqlite3_str_errcode(s);
-    char *z = sqlite3_str_finish(s);
-    if (rc != SQLITE_OK || !z) {
-        sqlite3_free(z);
-        if (rc == SQLITE_TOOBIG) sqlite3_result_error_toobig(ctx);
-        else sqlite3_result_error_nomem(ctx);
+/* The writer's text as the TEXT result (the writer fails only for memory). */
+static void result_json(sqlite3_context *ctx, mrt_json *w) {
+    char *text = mrt_json_text(w);
+    if (!text) {
+        sqlite3_result_error_nomem(ctx);
         return;
     }
-    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+    sqlite3_result_text(ctx, text, -1, mrt_free);
 }
 
 /* ------------------------------------------------------------- functions */
@@ -566,14 +560,17 @@ static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
     (void)argv;
     mrt_conn *c = sqlite3_user_data(ctx);
-    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    sqlite3_str_appendall(s, "{\"version\": \"" MRT_VERSION_STRING "\", \"build\": {\"type\": ");
-    json_string(s, MRT_BUILD_TYPE);
-    sqlite3_str_appendall(s, ", \"compiler\": ");
-    json_string(s, MRT_COMPILER);
-    sqlite3_str_appendf(s, ", \"linkage\": \"%s\", \"sanitizers\": %s}", MRT_LINKAGE,
-                        MRT_SANITIZED ? "true" : "false");
-    sqlite3_str_appendf(s, ", \"sqlite\": \"%s\"", sqlite3_libversion());
+    mrt_json w;
+    mrt_json_to_text(&w);
+    mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+    mrt_json_string(&w, "version", MRT_VERSION_STRING);
+    mrt_json_object(&w, "build", MRT_JSON_INLINE);
+    mrt_json_string(&w, "type", MRT_BUILD_TYPE);
+    mrt_json_string(&w, "compiler", MRT_COMPILER);
+    mrt_json_string(&w, "linkage", MRT_LINKAGE);
+    mrt_json_bool(&w, "sanitizers", MRT_SANITIZED);
+    mrt_json_end(&w);
+    mrt_json_string(&w, "sqlite", sqlite3_libversion());
 
     /* The BLIS variant is the Debian package's directory (blis-openmp,
      * blis-pthread, blis-serial) of the library actually loaded. */
@@ -590,16 +587,13 @@ static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
             if (strstr(blis_name, dir)) variant = variants[i];
         }
     }
-    sqlite3_str_appendall(s, ", \"blis\": {\"version\": ");
-    json_string(s, mrt_blis_version());
-    sqlite3_str_appendall(s, ", \"variant\": ");
-    json_string(s, variant);
-    sqlite3_str_appendall(s, ", \"kernels\": ");
-    json_string(s, mrt_blis_arch());
-    sqlite3_str_appendall(s, ", \"library\": ");
-    if (blis_name) json_string(s, blis_name);
-    else sqlite3_str_appendall(s, "null");
-    sqlite3_str_appendf(s, "}, \"threads\": %d, \"model\": ", mrt_default_threads());
+    mrt_json_object(&w, "blis", MRT_JSON_INLINE);
+    mrt_json_string(&w, "version", mrt_blis_version());
+    mrt_json_string(&w, "variant", variant);
+    mrt_json_string(&w, "kernels", mrt_blis_arch());
+    mrt_json_string(&w, "library", blis_name); /* null if not found */
+    mrt_json_end(&w);
+    mrt_json_int(&w, "threads", mrt_default_threads());
 
     /* The model, loaded if this connection has not yet: the fingerprint is
      * the point. A failure is reported in the JSON, not as an error, so
@@ -607,14 +601,15 @@ static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     int code;
     char *msg = NULL;
     if (conn_set_try(c, "mrt_debug", &code, &msg)) {
-        json_model(s, c);
+        json_model(&w, "model", c);
     } else {
-        sqlite3_str_appendall(s, "null, \"model_error\": ");
-        json_string(s, msg ? msg : "out of memory");
+        mrt_json_null(&w, "model");
+        mrt_json_string(&w, "model_error", msg ? msg : "out of memory");
     }
     sqlite3_free(msg);
-    sqlite3_str_appendf(s, ", \"models_loaded\": %d}", mrt_sqlite_models_loaded());
-    result_str(ctx, s);
+    mrt_json_int(&w, "models_loaded", mrt_sqlite_models_loaded());
+    mrt_json_end(&w);
+    result_json(ctx, &w);
 }
 
 /* mrt_model(path TEXT) -> JSON TEXT; '' returns to the default model. */
@@ -647,9 +642,10 @@ static void model_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         c->set = set;
         c->source = "mrt_model()";
     }
-    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    json_model(s, c);
-    result_str(ctx, s);
+    mrt_json w;
+    mrt_json_to_text(&w);
+    json_model(&w, NULL, c);
+    result_json(ctx, &w);
 }
 
 /* ---------------------------------------------------------- registration */

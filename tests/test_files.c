@@ -9,7 +9,6 @@
  *     left, the mode of a new file, failures that leave nothing behind.
  *   - mrt_temp_file_create / _commit: replace and never-overwrite.
  *   - mrt_info_json: the exact text, and snprintf's rules when cut.
- *   - mrt_json_quote: what is escaped and what passes through.
  */
 /* mknod(2), setenv(3) */
 #define _XOPEN_SOURCE 700
@@ -356,22 +355,6 @@ static void test_info_json(void) {
     CHECK(mrt_info_json(&info, NULL, 0) == strlen(want), "length with no buffer");
 }
 
-static void test_json_quote(void) {
-    static const struct { const char *in, *want; } cases[] = {
-        {"", "\"\""},
-        {"kodim01.png", "\"kodim01.png\""},
-        {"a \"b\" c\\d", "\"a \\\"b\\\" c\\\\d\""},
-        {"tab\tnl\n\x01\x1f", "\"tab\\u0009nl\\u000a\\u0001\\u001f\""},
-        {"caf\xc3\xa9 \x7f/", "\"caf\xc3\xa9 \x7f/\""}, /* UTF-8 and DEL pass through */
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = mrt_json_quote(cases[i].in);
-        CHECK(got && strcmp(got, cases[i].want) == 0, "case %zu: got %s, want %s", i,
-              got ? got : "(null)", cases[i].want);
-        mrt_free(got);
-    }
-}
-
 int main(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/mrt-test-fileio-XXXXXX");
     if (!mkdtemp(tmp_dir)) {
@@ -383,7 +366,6 @@ int main(void) {
     test_temp_file();
     test_hostile_outputs();
     test_info_json();
-    test_json_quote();
     rmdir(tmp_dir);
     return tu_finish("test_files");
 }

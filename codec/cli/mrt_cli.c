@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "mrt.h"
+#include "mrt_json.h"
 #include "mrt_train.h"
 
 static const char *usage_text =
@@ -509,6 +510,15 @@ static int cmd_info(const options *o) {
 
 /* CompressAI-style results: bpp from the real bitstream bytes, PSNR and
  * MS-SSIM on RGB, wall-clock encode and decode seconds; per image and mean. */
+/* bpp, PSNR, MS-SSIM, encoding and decoding time: one image's or the means */
+static void write_eval_results(mrt_json *w, const double v[5]) {
+    mrt_json_real(w, "bpp", "%.6f", v[0]);
+    mrt_json_real(w, "psnr-rgb", "%.4f", v[1]);
+    mrt_json_real(w, "ms-ssim-rgb", "%.6f", v[2]);
+    mrt_json_real(w, "encoding_time", "%.4f", v[3]);
+    mrt_json_real(w, "decoding_time", "%.4f", v[4]);
+}
+
 static int cmd_eval(const options *o) {
     mrt_error err = {0};
     mrt_model_set *set = NULL;
@@ -524,15 +534,21 @@ static int cmd_eval(const options *o) {
     int rc = 0;
     char fp[MRT_FINGERPRINT_HEX];
     mrt_fingerprint_hex(mrt_model_fingerprint(model), fp);
-    printf("{\n  \"name\": \"mrt\",\n  \"model\": \"%s\",\n  \"rate_id\": %d,\n"
-           "  \"refine_steps\": %d,\n",
-           fp, mrt_model_rate_id(model), o->refine);
+    /* Streamed: each image's line appears as soon as it is measured. */
+    mrt_json w;
+    mrt_json_to_file(&w, stdout);
+    mrt_json_object(&w, NULL, MRT_JSON_LINES);
+    mrt_json_string(&w, "name", "mrt");
+    mrt_json_string(&w, "model", fp);
+    mrt_json_int(&w, "rate_id", mrt_model_rate_id(model));
+    mrt_json_int(&w, "refine_steps", o->refine);
     /* null: the model's own weight */
     if (o->refine_mse_weight_given)
-        printf("  \"refine_mse_weight\": %g,\n", (double)o->refine_mse_weight);
+        mrt_json_real(&w, "refine_mse_weight", "%g", (double)o->refine_mse_weight);
     else
-        printf("  \"refine_mse_weight\": null,\n");
-    printf("  \"images\": [\n");
+        mrt_json_null(&w, "refine_mse_weight");
+    mrt_json_array(&w, "images", MRT_JSON_LINES);
+    fflush(stdout);
     mrt_encode_options eo = {.threads = o->threads,
                              .refine_steps = o->refine,
                              .refine_mse_weight_given = o->refine_mse_weight_given,
@@ -551,26 +567,32 @@ static int cmd_eval(const options *o) {
         if (!rc && mrt_image_compare(img, &out, o->threads, &psnr, &msssim, &err) != MRT_OK)
             rc = fail(ds.names[i], &err);
         if (!rc) {
-            double bpp = len * 8.0 / ((double)img->width * img->height);
+            double v[5] = {len * 8.0 / ((double)img->width * img->height), psnr, msssim, t1 - t0,
+                           t2 - t1};
             const char *base = strrchr(ds.names[i], '/');
-            printf("    {\"name\": ");
-            char *name = mrt_json_quote(base ? base + 1 : ds.names[i]);
-            fputs(name ? name : "null", stdout);
-            mrt_free(name);
-            printf(", \"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
-                   "\"encoding_time\": %.4f, \"decoding_time\": %.4f}%s\n",
-                   bpp, psnr, msssim, t1 - t0, t2 - t1, i + 1 < ds.count ? "," : "");
-            double v[5] = {bpp, psnr, msssim, t1 - t0, t2 - t1};
+            mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+            mrt_json_string(&w, "name", base ? base + 1 : ds.names[i]);
+            write_eval_results(&w, v);
+            mrt_json_end(&w);
+            fflush(stdout);
             for (int k = 0; k < 5; k++) sum[k] += v[k];
         }
         mrt_free(bits);
         mrt_image_free(&out);
     }
-    if (!rc)
-        printf("  ],\n  \"results\": {\"bpp\": %.6f, \"psnr-rgb\": %.4f, \"ms-ssim-rgb\": %.6f, "
-               "\"encoding_time\": %.4f, \"decoding_time\": %.4f}\n}\n",
-               sum[0] / ds.count, sum[1] / ds.count, sum[2] / ds.count, sum[3] / ds.count,
-               sum[4] / ds.count);
+    if (!rc) {
+        mrt_json_end(&w);
+        for (int k = 0; k < 5; k++) sum[k] /= ds.count;
+        mrt_json_object(&w, "results", MRT_JSON_INLINE);
+        write_eval_results(&w, sum);
+        mrt_json_end(&w);
+        mrt_json_end(&w);
+        putchar('\n');
+        if (mrt_json_finish(&w) != 0) {
+            fprintf(stderr, "mrt: eval: writing the results failed\n");
+            rc = 1;
+        }
+    }
     mrt_dataset_free(&ds);
     mrt_model_set_free(set);
     return rc;

@@ -13,7 +13,6 @@
  * the values the decoder will have, so both see identical probabilities.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "ctxmodel.h"
 #include "entropy.h"
 #include "refine.h"
+#include "mrt_json.h"
 #include "mrt_sha256.h"
 #include "status.h"
 #include "transform.h"
@@ -366,36 +366,39 @@ mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_er
     return mrt_ok(err);
 }
 
-/* snprintf onto the end of buf[0..size), counting past its end: *need ends
- * up as the whole text's length even when the text was cut. */
-static void append_text(char *buf, size_t size, size_t *need, const char *fmt, ...)
-    MRT_PRINTF(4, 5);
-static void append_text(char *buf, size_t size, size_t *need, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = *need < size ? vsnprintf(buf + *need, size - *need, fmt, ap)
-                         : vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n > 0) *need += (size_t)n;
-}
-
 size_t mrt_info_json(const mrt_info *info, char *buf, size_t size) {
-    if (!buf) size = 0;
     char fp[MRT_FINGERPRINT_HEX];
     mrt_fingerprint_hex(info->fingerprint, fp);
-    size_t need = 0;
-    append_text(buf, size, &need,
-                "{\"version\": %d, \"width\": %d, \"height\": %d, ", info->version,
-                info->width, info->height);
+    mrt_json w;
+    mrt_json_to_text(&w);
+    mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+    mrt_json_int(&w, "version", info->version);
+    mrt_json_int(&w, "width", info->width);
+    mrt_json_int(&w, "height", info->height);
     /* version 2's working size; version 1's lines stay as they were */
-    if (info->version >= 2)
-        append_text(buf, size, &need, "\"working_width\": %d, \"working_height\": %d, ",
-                    info->working_width, info->working_height);
-    append_text(buf, size, &need,
-                "\"bytes\": %zu, \"bpp\": %.6f, \"rate_id\": %d, \"model\": \"%s\", \"streams\": [",
-                info->bytes, info->bpp, info->rate_id, fp);
+    if (info->version >= 2) {
+        mrt_json_int(&w, "working_width", info->working_width);
+        mrt_json_int(&w, "working_height", info->working_height);
+    }
+    mrt_json_int(&w, "bytes", (long long)info->bytes);
+    mrt_json_real(&w, "bpp", "%.6f", info->bpp);
+    mrt_json_int(&w, "rate_id", info->rate_id);
+    mrt_json_string(&w, "model", fp);
+    mrt_json_array(&w, "streams", MRT_JSON_INLINE);
     for (int i = 0; i < info->nstreams && i < 4; i++)
-        append_text(buf, size, &need, "%s%zu", i ? ", " : "", info->stream_bytes[i]);
-    append_text(buf, size, &need, "]}");
+        mrt_json_int(&w, NULL, (long long)info->stream_bytes[i]);
+    mrt_json_end(&w);
+    mrt_json_end(&w);
+    char *text = mrt_json_text(&w);
+    /* Out of memory for a text under MRT_INFO_JSON_MAX bytes: an empty
+     * object, still JSON. */
+    const char *out = text ? text : "{}";
+    size_t need = strlen(out);
+    if (buf && size) {
+        size_t n = need < size - 1 ? need : size - 1;
+        memcpy(buf, out, n);
+        buf[n] = '\0';
+    }
+    mrt_free(text);
     return need;
 }

@@ -1,6 +1,5 @@
 /*
- * status.c -- status names, mrt_free, mrt_json_quote, and the error helpers
- * of status.h.
+ * status.c -- status names, mrt_free, and the error helpers of status.h.
  */
 #include "status.h"
 
@@ -28,28 +27,6 @@ const char *mrt_status_name(mrt_status status) {
 }
 
 void mrt_free(void *p) { free(p); }
-
-char *mrt_json_quote(const char *text) {
-    size_t need = 3; /* the quotes and the NUL */
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
-        need += *c == '"' || *c == '\\' ? 2 : *c < 0x20 ? 6 : 1;
-    char *out = malloc(need), *o = out;
-    if (!out) return NULL;
-    *o++ = '"';
-    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)*c;
-        } else if (*c < 0x20) {
-            o += snprintf(o, 7, "\\u%04x", *c);
-        } else {
-            *o++ = (char)*c;
-        }
-    }
-    *o++ = '"';
-    *o = 0;
-    return out;
-}
 
 mrt_status mrt_fail(mrt_error *err, mrt_status status, const char *fmt, ...) {
     if (!err) return status;

@@ -419,8 +419,8 @@ size_t mrt_info_json(const mrt_info *info, char *buf, size_t size);
 
 /* `text` as a JSON string literal, quotes included: '"' and '\\' are
  * backslash-escaped and control characters become \u00XX; other bytes
- * (UTF-8 included) pass through. For the JSON that `mrt eval`, the SQL
- * functions and the benchmarks write around file and model names.
+ * (UTF-8 included) pass through. The quoting of mrt_json.h's writer, which
+ * writes all of mrt's JSON.
  * malloc'd (free with mrt_free); NULL if out of memory. */
 char *mrt_json_quote(const char *text);
 

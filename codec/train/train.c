@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mrt_json.h"
 #include "train_internal.h"
 
 void mrt_train_defaults(mrt_train_options *o) {
@@ -193,12 +194,23 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         avg.loss += s.loss, avg.l1 += s.l1, avg.msssim += s.msssim, avg.entropy += s.entropy;
         avg.psnr += s.psnr, avg.bit_balance += s.bit_balance;
         if (log && p.step % (o->log_every > 0 ? o->log_every : 1) == 0) {
-            fprintf(log, "{\"stage\": %d, \"step\": %ld, \"loss\": %.6f, \"l1\": %.6f, "
-                    "\"msssim\": %.6f, \"entropy\": %.6f, \"psnr\": %.3f, \"grad_norm\": %.4f, "
-                    "\"lr\": %.3g", o->stage, p.step, s.loss, s.l1, s.msssim, s.entropy,
-                    s.psnr, gnorm, opt.lr);
-            if (o->stage > 0) fprintf(log, ", \"lambda\": %.5g", lambda);
-            fputs("}\n", log);
+            /* one line of the .jsonl; like the fprintf it replaces, a failed
+             * write of the log does not stop training */
+            mrt_json w;
+            mrt_json_to_file(&w, log);
+            mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+            mrt_json_int(&w, "stage", o->stage);
+            mrt_json_int(&w, "step", p.step);
+            mrt_json_real(&w, "loss", "%.6f", s.loss);
+            mrt_json_real(&w, "l1", "%.6f", s.l1);
+            mrt_json_real(&w, "msssim", "%.6f", s.msssim);
+            mrt_json_real(&w, "entropy", "%.6f", s.entropy);
+            mrt_json_real(&w, "psnr", "%.3f", s.psnr);
+            mrt_json_real(&w, "grad_norm", "%.4f", gnorm);
+            mrt_json_real(&w, "lr", "%.3g", opt.lr);
+            if (o->stage > 0) mrt_json_real(&w, "lambda", "%.5g", lambda);
+            mrt_json_end(&w);
+            fputc('\n', log);
         }
         double t = now();
         if (t - t_report >= 10.0 || p.step == o->steps) {
