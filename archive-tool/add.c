@@ -598,6 +598,13 @@ static void ingest(const char *name, const char *source, const uint8_t *data, si
     submit(j);
 }
 
+/* The progress line's numbers (progress.c): every file counts once it has
+ * an outcome. */
+static void show_progress(void) {
+    progress_update(ing.stored + ing.unchanged + ing.duplicates + ing.skipped + ing.failed,
+                    ing.bytes_in, ing.bytes_stored);
+}
+
 /* Writes an encoded job into the archive (main thread only). */
 static void store(job *j) {
     pending_remove(j);
@@ -698,13 +705,55 @@ static void store(job *j) {
     exec("RELEASE image");
     ing.stored++;
     ing.batch_stored++;
+    ing.bytes_stored += (long long)nbits;
     info_msg("stored %s (%zu bytes, %dx%d, %.4f bpp)", name, nbits, hdr.width, hdr.height, hdr.bpp);
     job_free(j);
     tx_tick();
+    show_progress();
+}
+
+/* What the progress line counts before the add starts: the files under
+ * path and their bytes (an archive's members are unknown until read: it
+ * counts by its size and makes the file total unknown). */
+static int is_archive_name(const char *p);
+static void count_tree(const char *path, long *files, long long *bytes, bool *archives) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || S_ISLNK(sb.st_mode)) return;
+    if (S_ISREG(sb.st_mode)) {
+        *bytes += sb.st_size;
+        if (is_archive_name(path)) *archives = true;
+        else ++*files;
+        return;
+    }
+    if (!S_ISDIR(sb.st_mode)) return;
+    DIR *d = opendir(path);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        size_t l = strlen(path) + strlen(de->d_name) + 2;
+        char *p = malloc(l);
+        if (!p) break;
+        snprintf(p, l, "%s/%s", path, de->d_name);
+        /* only plain files count inside a tree: add reads archives given as
+         * arguments, not ones found in folders */
+        struct stat cb;
+        if (lstat(p, &cb) != 0) {
+            /* gone or unreadable: add reports it */
+        } else if (S_ISREG(cb.st_mode)) {
+            *bytes += cb.st_size;
+            ++*files;
+        } else if (S_ISDIR(cb.st_mode)) {
+            count_tree(p, files, bytes, archives);
+        }
+        free(p);
+    }
+    closedir(d);
 }
 
 static void add_file(const char *path, const char *name_path, const struct stat *sb) {
     if (ing.stopped) return; /* the archive takes no more this run */
+    ing.bytes_in += sb->st_size;
     const char *why = NULL;
     char *name = make_name(name_path, &why);
     if (!name) {
@@ -758,6 +807,7 @@ static void add_tree(const char *path, const char *name_path) {
     }
     if (S_ISREG(sb.st_mode)) {
         add_file(path, name_path, &sb);
+        show_progress();
         return;
     }
     if (!S_ISDIR(sb.st_mode)) {
@@ -822,7 +872,11 @@ void add_archive(const char *path) {
     }
     struct archive_entry *e;
     int r;
+    /* progress by the archive file's bytes read, which its size counted */
+    long long bytes_before = ing.bytes_in;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        ing.bytes_in = bytes_before + archive_filter_bytes(a, -1);
+        show_progress();
         const char *ep = archive_entry_pathname(e);
         if (!ep) ep = "";
         size_t sl = strlen(path) + strlen(ep) + 2;
@@ -897,6 +951,9 @@ void add_archive(const char *path) {
     }
     if (r != ARCHIVE_EOF && r != ARCHIVE_OK && r != ARCHIVE_WARN)
         record_error(NULL, path, archive_error_string(a) ? archive_error_string(a) : "read error");
+    struct stat sb;
+    ing.bytes_in = bytes_before + (stat(path, &sb) == 0 ? sb.st_size : archive_filter_bytes(a, -1));
+    show_progress();
     archive_read_free(a);
 }
 
@@ -908,6 +965,13 @@ int cmd_add(int argc, char **argv) {
     if (opt.threads > 1 && pool_start(opt.threads) != 0) {
         msg("cannot start %d threads", opt.threads);
         return EXIT_FATAL;
+    }
+    if (progress_wanted()) {
+        long files = 0;
+        long long bytes = 0;
+        bool archives = false;
+        for (int i = 0; i < argc; i++) count_tree(argv[i], &files, &bytes, &archives);
+        progress_begin("add", "files", "stored", archives ? -1 : files, bytes);
     }
     for (int i = 0; i < argc; i++) {
         const char *path = argv[i];
@@ -931,6 +995,7 @@ int cmd_add(int argc, char **argv) {
     pool_finish();
     deferred_add_all(); /* after the pool: what they duplicate is stored */
     tx_commit();
+    progress_end();
     if (ing.stopped)
         msg("%s: the add stopped: %s; %ld files stored this run, the rest not (a re-run after "
             "that is fixed adds them)", opt.archive, ing.stopped_why, ing.stored);

@@ -83,6 +83,7 @@ static void vmsg(const char *prefix, const char *fmt, va_list ap) {
         vsnprintf(text, (size_t)n + 1, fmt, again);
     va_end(again);
     if (!text) text = small; /* out of memory: the message cut short */
+    progress_clear();
     fputs(prefix, stderr);
     put_shown(stderr, text);
     fputc('\n', stderr);
@@ -97,7 +98,8 @@ void msg(const char *fmt, ...) {
 }
 
 void info_msg(const char *fmt, ...) {
-    if (opt.quiet) return;
+    /* per-file lines: not under --quiet, nor under the progress line */
+    if (opt.quiet || progress_shown()) return;
     va_list ap;
     va_start(ap, fmt);
     vmsg("", fmt, ap);

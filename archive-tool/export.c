@@ -91,7 +91,9 @@ int cmd_extract(int argc, char **argv) {
     int failed;
     row *rows = select_rows(argc, argv, &n, &failed);
     if (rows && assign_outputs(rows, n, opt.original) != 0) failed++, n = 0;
-    for (size_t i = 0; rows && i < n; i++) {
+    long long written = 0;
+    progress_begin("extract", "images", "written", rows ? (long)n : 0, 0);
+    for (size_t i = 0; rows && i < n; progress_update((long)++i, 0, written)) {
         if (!name_is_safe(rows[i].name)) {
             msg("refusing hostile name '%s' (absolute, '..', or unsafe characters)", rows[i].name);
             failed++;
@@ -101,12 +103,15 @@ int cmd_extract(int argc, char **argv) {
         /* --original: the kept bytes, under the stored name itself */
         uint8_t *png = opt.original ? original_id(rows[i].id, rows[i].name, &len)
                                     : decode_id(rows[i].id, rows[i].name, &len);
-        if (!png || safe_write(root, rows[i].out, png, len, rows[i].mtime) != 0)
+        if (!png || safe_write(root, rows[i].out, png, len, rows[i].mtime) != 0) {
             failed++;
-        else
+        } else {
+            written += (long long)len;
             report_output("extracted", &rows[i]);
+        }
         free(png);
     }
+    progress_end();
     free_rows(rows, n);
     close(root);
     return failed ? EXIT_SOME : 0;
@@ -186,7 +191,9 @@ static int export_each(export_write_fn write, void *ctx, int *failed) {
     row *rows = select_rows(0, NULL, &n, failed);
     if (rows && assign_outputs(rows, n, 0) != 0) ++*failed, n = 0;
     int fatal = 0;
-    for (size_t i = 0; rows && i < n && !fatal; i++) {
+    long long written = 0;
+    progress_begin("export", "images", "written", rows ? (long)n : 0, 0);
+    for (size_t i = 0; rows && i < n && !fatal; progress_update((long)++i, 0, written)) {
         if (!name_is_safe(rows[i].name)) {
             msg("refusing hostile name '%s'", rows[i].name);
             ++*failed;
@@ -195,11 +202,17 @@ static int export_each(export_write_fn write, void *ctx, int *failed) {
         size_t len = 0;
         uint8_t *png = decode_id(rows[i].id, rows[i].name, &len);
         int r = png ? write(ctx, &rows[i], png, len) : 1;
-        if (r == 0) report_output("exported", &rows[i]);
-        else if (r == 1) ++*failed;
-        else fatal = 1;
+        if (r == 0) {
+            written += (long long)len;
+            report_output("exported", &rows[i]);
+        } else if (r == 1) {
+            ++*failed;
+        } else {
+            fatal = 1;
+        }
         free(png);
     }
+    progress_end();
     free_rows(rows, n);
     return fatal;
 }

@@ -14,6 +14,7 @@
 #ifndef MRTARCHIVE_H
 #define MRTARCHIVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sqlite3.h>
@@ -76,11 +77,28 @@ int begin_command(const char *name, int args_ok, int mode);
 /* Frees the model set (the end of a run). */
 void archive_models_free(void);
 
+/* ----------------------------------------------------------- progress.c */
+
+/* The progress line on a terminal (see progress.c); nothing elsewhere.
+ * total_items, total_bytes: < 0 or 0 when unknown; out_word: NULL for no
+ * output size ("stored", "written"). */
+/* on a terminal and without --quiet (worth counting the work first) */
+bool progress_wanted(void);
+void progress_begin(const char *verb, const char *items, const char *out_word, long total_items,
+                    long long total_bytes);
+void progress_update(long items_done, long long bytes_in, long long bytes_out);
+/* true while the line is shown: the per-file lines are left out */
+bool progress_shown(void);
+/* wipes the line before a message (the next update redraws it) */
+void progress_clear(void);
+void progress_end(void);
+
 /* ---------------------------------------------------------------- add.c */
 
 /* What one add did, and whether the archive stopped taking images. */
 typedef struct add_state {
     long stored, unchanged, duplicates, skipped, failed;
+    long long bytes_in, bytes_stored; /* read from the inputs; bitstreams stored */
     int in_tx;
     long batch;
     long batch_stored; /* images stored in the open transaction */

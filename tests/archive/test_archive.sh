@@ -343,6 +343,39 @@ for t in 1 2 3; do
   check "two adds at once into a new archive (try $t)" [ "$r1$r2" = 00 ] && [ "$(q "$T/new.mrtdb" 'select count(*) from images')" = 2 ] || cat "$T/err1" "$T/err2"
 done
 
+# --- the progress line on a terminal (issue 21) ------------------------------------
+# script(1) (util-linux) gives the command a pseudo-terminal: the line is
+# rewritten in place (\r, then erase to the end of line) with files done of
+# total, the rates, bytes stored and an ETA, and the per-file lines are left
+# out; in a pipe (the runs above) there is no \r and the per-file lines stay;
+# --quiet silences both.
+if command -v script >/dev/null; then
+  rm -rf prog && mkdir prog && cp samples/*.png samples/*.jpg prog/
+  on_tty() { script -qfec "$*" /dev/null >"$T/tty" 2>&1 </dev/null; }
+  on_tty "'$A' -f '$T/p.mrtdb' --model '$T/model.gguf' add prog"
+  check "add on a terminal: a progress line" grep -q $'\radd: 5/5 files, .* stored' "$T/tty"
+  check "... erased to the end of the line" grep -q $'\e\\[K' "$T/tty"
+  check "... files counted before the start" grep -q $'\radd: 0/5 files' "$T/tty"
+  check "... no per-file lines" bash -c "! grep -q 'stored prog/' '$T/tty'"
+  check "... the summary still printed" grep -q '5 stored, 0 unchanged' "$T/tty"
+  check "... and the images stored" [ "$(q "$T/p.mrtdb" 'select count(*) from images')" = 5 ]
+  on_tty "'$A' -f '$T/p.mrtdb' --model '$T/model.gguf' export '$T/p.tar'"
+  check "export on a terminal: a progress line" grep -q $'\rexport: 5/5 images, .* written' "$T/tty"
+  check "... no per-file lines" bash -c "! grep -q '^exported' '$T/tty'"
+  mkdir -p pex
+  on_tty "'$A' -f '$T/p.mrtdb' --model '$T/model.gguf' extract -C '$T/pex'"
+  check "extract on a terminal: a progress line" grep -q $'\rextract: 5/5 images' "$T/tty"
+  check "... and the files written" [ "$(ls pex/prog | wc -l)" = 5 ]
+  rm -f "$T/p.mrtdb"*
+  on_tty "'$A' -q -f '$T/p.mrtdb' --model '$T/model.gguf' add prog"
+  check "--quiet on a terminal: nothing" [ ! -s "$T/tty" ]
+  "$A" -f "$T/p2.mrtdb" "${M[@]}" add prog >/dev/null 2>"$T/err"
+  check "in a pipe: no progress line" bash -c "! grep -q $'\r' '$T/err'"
+  check "... the per-file lines" [ "$(grep -c '^stored prog/' "$T/err")" = 5 ]
+else
+  echo "skip progress line: script(1) is not installed"
+fi
+
 # --- faults: the disk fills up ------------------------------------------------------
 # an add into a small file system that fills mid-ingest stops with one line and
 # exit 2, leaves a consistent archive whose committed images are intact, and a
