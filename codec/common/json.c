@@ -70,6 +70,18 @@ static void newline_indent(mrt_json *w, int level) {
     for (int i = 0; i < level; i++) put(w, spaces, 2);
 }
 
+/* text as a JSON string */
+static void put_quoted(mrt_json *w, const char *text) {
+    if (w->failed) return;
+    char *quoted = mrt_json_quote(text);
+    if (!quoted) {
+        w->failed = true;
+        return;
+    }
+    puts_json(w, quoted);
+    free(quoted);
+}
+
 /* The separator before a new member, and its key. */
 static void begin_member(mrt_json *w, const char *key) {
     if (w->failed) return;
@@ -86,13 +98,7 @@ static void begin_member(mrt_json *w, const char *key) {
     if (w->members[d]++) puts_json(w, w->lines[d] ? "," : ", ");
     if (w->lines[d]) newline_indent(w, d);
     if (key) {
-        char *quoted = mrt_json_quote(key);
-        if (!quoted) {
-            w->failed = true;
-            return;
-        }
-        puts_json(w, quoted);
-        free(quoted);
+        put_quoted(w, key);
         puts_json(w, ": ");
     }
 }
@@ -137,14 +143,7 @@ void mrt_json_string(mrt_json *w, const char *key, const char *value) {
         return;
     }
     begin_member(w, key);
-    if (w->failed) return;
-    char *quoted = mrt_json_quote(value);
-    if (!quoted) {
-        w->failed = true;
-        return;
-    }
-    puts_json(w, quoted);
-    free(quoted);
+    put_quoted(w, value);
 }
 
 void mrt_json_int(mrt_json *w, const char *key, long long value) {
