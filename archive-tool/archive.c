@@ -123,14 +123,15 @@ const archive_command commands[] = {
             "  Exit 0: all stored or skipped, 1: some failed (see `stats`), 2: fatal.\n"},
     {"ls", "ls\n  Lists the names (with --json: name, size, format, bytes, bpp).\n"},
     {"info", "info NAME\n  One image's row and bitstream header.\n"},
-    {"cat", "cat [--original] NAME\n  Writes the decoded image as PNG to stdout (--original: the\n"
-            "  original file's bytes, if kept by `add --keep-original`).\n"},
-    {"extract", "extract [--original] [NAME...] -C DIR\n  Decodes images (all if none named)\n"
+    {"cat", "cat [--original | --scale 1/2|1/4|1/8] NAME\n  Writes the decoded image as PNG to\n"
+            "  stdout (--original: the original file's bytes, if kept by `add --keep-original`;\n"
+            "  --scale: at 1/2, 1/4 or 1/8 of its size, each side rounded up, for thumbnails).\n"},
+    {"extract", "extract [--original | --scale S] [NAME...] -C DIR\n  Decodes images (all if none named)\n"
                 "  to DIR/NAME, with '.png' appended unless NAME ends in .png. --original writes the\n"
                 "  original bytes kept by `add --keep-original` to DIR/NAME instead (an image\n"
                 "  without one is an error). Never writes outside DIR or through symlinks;\n"
                 "  hostile names are refused.\n"},
-    {"export", "export OUT [--sqlar]\n  Writes every image, decoded to PNG, into OUT: .tar, .tar.gz,\n"
+    {"export", "export OUT [--sqlar] [--scale S]\n  Writes every image, decoded to PNG, into OUT: .tar, .tar.gz,\n"
                "  .tgz, .tar.xz, .tar.bz2, .tar.zst or .zip by its name; --sqlar writes an sqlar\n"
                "  file (`sqlite3 OUT -Ax` unpacks it). Written to a temporary file beside OUT\n"
                "  and renamed at the end: an interrupted export leaves no partial OUT.\n"},

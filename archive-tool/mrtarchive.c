@@ -42,7 +42,7 @@
 enum {
     OPT_FILE = 'f', OPT_DIR = 'C', OPT_THREADS = 'j', OPT_QUIET = 'q', OPT_HELP = 'h',
     OPT_MODEL = 256, OPT_RATE, OPT_BYTES, OPT_REFINE, OPT_JSON, OPT_SQLAR, OPT_KEEP_ORIGINAL,
-    OPT_ORIGINAL,
+    OPT_ORIGINAL, OPT_SCALE,
 };
 static const struct option long_options[] = {
     {"file", required_argument, NULL, OPT_FILE},
@@ -57,6 +57,7 @@ static const struct option long_options[] = {
     {"sqlar", no_argument, NULL, OPT_SQLAR},
     {"keep-original", no_argument, NULL, OPT_KEEP_ORIGINAL},
     {"original", no_argument, NULL, OPT_ORIGINAL},
+    {"scale", required_argument, NULL, OPT_SCALE},
     {NULL, 0, NULL, 0},
 };
 
@@ -129,10 +130,27 @@ static int run(int argc, char **argv, char **pos) {
         case OPT_SQLAR: opt.sqlar = 1; break;
         case OPT_KEEP_ORIGINAL: opt.keep_original = 1; break;
         case OPT_ORIGINAL: opt.original = 1; break;
+        case OPT_SCALE:
+            opt.scale = 0;
+            for (int d = 1; d <= 8; d *= 2) {
+                char fraction[8];
+                snprintf(fraction, sizeof fraction, "1/%d", d);
+                if (strcmp(optarg, fraction) == 0 || (optarg[0] == '0' + d && !optarg[1]))
+                    opt.scale = d;
+            }
+            if (!opt.scale) {
+                msg("--scale: expected 1/2, 1/4 or 1/8, got '%s'", optarg);
+                return EXIT_FATAL;
+            }
+            break;
         case OPT_HELP: opt.help = 1; break;
         }
     }
     for (int i = optind; i < argc; i++) pos[npos++] = argv[i];
+    if (opt.original && opt.scale > 1) {
+        msg("--original is the kept file's bytes as they are: it cannot be scaled");
+        return EXIT_FATAL;
+    }
     if (npos == 0) {
         usage(opt.help ? stdout : stderr, NULL);
         return opt.help ? 0 : EXIT_FATAL;

@@ -41,6 +41,7 @@ typedef struct archive_options {
     int quiet, json, sqlar, help;
     int keep_original; /* add --keep-original */
     int original;      /* extract/cat --original */
+    int scale;         /* cat/extract/export --scale: 2, 4 or 8; 0 or 1: full size */
 } archive_options;
 extern archive_options opt;
 

@@ -51,7 +51,8 @@ uint8_t *decode_id(sqlite3_int64 id, const char *name, size_t *len) {
      * names the rate point that made the stream */
     if (set && (mrt_info_read(bits ? bits : nothing, nbits, &info, &err) != MRT_OK ||
                 mrt_model_set_for_stream(set, info.fingerprint, &model, &err) != MRT_OK ||
-                mrt_decode(model, bits ? bits : nothing, nbits, codec_threads(1), &img, &err) != MRT_OK ||
+                mrt_decode_scaled(model, bits ? bits : nothing, nbits, opt.scale ? opt.scale : 1,
+                                  codec_threads(1), &img, &err) != MRT_OK ||
                 mrt_image_write_png_memory(&img, &out, len, &err) != MRT_OK))
         msg("%s: cannot decode: %s", name, err.message);
     mrt_image_free(&img);

@@ -443,10 +443,32 @@ static const uint8_t *bits_header(sqlite3_context *ctx, const char *fn, sqlite3_
 }
 
 /* mrt_decode(bits BLOB) -> PNG BLOB */
+/* mrt_decode's second argument: 1, 2, 4 or 8, or the TEXT '1/2', '1/4',
+ * '1/8' (as `mrt decode --scale`); 0 after setting the error. */
+static int decode_scale_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v) {
+    int t = sqlite3_value_type(v);
+    if (t == SQLITE_INTEGER) {
+        sqlite3_int64 n = sqlite3_value_int64(v);
+        if (n == 1 || n == 2 || n == 4 || n == 8) return (int)n;
+    } else if (t == SQLITE_TEXT) {
+        const char *z = (const char *)sqlite3_value_text(v);
+        static const char *const names[] = {"1", "1/2", "1/4", "1/8"};
+        for (int i = 0; z && i < 4; i++)
+            if (strcmp(z, names[i]) == 0) return 1 << i;
+    }
+    fail(ctx, SQLITE_MISMATCH,
+         "%s: argument 2 (scale) must be 1, 2, 4 or 8, or '1/2', '1/4' or '1/8', not %s", fn,
+         t == SQLITE_TEXT ? "that TEXT" : type_name(t));
+    return 0;
+}
+
+/* mrt_decode(bits BLOB [, scale]) -> PNG BLOB, at 1/scale of the size */
 static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     static const char fn[] = "mrt_decode";
     mrt_conn *c = sqlite3_user_data(ctx);
     if (any_null(argc, argv)) return;
+    int scale = argc > 1 ? decode_scale_arg(ctx, fn, argv[1]) : 1;
+    if (!scale) return;
     size_t len;
     const uint8_t *data;
     mrt_info info;
@@ -465,7 +487,7 @@ static void decode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         return;
     }
     mrt_image img = {0};
-    if (mrt_decode(m, data, len, 0, &img, &e) != MRT_OK) {
+    if (mrt_decode_scaled(m, data, len, scale, 0, &img, &e) != MRT_OK) {
         fail_mrt(ctx, fn, NULL, &e);
         return;
     }
@@ -672,6 +694,7 @@ static const struct {
     {"mrt_encode", 2, SQLITE_UTF8, encode_func},
     {"mrt_encode", 3, SQLITE_UTF8, encode_func},
     {"mrt_decode", 1, SQLITE_UTF8, decode_func},
+    {"mrt_decode", 2, SQLITE_UTF8, decode_func},
     {"mrt_info", 1, PURE, info_func},
     {"mrt_psnr", 2, PURE, psnr_func},
     {"mrt_msssim", 2, PURE, msssim_func},

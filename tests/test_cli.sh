@@ -121,7 +121,17 @@ expect 2 "usage" "$mrt" encode a b --scale 0
 expect 2 "usage" "$mrt" encode a b --scale 1.5
 expect 2 "usage" "$mrt" encode a b --scale 1/0
 expect 2 "give --scale or --bytes" "$mrt" encode a b --scale 1/2 --bytes 500
-expect 2 "options of encode" "$mrt" decode a b --scale 1/2
+expect 2 "an option of encode" "$mrt" decode a b --bytes 500
+# decode --scale: thumbnails at 1/2, 1/4, 1/8, each side rounded up (600x400 ->
+# 300x200, 150x100, 75x50; the half-size stream 300x200 too); nothing else
+for s in 1/2:300x200 1/4:150x100 1/8:75x50; do
+  expect 0 "bytes -> ${s#*:} in" "$mrt" decode "$work/coffee.jpg.mrt" "$work/thumb.png" --model "$model" --scale "${s%:*}"
+  expect 0 "bytes -> ${s#*:} in" "$mrt" decode "$work/half.mrt" "$work/thumb.png" --model "$model" --scale "${s%:*}"
+done
+expect 0 "bytes -> 600x400 in" "$mrt" decode "$work/coffee.jpg.mrt" "$work/thumb.png" --model "$model" --scale 1
+expect 2 "decode --scale takes 1, 1/2, 1/4 or 1/8" "$mrt" decode a b --scale 1/3
+expect 2 "decode --scale takes 1, 1/2, 1/4 or 1/8" "$mrt" decode a b --scale 0.3
+expect 2 "an option of encode and decode" "$mrt" info a --scale 1/2
 expect 2 "rate points of encode --bytes" "$mrt" encode a b --model x --model y
 for w in -1 10001 nan inf 16x ""; do
   expect 2 "usage" "$mrt" encode a b --refine 2 --refine-mse-weight "$w"

@@ -4,7 +4,8 @@
  *   mrt encode IN.(png|jpg) OUT.mrt   [--model M] [--threads N] [--refine STEPS]
  *                                     [--refine-mse-weight W] [--scale S | --bytes N]
  *                                     [--quiet]
- *   mrt decode IN.mrt OUT.png         [--model M] [--threads N] [--quiet]
+ *   mrt decode IN.mrt OUT.png         [--model M] [--threads N] [--scale 1/2|1/4|1/8]
+ *                                     [--quiet]
  *   mrt info IN.mrt                   JSON on stdout
  *   mrt init-model OUT.gguf [--seed S] [--rate-id R]   seeded random weights
  *
@@ -30,7 +31,8 @@ static const char *usage_text =
     "usage: mrt encode IN.(png|jpg) OUT.mrt [--model M] [--rate R] [--threads N]\n"
     "                  [--refine STEPS] [--refine-mse-weight W] [--scale S | --bytes N]\n"
     "                  [--quiet]\n"
-    "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--quiet]\n"
+    "       mrt decode IN.mrt OUT.png [--model M] [--threads N] [--scale 1/2|1/4|1/8]\n"
+    "                  [--quiet]\n"
     "       mrt info IN.mrt\n"
     "       mrt eval DIR [--model M] [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
     "                 rate-distortion JSON\n"
@@ -66,7 +68,8 @@ static const char *usage_text =
     "favours MS-SSIM, higher PSNR, at the same bytes (0..10000).\n"
     "--scale S: code a copy shrunk by S (0 < S <= 1, e.g. 0.5 or 1/2; each side\n"
     "rounded, at least 1 pixel); the decoder scales it back to the original size.\n"
-    "Fewer bytes for a softer picture (bitstream version 2).\n"
+    "Fewer bytes for a softer picture (bitstream version 2). With decode: the\n"
+    "picture at 1/2, 1/4 or 1/8 of its size (each side rounded up), for thumbnails.\n"
     "--bytes N: at most N bytes (1500, 1500B, 2KB = 2000, 1.5KiB = 1536); the encoder\n"
     "chooses the rate point and the working size that decode closest to the photo\n"
     "(MS-SSIM). The rate points are every --model given (repeat it), else the model\n"
@@ -438,6 +441,13 @@ done:
     return rc;
 }
 
+/* decode --scale: 1, 1/2, 1/4, 1/8 -> 1, 2, 4, 8; anything else 0 */
+static int decode_scale(double scale) {
+    for (int d = 1; d <= 8; d *= 2)
+        if (scale == 1.0 / d) return d;
+    return 0;
+}
+
 static int cmd_decode(const options *o) {
     mrt_error err = {0};
     mrt_model_set *set = NULL;
@@ -461,7 +471,8 @@ static int cmd_decode(const options *o) {
         goto done;
     }
     double t0 = now();
-    if (mrt_decode(model, bits, len, o->threads, &img, &err) != MRT_OK) {
+    int scale = o->scale > 0.0 ? decode_scale(o->scale) : 1;
+    if (mrt_decode_scaled(model, bits, len, scale, o->threads, &img, &err) != MRT_OK) {
         fail(o->args[0], &err);
         goto done;
     }
@@ -735,8 +746,11 @@ static int run(int argc, char **argv) {
     if (parse(argc, argv, &o) != 0) return usage(parse_problem);
     if (o.refine_mse_weight_given && !o.refine)
         return usage("--refine-mse-weight weighs refinement's objective: it needs --refine");
-    if ((o.scale > 0.0 || o.bytes) && strcmp(cmd, "encode") != 0)
-        return usage("--scale and --bytes are options of encode");
+    if (o.bytes && strcmp(cmd, "encode") != 0) return usage("--bytes is an option of encode");
+    if (o.scale > 0.0 && strcmp(cmd, "encode") != 0 && strcmp(cmd, "decode") != 0)
+        return usage("--scale is an option of encode and decode");
+    if (o.scale > 0.0 && !strcmp(cmd, "decode") && decode_scale(o.scale) == 0)
+        return usage("decode --scale takes 1, 1/2, 1/4 or 1/8");
     if (o.scale > 0.0 && o.bytes)
         return usage("--bytes chooses the working size itself: give --scale or --bytes");
     if (o.nmodels > 1 && !o.bytes)

@@ -345,6 +345,36 @@ mrt_status mrt_decode(const mrt_model *m, const uint8_t *data, size_t len, int t
     return decode(m, data, len, threads, true, out, NULL, err);
 }
 
+mrt_status mrt_decode_scaled(const mrt_model *m, const uint8_t *data, size_t len, int scale,
+                             int threads, mrt_image *out, mrt_error *err) {
+    if (out) *out = (mrt_image){0};
+    if (scale != 1 && scale != 2 && scale != 4 && scale != 8)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_decode_scaled: scale %d is not 1, 2, 4 or 8",
+                        scale);
+    if (scale == 1) return mrt_decode(m, data, len, threads, out, err);
+    mrt_info info;
+    mrt_status st = mrt_info_read(data, len, &info, err);
+    if (st != MRT_OK) return st;
+    mrt_image working = {0};
+    if ((st = decode(m, data, len, threads, false, &working, NULL, err)) != MRT_OK) return st;
+    int w = (info.width + scale - 1) / scale, h = (info.height + scale - 1) / scale;
+    if (working.width == w && working.height == h) {
+        *out = working;
+        return mrt_ok(err);
+    }
+    /* Lanczos down when the working picture is larger on both sides (the
+     * usual case); the decoder's own upscale when a small working size
+     * must grow to the scaled size. */
+    if (working.width >= w && working.height >= h)
+        st = mrt_image_resize(&working, w, h, threads, out, err);
+    else if (working.width <= w && working.height <= h)
+        st = mrt_image_upscale(&working, w, h, threads, out, err);
+    else /* larger on one side only: never made by the encoder's search */
+        st = mrt_image_resize(&working, w, h, threads, out, err);
+    mrt_image_free(&working);
+    return st;
+}
+
 mrt_status mrt_info_read(const uint8_t *data, size_t len, mrt_info *info, mrt_error *err) {
     if (!data || !info) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_info_read: NULL argument");
     mrt_bitstream_header h;

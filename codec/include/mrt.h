@@ -392,6 +392,16 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
 mrt_status mrt_decode(const mrt_model *model, const uint8_t *data, size_t len, int threads,
                       mrt_image *out, mrt_error *err);
 
+/* The picture at 1/scale of its size, for thumbnails and previews: scale
+ * 1, 2, 4 or 8 (else MRT_ERR_ARGUMENT), each side rounded up
+ * (ceil(width / scale)). Decodes at the working size the stream was coded
+ * at, without the upscale to full size, and resizes that (mrt_image_resize,
+ * Lanczos-3) to the scaled size: a version-2 stream coded at half size
+ * costs half a full decode's synthesis and no upscale. Errors as
+ * mrt_decode. Scale 1 is mrt_decode. */
+mrt_status mrt_decode_scaled(const mrt_model *model, const uint8_t *data, size_t len, int scale,
+                             int threads, mrt_image *out, mrt_error *err);
+
 /* What a bitstream's header says (no model needed; CRCs are checked). */
 typedef struct mrt_info {
     int version;

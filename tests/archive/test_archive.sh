@@ -58,6 +58,12 @@ expect 0 "stats --json" "$A" -f "$DB" stats --json
 check "stats counts" [ "$(q :memory: "select json_extract(readfile('$T/out'), '\$.images')")" = 5 ]
 "$A" -f "$DB" "${M[@]}" cat samples/camera.png >cat.png; check "cat exit 0" [ $? = 0 ]
 check "cat writes a PNG" [ "$(head -c 8 cat.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+# cat --scale: a thumbnail, 512x512 at 1/4 is 128x128 (the PNG's IHDR)
+"$A" -f "$DB" "${M[@]}" cat --scale 1/4 samples/camera.png >cat4.png
+check "cat --scale 1/4 is 128x128" [ "$(od -An -tx1 -j16 -N8 cat4.png | tr -d ' \n')" = 0000008000000080 ]
+expect 2 "cat --scale 1/3 is refused" "$A" -f "$DB" "${M[@]}" cat --scale 1/3 samples/camera.png
+check "... naming what it takes" grep -q "expected 1/2, 1/4 or 1/8" "$T/err"
+expect 2 "cat --original --scale is refused" "$A" -f "$DB" cat --original --scale 1/2 samples/camera.png
 expect 0 "verify" "$A" -f "$DB" "${M[@]}" verify
 
 # --- bad inputs ---------------------------------------------------------------

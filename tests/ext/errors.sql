@@ -15,7 +15,7 @@ SELECT mrt_model(12);
 SELECT mrt_model(x'2f746d70');
 -- wrong argument counts: SQLite's own message
 SELECT mrt_encode();
-SELECT mrt_decode(bits, 1) FROM t;
+SELECT mrt_decode(bits, 1, 2) FROM t;
 SELECT mrt_version(1);
 -- bad images
 SELECT mrt_encode(x'00010203');
@@ -64,3 +64,7 @@ SELECT mrt_encode(img, 0, -1) FROM t;
 SELECT mrt_encode(img, 0, 10001) FROM t;
 -- a byte budget below every rate point's smallest bitstream
 SELECT mrt_encode(img, '10B') FROM t;
+-- a scale that is not 1, 2, 4 or 8 (or '1/2', '1/4', '1/8')
+SELECT mrt_decode(bits, 3) FROM t;
+SELECT mrt_decode(bits, '1/3') FROM t;
+SELECT mrt_decode(bits, 0.25) FROM t;

@@ -74,6 +74,11 @@ SELECT 'back', count(*) FROM photos WHERE mrt_decode(bits) = png;
 SELECT 'refine', mrt_encode(img, 0, 0) = bits, length(mrt_encode(img, 0, 3)) BETWEEN 100 AND 2000,
        mrt_psnr(img, mrt_decode(mrt_encode(img, 'random', 2))) > 0
   FROM photos WHERE name = 'coffee.jpg';
+-- scaled decoding: 600x400 at 1/4 is 150x100 and at 1/8 75x50 (the PNG's
+-- IHDR width and height); '1/4' is 4; scale 1 is the full decode
+SELECT 'scale', hex(substr(mrt_decode(bits, 4), 17, 8)), hex(substr(mrt_decode(bits, '1/8'), 17, 8)),
+       mrt_decode(bits, '1/4') = mrt_decode(bits, 4), mrt_decode(bits, 1) = mrt_decode(bits)
+  FROM photos WHERE name = 'coffee.jpg';
 
 -- INNOCUOUS functions work in views even with trusted_schema off
 PRAGMA trusted_schema = OFF;
