@@ -42,7 +42,7 @@
 enum {
     OPT_FILE = 'f', OPT_DIR = 'C', OPT_THREADS = 'j', OPT_QUIET = 'q', OPT_HELP = 'h',
     OPT_MODEL = 256, OPT_RATE, OPT_BYTES, OPT_REFINE, OPT_JSON, OPT_SQLAR, OPT_KEEP_ORIGINAL,
-    OPT_ORIGINAL, OPT_SCALE,
+    OPT_ORIGINAL, OPT_SCALE, OPT_LISTEN,
 };
 static const struct option long_options[] = {
     {"file", required_argument, NULL, OPT_FILE},
@@ -58,6 +58,7 @@ static const struct option long_options[] = {
     {"keep-original", no_argument, NULL, OPT_KEEP_ORIGINAL},
     {"original", no_argument, NULL, OPT_ORIGINAL},
     {"scale", required_argument, NULL, OPT_SCALE},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {NULL, 0, NULL, 0},
 };
 
@@ -143,6 +144,7 @@ static int run(int argc, char **argv, char **pos) {
                 return EXIT_FATAL;
             }
             break;
+        case OPT_LISTEN: opt.listen = optarg; break;
         case OPT_HELP: opt.help = 1; break;
         }
     }
@@ -178,6 +180,7 @@ static int run(int argc, char **argv, char **pos) {
     else if (strcmp(cmd, "export") == 0) rc = cmd_export(nargs, args);
     else if (strcmp(cmd, "verify") == 0) rc = cmd_verify(nargs, args);
     else if (strcmp(cmd, "rm") == 0) rc = cmd_rm(nargs, args);
+    else if (strcmp(cmd, "serve") == 0) rc = cmd_serve(nargs, args);
     else rc = cmd_stats(nargs, args);
     if (db && sqlite3_close(db) != SQLITE_OK) msg("%s: close: %s", opt.archive, sqlite3_errmsg(db));
     archive_models_free();

@@ -10,6 +10,8 @@
  *   read.c      ls, info, stats, cat, and the decode and row helpers
  *   export.c    extract and export
  *   maintain.c  rm and verify
+ *   progress.c  the progress line of add, export and extract
+ *   serve.c     serve: the web gallery (libmicrohttpd)
  */
 #ifndef MRTARCHIVE_H
 #define MRTARCHIVE_H
@@ -42,6 +44,7 @@ typedef struct archive_options {
     int keep_original; /* add --keep-original */
     int original;      /* extract/cat --original */
     int scale;         /* cat/extract/export --scale: 2, 4 or 8; 0 or 1: full size */
+    const char *listen; /* serve --listen ADDR:PORT */
 } archive_options;
 extern archive_options opt;
 
@@ -141,6 +144,10 @@ int cmd_ls(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
+
+/* -------------------------------------------------------------- serve.c */
+
+int cmd_serve(int argc, char **argv);
 
 /* ----------------------------------------------------- export.c, maintain.c */
 

@@ -15,6 +15,10 @@ packages=(
   libsqlite3-dev sqlite3              # the archive and the SQL extension
   libpng-dev libjpeg62-turbo-dev      # image input/output
   libarchive-dev                      # tarball import/export
+  libmicrohttpd-dev                   # mrtarchive serve (the web gallery)
+  # the gallery's test: curl for the endpoints, headless Chromium for the
+  # pages (tests/archive/test_serve.sh)
+  curl chromium
   # clang: the second compiler of the determinism test (an -O0 build with
   # OpenMP, hence libomp-dev) and the fuzz build (libFuzzer and the
   # sanitizer runtimes are in libclang-rt-dev, not in clang itself)
@@ -91,7 +95,8 @@ need libclang-rt-dev "clang linking a -fsanitize=fuzzer,address program" \
   clang -fsanitize=fuzzer,address,undefined "$scratch/fuzz.c" -o "$scratch/fuzz"
 # header:library:package; the include folders are CMakeLists.txt's for BLIS
 for library in blis.h:blis:libblis-dev png.h:png:libpng-dev jpeglib.h:jpeg:libjpeg62-turbo-dev \
-               archive.h:archive:libarchive-dev sqlite3.h:sqlite3:libsqlite3-dev; do
+               archive.h:archive:libarchive-dev sqlite3.h:sqlite3:libsqlite3-dev \
+               microhttpd.h:microhttpd:libmicrohttpd-dev; do
   IFS=: read -r header lib package <<<"$library"
   printf '#include <stdio.h>\n#include <%s>\n' "$header" >"$scratch/h.c"
   need "$package" "finding $header" gcc -std=c11 -D_POSIX_C_SOURCE=200809L \
@@ -99,7 +104,7 @@ for library in blis.h:blis:libblis-dev png.h:png:libpng-dev jpeglib.h:jpeg:libjp
     -fsyntax-only "$scratch/h.c"
   need "$package" "linking -l$lib" gcc "$scratch/empty.c" -o "$scratch/empty" -Wl,--no-as-needed -l"$lib"
 done
-for tool in cmake:cmake make:make sqlite3:sqlite3 python3:python3; do
+for tool in cmake:cmake make:make sqlite3:sqlite3 python3:python3 curl:curl chromium:chromium; do
   need "${tool#*:}" "finding the ${tool%%:*} command" command -v "${tool%%:*}"
 done
-echo "install-deps: the compilers, OpenMP (gcc, clang), libFuzzer, BLIS, libpng, libjpeg, libarchive and SQLite work"
+echo "install-deps: the compilers, OpenMP (gcc, clang), libFuzzer, BLIS, libpng, libjpeg, libarchive, SQLite and libmicrohttpd work"

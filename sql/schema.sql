@@ -69,6 +69,23 @@ CREATE VIEW IF NOT EXISTS names(name, id, mtime) AS
 -- Which photos a given model can decode (one model per rate point).
 CREATE INDEX IF NOT EXISTS images_model ON images(model);
 
+-- The gallery's orders (mrtarchive serve), each walked in an index so that a
+-- page starts after the last photo of the one before without scanning:
+-- newest first (unknown dates last) and largest first, ties by id.
+CREATE INDEX IF NOT EXISTS images_date ON images(ifnull(mtime, -1), id);
+CREATE INDEX IF NOT EXISTS images_size ON images(sz, id);
+
+-- mrtarchive serve's thumbnail cache: each photo decoded once at 1/2, 1/4 or
+-- 1/8 of its size, by the model whose fingerprint it names (a photo whose
+-- model changes gets a new one). Only a cache: deleting rows is always safe.
+CREATE TABLE IF NOT EXISTS thumbnails (
+  id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  model TEXT NOT NULL CHECK (length(model) = 16),
+  scale INTEGER NOT NULL CHECK (scale IN (1, 2, 4, 8)),
+  png   BLOB NOT NULL,
+  PRIMARY KEY (id, model)
+) WITHOUT ROWID;
+
 -- mrtarchive's bookkeeping (idempotent, optional for hand-written SQL):
 -- the SHA-256 of each photo's original bytes, for de-duplication on ingest,
 CREATE TABLE IF NOT EXISTS image_sha256 (
