@@ -152,7 +152,7 @@ static const char style[] =
     "body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f4f4f2;color:#222}"
     "header{display:flex;flex-wrap:wrap;gap:1em;align-items:center;padding:.7em 1.2em;"
     "background:#263238;color:#eee}header a{color:#eee}header h1{font-size:1.2em;margin:0}"
-    "form{display:flex;gap:.4em}input,select,button{font:inherit}"
+    "form{display:flex;gap:.4em;margin-bottom:1em}input,select,button{font:inherit}"
     "main{padding:1em 1.2em}"
     ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:12px}"
     "figure{margin:0;background:#fff;border-radius:4px;box-shadow:0 1px 2px #0002;"

@@ -51,10 +51,10 @@ figures() { grep -o '<figure>' "$T/body" | wc -l; }
 
 # --- the samples, with their originals --------------------------------------
 cp -r "$SRC/samples" samples
-"$A" -q -f a.mrtdb "${M[@]}" add --keep-original samples || { echo "cannot add the samples"; exit 1; }
-start a.mrtdb a || { echo "serve did not start"; exit 1; }
+"$A" -q -f photos.mrtdb "${M[@]}" add --keep-original samples || { echo "cannot add the samples"; exit 1; }
+start photos.mrtdb a || { echo "serve did not start"; exit 1; }
 echo "serving at $url"
-coffee=$(sqlite3 a.mrtdb "select id from images where name = 'samples/coffee.jpg'")
+coffee=$(sqlite3 photos.mrtdb "select id from images where name = 'samples/coffee.jpg'")
 
 check "/ is HTML" [ "$(get /)" = "200 text/html; charset=utf-8" ]
 check "... five thumbnails" [ "$(figures)" = 5 ]
@@ -132,28 +132,22 @@ check "?sort=bogus: the name order" [ "$(get '/?sort=bogus' | cut -d' ' -f1)" = 
 
 # --- the thumbnail cache: the background thread decodes the rest ------------------
 for _ in $(seq 1 150); do
-  n=$(sqlite3 a.mrtdb "select count(*) from thumbnails" 2>/dev/null)
+  n=$(sqlite3 photos.mrtdb "select count(*) from thumbnails" 2>/dev/null)
   [[ $n == 5 ]] && break
   sleep 0.2
 done
 check "every thumbnail cached ($n of 5)" [ "$n" = 5 ]
-check "... keyed by image and model" [ "$(sqlite3 a.mrtdb "select count(*) from thumbnails t join images i using (id) where t.model = i.model")" = 5 ]
-
-# --- an add while it serves --------------------------------------------------------
-mkdir more && python3 "$SRC/tests/archive/mkpng.py" more/late-arrival.png 96 64 5
-check "add while serving" "$A" -q -f a.mrtdb "${M[@]}" add more
-get '/?q=late-arrival' >/dev/null
-check "... the new photo is in the gallery" [ "$(figures)" = 1 ]
+check "... keyed by image and model" [ "$(sqlite3 photos.mrtdb "select count(*) from thumbnails t join images i using (id) where t.model = i.model")" = 5 ]
 
 # --- in a browser ---------------------------------------------------------------------
-shot() { # URL OUT.png: a headless Chromium screenshot, 1200x800
+shot() { # URL OUT.png [WxH]: a headless Chromium screenshot
   timeout 120 chromium --headless=new --no-sandbox --disable-gpu --no-proxy-server \
-    --hide-scrollbars --window-size=1200,800 --virtual-time-budget=15000 \
+    --hide-scrollbars --window-size="${3:-1200,800}" --virtual-time-budget=15000 \
     --user-data-dir="$T/chromium" --screenshot="$2" "$1" >/dev/null 2>&1
 }
-shot "$url/" gallery.png
+shot "$url/" gallery.png 1240,370 # one row of five: README.md's picture
 check "Chromium: the gallery" [ -s gallery.png ]
-colours=$(python3 "$SRC/tests/archive/png_colors.py" gallery.png 0 80 1200 800)
+colours=$(python3 "$SRC/tests/archive/png_colors.py" gallery.png 0 80 1240 370)
 check "... shows the thumbnails drawn ($colours colours; text alone has under 100)" [ "${colours:-0}" -ge 300 ]
 shot "$url/photo/$coffee" photo.png
 colours=$(python3 "$SRC/tests/archive/png_colors.py" photo.png 0 120 1200 560)
@@ -162,6 +156,12 @@ shot "$url/?q=nothing-has-this-name" empty.png
 colours=$(python3 "$SRC/tests/archive/png_colors.py" empty.png 0 80 1200 800)
 check "... (the measure: a page without photos has $colours)" [ "${colours:-999}" -lt 100 ]
 if [[ -n $SHOTS ]]; then mkdir -p "$SHOTS" && cp gallery.png photo.png "$SHOTS/"; fi
+
+# --- an add while it serves --------------------------------------------------------
+mkdir more && python3 "$SRC/tests/archive/mkpng.py" more/late-arrival.png 96 64 5
+check "add while serving" "$A" -q -f photos.mrtdb "${M[@]}" add more
+get '/?q=late-arrival' >/dev/null
+check "... the new photo is in the gallery" [ "$(figures)" = 1 ]
 
 kill -TERM "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -211,7 +211,7 @@ wait "$pid"
 check "SIGINT stops it with status 0" [ $? = 0 ]
 
 # --- refused at the start -------------------------------------------------------------
-"$A" -f a.mrtdb "${M[@]}" serve --listen nonsense 2>"$T/err"
+"$A" -f photos.mrtdb "${M[@]}" serve --listen nonsense 2>"$T/err"
 check "--listen nonsense: exit 2" [ $? = 2 ]
 check "... saying what it takes" grep -q "expected ADDRESS:PORT" "$T/err"
 "$A" -f none.mrtdb "${M[@]}" serve 2>"$T/err"
