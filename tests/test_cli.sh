@@ -129,6 +129,16 @@ for s in 1/2:300x200 1/4:150x100 1/8:75x50; do
   expect 0 "bytes -> ${s#*:} in" "$mrt" decode "$work/half.mrt" "$work/thumb.png" --model "$model" --scale "${s%:*}"
 done
 expect 0 "bytes -> 600x400 in" "$mrt" decode "$work/coffee.jpg.mrt" "$work/thumb.png" --model "$model" --scale 1
+# fit-thumbnails: the heads beside the model (model.thumbs.gguf), then used by
+# decode --scale 1/4 (same sizes); its usage errors
+expect 0 "heads for 1/4 and 1/8 from 3 photos" "$mrt" fit-thumbnails --model "$model" \
+  --data "$samples" --images 3 --crop 256 --threads 1
+[[ -s ${model%.gguf}.thumbs.gguf ]] && ok || bad "no ${model%.gguf}.thumbs.gguf"
+expect 0 "bytes -> 150x100 in" "$mrt" decode "$work/coffee.jpg.mrt" "$work/thumb.png" --model "$model" --scale 1/4
+rm -f "${model%.gguf}.thumbs.gguf"
+expect 2 "needs --model M and --data DIR" "$mrt" fit-thumbnails --model "$model"
+expect 2 "needs --model M and --data DIR" "$mrt" fit-thumbnails --model "$model" --data "$samples" --images 0
+expect 2 "fit-thumbnails takes no operands" "$mrt" fit-thumbnails --model "$model" --data "$samples" extra
 expect 2 "decode --scale takes 1, 1/2, 1/4 or 1/8" "$mrt" decode a b --scale 1/3
 expect 2 "decode --scale takes 1, 1/2, 1/4 or 1/8" "$mrt" decode a b --scale 0.3
 expect 2 "an option of encode and decode" "$mrt" info a --scale 1/2

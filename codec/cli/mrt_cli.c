@@ -37,6 +37,10 @@ static const char *usage_text =
     "       mrt eval DIR [--model M] [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
     "                 rate-distortion JSON\n"
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
+    "       mrt fit-thumbnails --model M --data DIR [--data DIR ...] [--images N]\n"
+    "                 [--crop S] [--seed S] [--ridge R] [--out HEADS.gguf] [--threads N]\n"
+    "                 (the model's thumbnail heads for decode --scale 1/4 and 1/8, fitted\n"
+    "                 by least squares on N photos; default out: M's NAME.thumbs.gguf)\n"
     "       mrt train --stage 0|1|2 --data DIR [--data DIR ...] --out CKPT.gguf [--resume]\n"
     "                 [--tokenizer STAGE0.gguf] [--init STAGE1.gguf] [--export MODEL.gguf]\n"
     "                 [--lambda L] [--lambda-ramp N] [--rate-id R] [--train-encoder]\n"
@@ -167,28 +171,29 @@ enum {
     OPT_STAGE, OPT_DATA, OPT_OUT, OPT_RESUME, OPT_TOKENIZER, OPT_INIT, OPT_EXPORT, OPT_LAMBDA,
     OPT_LAMBDA_RAMP, OPT_TARGET_BPP, OPT_MSE_WEIGHT, OPT_TRAIN_ENCODER, OPT_LATENTS, OPT_LOG,
     OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
-    OPT_BITS, OPT_WARMUP,
+    OPT_BITS, OPT_WARMUP, OPT_IMAGES, OPT_RIDGE, OPT_LEVEL, OPT_RADIUS,
 };
 #define FOR_CODEC 1 /* encode, decode, info, eval, init-model */
 #define FOR_TRAIN 2
+#define FOR_FIT 4   /* fit-thumbnails */
 
 static const struct {
     struct option option;
     int commands;
 } option_table[] = {
-    {{"model", required_argument, NULL, OPT_MODEL}, FOR_CODEC},
+    {{"model", required_argument, NULL, OPT_MODEL}, FOR_CODEC | FOR_FIT},
     {{"rate", required_argument, NULL, OPT_RATE}, FOR_CODEC},
     {{"bytes", required_argument, NULL, OPT_BYTES}, FOR_CODEC},
     {{"refine", required_argument, NULL, OPT_REFINE}, FOR_CODEC},
     {{"refine-mse-weight", required_argument, NULL, OPT_REFINE_MSE_WEIGHT}, FOR_CODEC},
     {{"scale", required_argument, NULL, OPT_SCALE}, FOR_CODEC},
-    {{"threads", required_argument, NULL, OPT_THREADS}, FOR_CODEC | FOR_TRAIN},
-    {{"seed", required_argument, NULL, OPT_SEED}, FOR_CODEC | FOR_TRAIN},
+    {{"threads", required_argument, NULL, OPT_THREADS}, FOR_CODEC | FOR_TRAIN | FOR_FIT},
+    {{"seed", required_argument, NULL, OPT_SEED}, FOR_CODEC | FOR_TRAIN | FOR_FIT},
     {{"rate-id", required_argument, NULL, OPT_RATE_ID}, FOR_CODEC | FOR_TRAIN},
-    {{"quiet", no_argument, NULL, OPT_QUIET}, FOR_CODEC | FOR_TRAIN},
+    {{"quiet", no_argument, NULL, OPT_QUIET}, FOR_CODEC | FOR_TRAIN | FOR_FIT},
     {{"stage", required_argument, NULL, OPT_STAGE}, FOR_TRAIN},
-    {{"data", required_argument, NULL, OPT_DATA}, FOR_TRAIN},
-    {{"out", required_argument, NULL, OPT_OUT}, FOR_TRAIN},
+    {{"data", required_argument, NULL, OPT_DATA}, FOR_TRAIN | FOR_FIT},
+    {{"out", required_argument, NULL, OPT_OUT}, FOR_TRAIN | FOR_FIT},
     {{"resume", no_argument, NULL, OPT_RESUME}, FOR_TRAIN},
     {{"tokenizer", required_argument, NULL, OPT_TOKENIZER}, FOR_TRAIN},
     {{"init", required_argument, NULL, OPT_INIT}, FOR_TRAIN},
@@ -205,10 +210,14 @@ static const struct {
     {{"stop-after", required_argument, NULL, OPT_STOP_AFTER}, FOR_TRAIN},
     {{"steps", required_argument, NULL, OPT_STEPS}, FOR_TRAIN},
     {{"batch", required_argument, NULL, OPT_BATCH}, FOR_TRAIN},
-    {{"crop", required_argument, NULL, OPT_CROP}, FOR_TRAIN},
+    {{"crop", required_argument, NULL, OPT_CROP}, FOR_TRAIN | FOR_FIT},
     {{"lr", required_argument, NULL, OPT_LR}, FOR_TRAIN},
     {{"bits", required_argument, NULL, OPT_BITS}, FOR_TRAIN},
     {{"warmup", required_argument, NULL, OPT_WARMUP}, FOR_TRAIN},
+    {{"images", required_argument, NULL, OPT_IMAGES}, FOR_FIT},
+    {{"ridge", required_argument, NULL, OPT_RIDGE}, FOR_FIT},
+    {{"level", required_argument, NULL, OPT_LEVEL}, FOR_FIT},
+    {{"radius", required_argument, NULL, OPT_RADIUS}, FOR_FIT},
 };
 #define NOPTIONS (sizeof option_table / sizeof option_table[0])
 
@@ -716,6 +725,57 @@ bad:
     return usage(parse_problem);
 }
 
+/* `mrt fit-thumbnails`: the thumbnail heads of a model (train/thumbnails.c). */
+static int cmd_fit_thumbnails(int argc, char **argv) {
+    mrt_thumb_fit_options o;
+    mrt_thumb_fit_defaults(&o);
+    const char **data = calloc((size_t)argc, sizeof *data);
+    if (!data) return usage("out of memory");
+    int ndata = 0;
+    optind = 1;
+    const char *val;
+    for (int id; (id = next_option(argc, argv, FOR_FIT, &val)) != -1;) {
+        double x = 0;
+        long long n = 0;
+        if (id == -2) goto bad;
+        switch (id) {
+        case OPT_QUIET: o.quiet = 1; continue;
+        case OPT_DATA: data[ndata++] = val; continue;
+        case OPT_OUT: o.out = val; continue;
+        case OPT_MODEL: o.model = val; continue;
+        }
+        if (train_number(id, val, id != OPT_RIDGE, &x, &n) != 0) goto bad;
+        switch (id) {
+        case OPT_IMAGES: o.images = (int)n; break;
+        case OPT_CROP: o.crop = (int)n; break;
+        case OPT_SEED: o.seed = (uint64_t)n; break;
+        case OPT_THREADS: o.threads = (int)n; break;
+        case OPT_RIDGE: o.ridge = x; break;
+        case OPT_LEVEL: o.level = (int)n; break;
+        case OPT_RADIUS: o.radius = (int)n; break;
+        }
+    }
+    if (optind + 1 < argc) {
+        refuse("fit-thumbnails takes no operands, not '%s'", argv[optind + 1]);
+        goto bad;
+    }
+    if (!o.model || !ndata || o.images < 1 || o.crop < 64 || !(o.ridge >= 0) || o.threads < 0) {
+        refuse("fit-thumbnails needs --model M and --data DIR; --images N >= 1, --crop S >= 64, "
+               "--ridge R >= 0");
+        goto bad;
+    }
+    o.data = data;
+    o.ndata = ndata;
+    mrt_error err = {0};
+    mrt_status st = mrt_fit_thumbnails(&o, &err);
+    free(data);
+    if (st != MRT_OK) return fail("fitting", &err);
+    return 0;
+bad:
+    free(data);
+    return usage(parse_problem);
+}
+
 static int run(int argc, char **argv);
 
 /* Output that cannot be written is an error too: `mrt info x.mrt >
@@ -733,6 +793,7 @@ int main(int argc, char **argv) {
 static int run(int argc, char **argv) {
     if (argc < 2) return usage(NULL);
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "fit-thumbnails")) return cmd_fit_thumbnails(argc, argv);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         fputs(usage_text, stdout);

@@ -25,14 +25,21 @@
 #include "mrt_json.h"
 #include "mrt_sha256.h"
 #include "status.h"
+#include "thumbnail.h"
 #include "transform.h"
 
 struct mrt_model {
     mrt_model_file file;
     mrt_gauss_tables tables;
+    mrt_thumb_heads thumbs; /* the heads file beside it, if any (thumbnail.h) */
 };
 
 mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err) {
+    return mrt_model_load_with(path, true, out, err);
+}
+
+mrt_status mrt_model_load_with(const char *path, bool thumbnail_heads, mrt_model **out,
+                               mrt_error *err) {
     if (!path || !out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_model_load: NULL argument");
     *out = NULL;
     mrt_model *m = calloc(1, sizeof *m);
@@ -46,6 +53,13 @@ mrt_status mrt_model_load(const char *path, mrt_model **out, mrt_error *err) {
         mrt_model_free(m);
         return mrt_fail(err, MRT_ERR_NOMEM, "out of memory loading %s", path);
     }
+    if (thumbnail_heads)
+        st = mrt_thumb_heads_load(path, m->file.fingerprint, m->file.cfg.dim,
+                                  m->file.cfg.gen_width[0], &m->thumbs, err);
+    if (st != MRT_OK) {
+        mrt_model_free(m);
+        return st;
+    }
     *out = m;
     return mrt_ok(err);
 }
@@ -54,6 +68,7 @@ void mrt_model_free(mrt_model *m) {
     if (!m) return;
     mrt_model_file_close(&m->file);
     mrt_gauss_tables_free(&m->tables);
+    mrt_thumb_heads_free(&m->thumbs);
     free(m);
 }
 
@@ -63,6 +78,7 @@ const char *mrt_model_path(const mrt_model *m) { return m->file.path; }
 const mrt_config *mrt_model_config(const mrt_model *m) { return &m->file.cfg; }
 const mrt_weights *mrt_model_weights(const mrt_model *m) { return &m->file.w; }
 float mrt_model_mse_weight(const mrt_model *m) { return m->file.mse_weight; }
+const mrt_thumb_heads *mrt_model_thumb_heads(const mrt_model *m) { return &m->thumbs; }
 
 /* --------------------------------------------------------------- encode */
 
@@ -257,50 +273,50 @@ static int decode_symbol(void *p, int token, int ch, int32_t mu_q4, int scale) {
     return mrt_rc_decoder_overrun(d->dec) ? 1 : 0;
 }
 
-/* Decodes to the working size (upscale false) or to the image's size. */
-static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
-                         bool upscale, mrt_image *out, mrt_trace *trace, mrt_error *err) {
-    if (!m || !data || !out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_decode: NULL argument");
-    memset(out, 0, sizeof *out);
-    mrt_bitstream_header h;
+/* The decoded latent of a bitstream made with m: *y_hat (malloc'd) of the
+ * working size h->coded_width x h->coded_height; the header and every
+ * symbol checked. */
+static mrt_status decode_latent(const mrt_model *m, const uint8_t *data, size_t len,
+                                mrt_bitstream_header *h, float **y_hat_out, mrt_trace *trace,
+                                mrt_error *err) {
+    *y_hat_out = NULL;
+    if (!m || !data) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_decode: NULL argument");
     const uint8_t *streams[4];
-    mrt_status st = mrt_bitstream_parse(data, len, &h, streams, err);
+    mrt_status st = mrt_bitstream_parse(data, len, h, streams, err);
     if (st != MRT_OK) return st;
-    if (memcmp(h.fingerprint, m->file.fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
+    if (memcmp(h->fingerprint, m->file.fingerprint, MRT_FINGERPRINT_BYTES) != 0) {
         char a[MRT_FINGERPRINT_HEX], b[MRT_FINGERPRINT_HEX];
-        mrt_fingerprint_hex(h.fingerprint, a);
+        mrt_fingerprint_hex(h->fingerprint, a);
         mrt_fingerprint_hex(m->file.fingerprint, b);
         return mrt_fail(err, MRT_ERR_MODEL_MISMATCH, "bitstream was made with model %s, the "
                         "loaded model is %s (%s)", a, b, m->file.path ? m->file.path : "in memory");
     }
     const mrt_config *cfg = &m->file.cfg;
     /* the latent codes the working size (version 2), upscaled at the end */
-    int width = (int)h.coded_width, height = (int)h.coded_height;
+    int width = (int)h->coded_width, height = (int)h->coded_height;
     mrt_latent_shape sh = mrt_latent_shape_of(cfg, width, height);
     size_t nsym = (size_t)sh.ntokens * cfg->channels;
     size_t nside = (size_t)sh.ngx * sh.ngy * cfg->side_bits;
-    if (h.nstreams != 2 || h.stream_len[0] != (nside + 7) / 8)
+    if (h->nstreams != 2 || h->stream_len[0] != (nside + 7) / 8)
         return mrt_fail(err, MRT_ERR_CORRUPT, "bitstream has %d streams, side stream %zu "
                         "bytes; a %dx%d image needs 2 streams and %zu bytes of side bits",
-                        h.nstreams, h.stream_len[0], width, height, (nside + 7) / 8);
-    mrt_rt rt = mrt_rt_make(threads);
+                        h->nstreams, h->stream_len[0], width, height, (nside + 7) / 8);
     int32_t *decoded = calloc(nsym, sizeof(int32_t));
     float *y_hat = malloc(sizeof(float) * nsym);
     uint8_t *side = calloc(nside + 1, 1);
-    uint8_t *rgb = malloc((size_t)width * height * 3);
-    if (!decoded || !y_hat || !side || !rgb) {
+    if (!decoded || !y_hat || !side) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory decoding a %dx%d image", width, height);
         goto done;
     }
     for (size_t i = 0; i < nside; i++) side[i] = (streams[0][i / 8] >> (i % 8)) & 1;
     if (trace) mrt_trace_side(trace, side, nside);
     mrt_rc_decoder dec;
-    mrt_rc_decoder_init(&dec, streams[1], h.stream_len[1]);
+    mrt_rc_decoder_init(&dec, streams[1], h->stream_len[1]);
     decode_ctx dctx = {decoded, cfg->channels, &dec, &m->tables, trace};
     if (mrt_ctx_run(cfg, &m->file.w, &sh, side, decoded, decode_symbol, &dctx) != 0 ||
         mrt_rc_decoder_overrun(&dec)) {
         st = mrt_fail(err, MRT_ERR_CORRUPT, "bitstream damaged: the symbol stream ended early "
-                      "(%zu bytes)", h.stream_len[1]);
+                      "(%zu bytes)", h->stream_len[1]);
         goto done;
     }
     /* every byte used, no impossible escape: anything else is damage that
@@ -311,38 +327,101 @@ static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, in
         goto done;
     }
     for (size_t i = 0; i < nsym; i++) y_hat[i] = (float)decoded[i] / MRT_CTX_Q;
+    *y_hat_out = y_hat;
+    y_hat = NULL;
+done:
+    free(decoded);
+    free(y_hat);
+    free(side);
+    return st;
+}
+
+/* Decodes to the working size (upscale false) or to the image's size; with
+ * a thumbnail head, to 1/head->scale of the working size through it. */
+static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                         bool upscale, const mrt_thumb_head *head, mrt_image *out,
+                         mrt_trace *trace, mrt_error *err) {
+    if (!out) return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_decode: NULL argument");
+    memset(out, 0, sizeof *out);
+    mrt_bitstream_header h;
+    float *y_hat = NULL;
+    mrt_status st = decode_latent(m, data, len, &h, &y_hat, trace, err);
+    if (st != MRT_OK) return st;
+    const mrt_config *cfg = &m->file.cfg;
+    int width = (int)h.coded_width, height = (int)h.coded_height;
+    mrt_rt rt = mrt_rt_make(threads);
+    uint8_t *rgb = malloc((size_t)width * height * 3);
+    if (!rgb) {
+        st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory decoding a %dx%d image", width, height);
+        goto done;
+    }
+    if (head) {
+        float *map = NULL;
+        if ((st = mrt_synthesis_map(&rt, cfg, &m->file.w, y_hat, width, height, &map, err)))
+            goto done;
+        mrt_grid g = mrt_grid_of(cfg, width, height);
+        width = (width + head->scale - 1) / head->scale;
+        height = (height + head->scale - 1) / head->scale;
+        const float *features;
+        float *owned;
+        int channels;
+        if (mrt_thumb_feature_map(&rt, &m->file.w.gen, cfg->dim, cfg->gen_width[0], map, g.hp,
+                                  g.wp, m->thumbs.level, &features, &channels, &owned) != 0 ||
+            mrt_thumb_head_apply(head, features, g.hp, g.wp, width, height, rt.threads, rgb) != 0)
+            st = mrt_fail(err, MRT_ERR_NOMEM, "out of memory decoding a thumbnail");
+        free(owned);
+        free(map);
+        if (st != MRT_OK) goto done;
+        *out = (mrt_image){width, height, rgb};
+        rgb = NULL;
+        goto done;
+    }
     if ((st = mrt_synthesis(&rt, cfg, &m->file.w, y_hat, width, height, rgb, err))) goto done;
     mrt_image coded = {width, height, rgb};
     if (upscale && (width != (int)h.width || height != (int)h.height)) {
         /* free what decoding needed before the full-size picture is made */
-        free(decoded), free(y_hat), free(side);
-        decoded = NULL, y_hat = NULL, side = NULL;
+        free(y_hat);
+        y_hat = NULL;
         st = mrt_image_upscale(&coded, (int)h.width, (int)h.height, rt.threads, out, err);
         goto done; /* frees rgb, the working-size picture */
     }
     *out = coded;
     rgb = NULL;
 done:
-    free(decoded);
     free(y_hat);
-    free(side);
     free(rgb);
     return st == MRT_OK ? mrt_ok(err) : st;
 }
 
+mrt_status mrt_decode_map(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                          float **map, int *hp, int *wp, mrt_error *err) {
+    *map = NULL;
+    mrt_bitstream_header h;
+    float *y_hat = NULL;
+    mrt_status st = decode_latent(m, data, len, &h, &y_hat, NULL, err);
+    if (st != MRT_OK) return st;
+    mrt_rt rt = mrt_rt_make(threads);
+    int width = (int)h.coded_width, height = (int)h.coded_height;
+    st = mrt_synthesis_map(&rt, &m->file.cfg, &m->file.w, y_hat, width, height, map, err);
+    mrt_grid g = mrt_grid_of(&m->file.cfg, width, height);
+    *hp = g.hp, *wp = g.wp;
+    free(y_hat);
+    return st;
+}
+
 mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                              mrt_image *out, mrt_trace *trace, mrt_error *err) {
-    return decode(m, data, len, threads, true, out, trace, err);
+    return decode(m, data, len, threads, true, NULL, out, trace, err);
 }
 
 mrt_status mrt_decode_working(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                               mrt_image *out, mrt_error *err) {
-    return decode(m, data, len, threads, false, out, NULL, err);
+    return decode(m, data, len, threads, false, NULL, out, NULL, err);
 }
 
 mrt_status mrt_decode(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                       mrt_image *out, mrt_error *err) {
-    return decode(m, data, len, threads, true, out, NULL, err);
+    return decode(m, data, len, threads, true, NULL, out, NULL, err);
 }
 
 mrt_status mrt_decode_scaled(const mrt_model *m, const uint8_t *data, size_t len, int scale,
@@ -355,8 +434,13 @@ mrt_status mrt_decode_scaled(const mrt_model *m, const uint8_t *data, size_t len
     mrt_info info;
     mrt_status st = mrt_info_read(data, len, &info, err);
     if (st != MRT_OK) return st;
+    /* The model's thumbnail head for this scale (thumbnail.h), when the
+     * stream codes the full size: a fraction of the decode, no generator. */
+    const mrt_thumb_head *head = mrt_thumb_head_for(&m->thumbs, scale);
+    if (head && info.working_width == info.width && info.working_height == info.height)
+        return decode(m, data, len, threads, false, head, out, NULL, err);
     mrt_image working = {0};
-    if ((st = decode(m, data, len, threads, false, &working, NULL, err)) != MRT_OK) return st;
+    if ((st = decode(m, data, len, threads, false, NULL, &working, NULL, err)) != MRT_OK) return st;
     int w = (info.width + scale - 1) / scale, h = (info.height + scale - 1) / scale;
     if (working.width == w && working.height == h) {
         *out = working;

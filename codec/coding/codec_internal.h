@@ -102,6 +102,17 @@ mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int thre
  * the bitstream codes (the image's own size for version 1). */
 mrt_status mrt_decode_working(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                               mrt_image *out, mrt_error *err);
+/* mrt_model_load, with or without the thumbnail heads beside the model
+ * (fit-thumbnails loads a model whose old heads may no longer fit it). */
+mrt_status mrt_model_load_with(const char *path, bool thumbnail_heads, mrt_model **out,
+                               mrt_error *err);
+/* The thumbnail heads loaded with the model (none: ->file NULL, and
+ * ->problem says why when a heads file was there but not used). */
+const struct mrt_thumb_heads *mrt_model_thumb_heads(const mrt_model *m);
+/* The decoder's 1/p map of a bitstream (mrt_synthesis_map): *map is (D,
+ * *hp, *wp) floats, malloc'd. For fitting thumbnail heads. */
+mrt_status mrt_decode_map(const mrt_model *m, const uint8_t *data, size_t len, int threads,
+                          float **map, int *hp, int *wp, mrt_error *err);
 mrt_status mrt_decode_traced(const mrt_model *m, const uint8_t *data, size_t len, int threads,
                              mrt_image *out, mrt_trace *trace, mrt_error *err);
 

@@ -89,6 +89,8 @@ mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_
         size_t len = strlen(de->d_name);
         if (len <= 9 || strncmp(de->d_name, "mrt-", 4) || strcmp(de->d_name + len - 5, ".gguf"))
             continue;
+        /* NAME.thumbs.gguf: a model's thumbnail heads (thumbnail.h), not a rate point */
+        if (len > 12 && strcmp(de->d_name + len - 12, ".thumbs.gguf") == 0) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 8;
             char **more = realloc(names, sizeof *names * (size_t)cap);

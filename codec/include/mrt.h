@@ -225,7 +225,7 @@ const uint8_t *mrt_model_fingerprint(const mrt_model *model);
 #define MRT_FINGERPRINT_HEX (2 * MRT_FINGERPRINT_BYTES + 1)
 void mrt_fingerprint_hex(const uint8_t *fingerprint, char out[MRT_FINGERPRINT_HEX]);
 /* The rate points shipped side by side: the paths of every "mrt-*.gguf" in
- * `dir`, in name order (*paths is a malloc'd array of *count malloc'd
+ * `dir` but the thumbnail heads ("mrt-*.thumbs.gguf"), in name order (*paths is a malloc'd array of *count malloc'd
  * strings; free with mrt_rate_point_files_free). A directory that cannot
  * be listed is MRT_ERR_IO naming it; none found is *count = 0. */
 mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_error *err);

@@ -57,9 +57,10 @@ static void generate_strip(const mrt_rt *rt, const mrt_config *cfg, const mrt_we
     }
 }
 
-mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
-                         const float *y_hat, int width, int height, uint8_t *rgb,
-                         mrt_error *err) {
+mrt_status mrt_synthesis_map(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                             const float *y_hat, int width, int height, float **map_out,
+                             mrt_error *err) {
+    *map_out = NULL;
     mrt_grid g = mrt_grid_of(cfg, width, height);
     int D = cfg->dim, L = cfg->latents, c = cfg->channels, F = cfg->ffn;
     int win2 = cfg->window * cfg->window;
@@ -67,7 +68,6 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
     float *Z = malloc(sizeof(float) * nlat * D);
     float *Q = malloc(sizeof(float) * (size_t)g.tokens * D);
     float *ws = malloc(sizeof(float) * mrt_rwkv_infer_floats(g.tokens, D, F));
-    float *map = NULL, *in = NULL;
     mrt_status st = MRT_OK;
     if (!Z || !Q || !ws) {
         st = MRT_ERR_NOMEM;
@@ -96,11 +96,30 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
         mrt_rwkv_block_infer(rt, Q, &w->dec_rwkv[i], 1, g.hp, g.wp, D, F, ws);
     }
     mrt_layernorm_forward(rt, Q, NULL, NULL, Q, w->dec_ln_g, w->dec_ln_b, g.tokens, D);
-    /* tokens (hp*wp, D) -> map (D, hp, wp); the RWKV workspace is free now */
-    map = ws;
+    /* tokens (hp*wp, D) -> map (D, hp, wp); the RWKV workspace (larger than
+     * the map) becomes the map */
 #pragma omp parallel for num_threads(rt->threads) schedule(static)
     for (int d = 0; d < D; d++)
-        for (int t = 0; t < g.tokens; t++) map[(size_t)d * g.tokens + t] = Q[(size_t)t * D + d];
+        for (int t = 0; t < g.tokens; t++) ws[(size_t)d * g.tokens + t] = Q[(size_t)t * D + d];
+    *map_out = ws;
+    ws = NULL;
+done:
+    if (st == MRT_ERR_NOMEM)
+        mrt_fail(err, st, "out of memory decoding a %dx%d image", width, height);
+    free(Z);
+    free(Q);
+    free(ws);
+    return st;
+}
+
+mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                         const float *y_hat, int width, int height, uint8_t *rgb,
+                         mrt_error *err) {
+    mrt_grid g = mrt_grid_of(cfg, width, height);
+    int D = cfg->dim;
+    float *map = NULL, *in = NULL;
+    mrt_status st = mrt_synthesis_map(rt, cfg, w, y_hat, width, height, &map, err);
+    if (st != MRT_OK) return st;
     /* strips of the pixel generator, with bounded buffers */
     int rows = GEN_STRIP + 2 * GEN_HALO;
     mrt_gen_acts acts;
@@ -118,9 +137,7 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
 done:
     if (st == MRT_ERR_NOMEM)
         mrt_fail(err, st, "out of memory decoding a %dx%d image", width, height);
-    free(Z);
-    free(Q);
-    free(ws);
+    free(map);
     free(in);
     return st;
 }

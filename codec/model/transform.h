@@ -39,6 +39,13 @@ mrt_status mrt_synthesis(const mrt_rt *rt, const mrt_config *cfg, const mrt_weig
                          const float *y_hat, int width, int height, uint8_t *rgb,
                          mrt_error *err);
 
+/* The decoder up to its 1/p map, before the pixel generator: *map_out is
+ * (D, hp, wp) floats of mrt_grid_of(cfg, width, height), malloc'd. What
+ * mrt_synthesis generates pixels from, and what thumbnail heads read. */
+mrt_status mrt_synthesis_map(const mrt_rt *rt, const mrt_config *cfg, const mrt_weights *w,
+                             const float *y_hat, int width, int height, float **map_out,
+                             mrt_error *err);
+
 /* out = W2 gelu(W1 in + b1) + b2 over rows (the latent MLPs). */
 mrt_status mrt_mlp2(const mrt_rt *rt, float *out, const float *in, int rows, int cin, int hid,
                     int cout, const float *w1, const float *b1, const float *w2, const float *b2);
