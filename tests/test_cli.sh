@@ -131,7 +131,7 @@ done
 expect 0 "bytes -> 600x400 in" "$mrt" decode "$work/coffee.jpg.mrt" "$work/thumb.png" --model "$model" --scale 1
 # fit-thumbnails: the heads beside the model (model.thumbs.gguf), then used by
 # decode --scale 1/4 (same sizes); its usage errors
-expect 0 "heads for 1/4 and 1/8 from 3 photos" "$mrt" fit-thumbnails --model "$model" \
+expect 0 "the 1/4 head from 3 photos" "$mrt" fit-thumbnails --model "$model" \
   --data "$samples" --images 3 --crop 256 --threads 1
 [[ -s ${model%.gguf}.thumbs.gguf ]] && ok || bad "no ${model%.gguf}.thumbs.gguf"
 expect 0 "bytes -> 150x100 in" "$mrt" decode "$work/coffee.jpg.mrt" "$work/thumb.png" --model "$model" --scale 1/4

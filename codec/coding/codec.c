@@ -434,11 +434,21 @@ mrt_status mrt_decode_scaled(const mrt_model *m, const uint8_t *data, size_t len
     mrt_info info;
     mrt_status st = mrt_info_read(data, len, &info, err);
     if (st != MRT_OK) return st;
-    /* The model's thumbnail head for this scale (thumbnail.h), when the
-     * stream codes the full size: a fraction of the decode, no generator. */
-    const mrt_thumb_head *head = mrt_thumb_head_for(&m->thumbs, scale);
-    if (head && info.working_width == info.width && info.working_height == info.height)
-        return decode(m, data, len, threads, false, head, out, NULL, err);
+    /* The model's thumbnail head (thumbnail.h), when the stream codes the
+     * full size: a fraction of the decode, no upsampling stages. 1/8 is the
+     * 1/4 picture shrunk: 0.6 dB closer on the validation photos than a 1/8
+     * head of its own, for a few percent more time. */
+    const mrt_thumb_head *head = mrt_thumb_head_for(&m->thumbs, scale == 8 ? 4 : scale);
+    if (head && info.working_width == info.width && info.working_height == info.height) {
+        if (scale != 8) return decode(m, data, len, threads, false, head, out, NULL, err);
+        mrt_image quarter = {0};
+        if ((st = decode(m, data, len, threads, false, head, &quarter, NULL, err)) != MRT_OK)
+            return st;
+        st = mrt_image_resize(&quarter, (info.width + 7) / 8, (info.height + 7) / 8, threads, out,
+                              err);
+        mrt_image_free(&quarter);
+        return st;
+    }
     mrt_image working = {0};
     if ((st = decode(m, data, len, threads, false, NULL, &working, NULL, err)) != MRT_OK) return st;
     int w = (info.width + scale - 1) / scale, h = (info.height + scale - 1) / scale;

@@ -73,19 +73,20 @@ typedef struct mrt_train_options {
 void mrt_train_defaults(mrt_train_options *o);
 mrt_status mrt_train(const mrt_train_options *o, mrt_error *err);
 
-/* `mrt fit-thumbnails` (train/thumbnails.c): a model's thumbnail heads for
- * mrt_decode_scaled at 1/4 and 1/8, fitted by least squares against
- * Lanczos-shrunk originals, written as the model's NAME.thumbs.gguf. */
+/* `mrt fit-thumbnails` (train/thumbnails.c): a model's thumbnail head for
+ * mrt_decode_scaled at 1/4 (and 1/8, its picture shrunk), fitted by least
+ * squares against Lanczos-shrunk originals, written as the model's
+ * NAME.thumbs.gguf. */
 typedef struct mrt_thumb_fit_options {
     const char *model;         /* the model file */
     const char *const *data;   /* folders of photos (the training set) */
     int ndata;
-    int images;                /* photos used, a seeded choice (200) */
-    int crop;                  /* a centred crop of at most crop x crop (512) */
+    int images;                /* photos used, a seeded choice (400) */
+    int crop;                  /* a centred crop of at most crop x crop (768) */
     uint64_t seed;             /* (1) */
     double ridge;              /* added to X'X's diagonal, times its mean (1e-4) */
     int level;                 /* what the heads read: 0 the decoder's map, 1 the pixel
-                                * generator's first layer, 2 after its residual block */
+                                * generator's first layer, 2 after its residual block (2) */
     int radius;                /* the neighbourhood read: (2 radius + 1)^2 positions (1) */
     int threads;
     const char *out;           /* NULL: beside the model (mrt_thumb_heads_path) */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mrt_sha256.h"
+#include "runtime.h"
 #include "status.h"
 
 char *mrt_thumb_heads_path(const char *model_path) {
@@ -69,7 +70,7 @@ mrt_status mrt_thumb_heads_load(const char *model_path, const uint8_t *model_sha
         ok = 1;
     int channels = level > 0 ? width0 : dim; /* the generator's channels, or the map's */
     int taps = (2 * (int)radius + 1) * (2 * (int)radius + 1);
-    static const int scales[MRT_THUMB_HEADS] = {4, 8};
+    static const int scales[MRT_THUMB_HEADS] = {4};
     for (int i = 0; ok && i < MRT_THUMB_HEADS; i++) {
         int f = 8 / scales[i], outs = 3 * f * f;
         char name[32];
@@ -153,37 +154,38 @@ void mrt_thumb_features(const float *map, int dim, int hp, int wp, int y, int x,
 
 int mrt_thumb_head_apply(const mrt_thumb_head *h, const float *map, int hp, int wp, int out_w,
                          int out_h, int threads, uint8_t *rgb) {
-    int side = 2 * h->radius + 1, f = h->f, K = side * side * h->dim;
+    int side = 2 * h->radius + 1, f = h->f, K = side * side * h->dim, outs = 3 * f * f;
     int rows = (out_h + f - 1) / f, cols = (out_w + f - 1) / f;
     int nt = threads > 0 ? threads : 1;
-    float *features = malloc(sizeof(float) * (size_t)K * nt);
-    if (!features) return -1;
+    /* per thread: one map row's features (cols x K) and outputs (cols x outs) */
+    size_t per = (size_t)cols * (K + outs);
+    float *scratch = malloc(sizeof(float) * per * nt);
+    if (!scratch) return -1;
 #pragma omp parallel num_threads(nt)
     {
-        float *feature = features + (size_t)K * omp_get_thread_num();
-        /* each map row is one thread's: no output pixel is written twice */
+        float *F = scratch + per * omp_get_thread_num(), *O = F + (size_t)cols * K;
+        /* a map row per iteration, its product on one thread (single-threaded
+         * BLIS): the same bytes whichever thread takes it */
 #pragma omp for schedule(static)
         for (int y = 0; y < rows; y++) {
-            for (int x = 0; x < cols; x++) {
-                mrt_thumb_features(map, h->dim, hp, wp, y, x, h->radius, feature);
+            for (int x = 0; x < cols; x++)
+                mrt_thumb_features(map, h->dim, hp, wp, y, x, h->radius, F + (size_t)x * K);
+            mrt_sgemm_1t(false, true, cols, outs, K, 1.0f, F, K, h->w, K, 0.0f, O, outs);
+            for (int x = 0; x < cols; x++)
                 for (int sy = 0; sy < f; sy++)
                     for (int sx = 0; sx < f; sx++) {
                         int oy = y * f + sy, ox = x * f + sx;
                         if (oy >= out_h || ox >= out_w) continue;
                         for (int c = 0; c < 3; c++) {
                             int o = (sy * f + sx) * 3 + c;
-                            const float *w = h->w + (size_t)o * K;
-                            float v = h->b[o];
-                            for (int k = 0; k < K; k++) v += w[k] * feature[k];
-                            v += 0.5f;
+                            float v = O[(size_t)x * outs + o] + h->b[o] + 0.5f;
                             /* !(v > 0) also catches NaN */
                             rgb[((size_t)oy * out_w + ox) * 3 + c] =
                                 !(v > 0.0f) ? 0 : v >= 255.0f ? 255 : (uint8_t)v;
                         }
                     }
-            }
         }
     }
-    free(features);
+    free(scratch);
     return 0;
 }

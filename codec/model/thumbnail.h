@@ -7,7 +7,7 @@
  * need that detail: a head reads the map the decoder's transformer makes
  * (D channels at 1/8 of the working size, mrt_synthesis_map) and maps each
  * 3x3 neighbourhood of it linearly to the f x f RGB pixels of its position
- * (f = 2 for 1/4, 1 for 1/8):
+ * (f = 2 for 1/4):
  *
  *   out[(sy * f + sx) * 3 + c] = b[o] + sum_k W[o][k] * feature[k],
  *   feature[(dy * 3 + dx) * D + d] = map[d][y + dy - 1][x + dx - 1] (0 outside)
@@ -29,7 +29,7 @@
 #include "pixel_generator.h"
 #include "mrt.h"
 
-#define MRT_THUMB_HEADS 2 /* 1/4 and 1/8 */
+#define MRT_THUMB_HEADS 1 /* 1/4 (1/8 is its picture shrunk: closer than a head of its own) */
 
 typedef struct mrt_thumb_head {
     int scale;       /* 4 or 8: the picture is 1/scale of the working size */
@@ -73,8 +73,8 @@ void mrt_thumb_features(const float *map, int dim, int hp, int wp, int y, int x,
                         float *feature);
 
 /* The picture of out_w x out_h (at most f wp x f hp) from a (D, hp, wp)
- * map; RGB8, clamped. Plain loops in a fixed order: the same bytes for any
- * thread count. 0, or -1 out of memory. */
+ * map; RGB8, clamped. Each map row is one single-threaded product: the same
+ * bytes for any thread count. 0, or -1 out of memory. */
 int mrt_thumb_head_apply(const mrt_thumb_head *h, const float *map, int hp, int wp, int out_w,
                           int out_h, int threads, uint8_t *rgb);
 

@@ -8,9 +8,9 @@
  * result on every run for the same photos. For each photo (a centred crop
  * of at most `crop` pixels a side) the model encodes it and decodes its map
  * exactly as a decoder will (mrt_decode_map); each map position fully
- * inside the picture gives one row: its 9 D features and, as targets, the
- * f x f pixels of the original shrunk to 1/4 (f = 2) and 1/8 (f = 1) with
- * Lanczos-3 (mrt_image_resize, the shrink the thumbnail replaces). The
+ * inside the picture gives one row: its features (level and radius as
+ * asked) and, as targets, the 2 x 2 pixels of the original shrunk to 1/4
+ * with Lanczos-3 (mrt_image_resize, the shrink the thumbnail replaces). The
  * normal equations X'X w = X'y are accumulated in double (blocks of rows
  * multiplied in float by BLIS, each block's sum added in double) and solved
  * by Cholesky with a small ridge, relative to X'X's mean diagonal.
@@ -32,10 +32,12 @@
 
 void mrt_thumb_fit_defaults(mrt_thumb_fit_options *o) {
     memset(o, 0, sizeof *o);
-    o->images = 200;
-    o->crop = 512;
+    /* chosen on the validation split (bench/README.md, "Thumbnails") */
+    o->images = 400;
+    o->crop = 768;
     o->seed = 1;
     o->ridge = 1e-4;
+    o->level = 2;
     o->radius = 1;
 }
 
@@ -71,13 +73,13 @@ static void cholesky_solve(const double *L, int n, double *b) {
     }
 }
 
-/* The normal equations of both heads: one X'X (the features are shared),
- * X'y for 12 (1/4) and 3 (1/8) outputs; rows gathered in float blocks. */
+/* The normal equations of the 1/4 head: X'X and X'y for its 12 outputs;
+ * rows gathered in float blocks. */
 typedef struct normal_eq {
     int K;                /* 9 D + 1 (the bias's constant 1) */
-    double *xtx, *xty4, *xty8;
-    float *X, *Y4, *Y8;   /* a block of rows */
-    float *bxtx, *bxty4, *bxty8;
+    double *xtx, *xty4;
+    float *X, *Y4;        /* a block of rows */
+    float *bxtx, *bxty4;
     int rows;
     long long total_rows;
 } normal_eq;
@@ -87,32 +89,29 @@ static void flush_block(normal_eq *ne, const mrt_rt *rt) {
     int K = ne->K, n = ne->rows;
     mrt_sgemm(rt, true, false, K, K, n, 1.0f, ne->X, K, ne->X, K, 0.0f, ne->bxtx, K);
     mrt_sgemm(rt, true, false, K, 12, n, 1.0f, ne->X, K, ne->Y4, 12, 0.0f, ne->bxty4, 12);
-    mrt_sgemm(rt, true, false, K, 3, n, 1.0f, ne->X, K, ne->Y8, 3, 0.0f, ne->bxty8, 3);
     for (size_t i = 0; i < (size_t)K * K; i++) ne->xtx[i] += ne->bxtx[i];
     for (size_t i = 0; i < (size_t)K * 12; i++) ne->xty4[i] += ne->bxty4[i];
-    for (size_t i = 0; i < (size_t)K * 3; i++) ne->xty8[i] += ne->bxty8[i];
     ne->total_rows += n;
     ne->rows = 0;
 }
 
-/* Adds one photo's rows: its map and the two shrunk originals. */
+/* Adds one photo's rows: its features and the original shrunk to 1/4. */
 static void add_photo(normal_eq *ne, const mrt_rt *rt, const float *map, int dim, int hp, int wp,
-                      int radius, const mrt_image *t4, const mrt_image *t8) {
-    int K = ne->K, rows = t8->height < hp ? t8->height : hp, cols = t8->width < wp ? t8->width : wp;
+                      int radius, const mrt_image *t4) {
+    int K = ne->K, rows = t4->height / 2 < hp ? t4->height / 2 : hp;
+    int cols = t4->width / 2 < wp ? t4->width / 2 : wp;
     for (int y = 0; y < rows; y++)
         for (int x = 0; x < cols; x++) {
-            /* fully inside: the 2x2 pixels at 1/4 and the pixel at 1/8 */
-            if (2 * y + 1 >= t4->height || 2 * x + 1 >= t4->width) continue;
+            /* fully inside: the 2x2 pixels at 1/4 (rows, cols above) */
             float *row = ne->X + (size_t)ne->rows * K;
             mrt_thumb_features(map, dim, hp, wp, y, x, radius, row);
             row[K - 1] = 1.0f;
-            float *y4 = ne->Y4 + (size_t)ne->rows * 12, *y8 = ne->Y8 + (size_t)ne->rows * 3;
+            float *y4 = ne->Y4 + (size_t)ne->rows * 12;
             for (int sy = 0; sy < 2; sy++)
                 for (int sx = 0; sx < 2; sx++)
                     for (int c = 0; c < 3; c++)
                         y4[(sy * 2 + sx) * 3 + c] =
                             t4->rgb[((size_t)(2 * y + sy) * t4->width + 2 * x + sx) * 3 + c];
-            for (int c = 0; c < 3; c++) y8[c] = t8->rgb[((size_t)y * t8->width + x) * 3 + c];
             if (++ne->rows == BLOCK_ROWS) flush_block(ne, rt);
         }
 }
@@ -170,7 +169,7 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
     mrt_dataset ds = {0};
     normal_eq ne = {.K = K};
     int *order = NULL;
-    float *w4 = NULL, *b4 = NULL, *w8 = NULL, *b8 = NULL;
+    float *w4 = NULL, *b4 = NULL;
     double *L = NULL;
     char *out_path = NULL;
     mrt_gguf_writer *gw = NULL;
@@ -178,19 +177,15 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
     mrt_rt rt = mrt_rt_make(o->threads);
     ne.xtx = calloc((size_t)K * K, sizeof(double));
     ne.xty4 = calloc((size_t)K * 12, sizeof(double));
-    ne.xty8 = calloc((size_t)K * 3, sizeof(double));
     ne.X = malloc(sizeof(float) * (size_t)BLOCK_ROWS * K);
     ne.Y4 = malloc(sizeof(float) * (size_t)BLOCK_ROWS * 12);
-    ne.Y8 = malloc(sizeof(float) * (size_t)BLOCK_ROWS * 3);
     ne.bxtx = malloc(sizeof(float) * (size_t)K * K);
     ne.bxty4 = malloc(sizeof(float) * (size_t)K * 12);
-    ne.bxty8 = malloc(sizeof(float) * (size_t)K * 3);
     order = malloc(sizeof(int) * (size_t)ds.count);
     w4 = malloc(sizeof(float) * (size_t)12 * (K - 1)), b4 = malloc(sizeof(float) * 12);
-    w8 = malloc(sizeof(float) * (size_t)3 * (K - 1)), b8 = malloc(sizeof(float) * 3);
     L = malloc(sizeof(double) * (size_t)K * K);
-    if (!ne.xtx || !ne.xty4 || !ne.xty8 || !ne.X || !ne.Y4 || !ne.Y8 || !ne.bxtx || !ne.bxty4 ||
-        !ne.bxty8 || !order || !w4 || !b4 || !w8 || !b8 || !L) {
+    if (!ne.xtx || !ne.xty4 || !ne.X || !ne.Y4 || !ne.bxtx || !ne.bxty4 || !order || !w4 || !b4 ||
+        !L) {
         st = mrt_fail(err, MRT_ERR_NOMEM, "fit-thumbnails: out of memory");
         goto done;
     }
@@ -206,7 +201,7 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
     int n = o->images < ds.count ? o->images : ds.count;
     time_t start = time(NULL);
     for (int i = 0; i < n; i++) {
-        mrt_image crop = {0}, t4 = {0}, t8 = {0};
+        mrt_image crop = {0}, t4 = {0};
         uint8_t *bits = NULL;
         size_t len = 0;
         float *map = NULL;
@@ -217,9 +212,7 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
                    (st = mrt_decode_map(model, bits, len, o->threads, &map, &hp, &wp, err)) ==
                        MRT_OK &&
                    (st = mrt_image_resize(&crop, (crop.width + 3) / 4, (crop.height + 3) / 4,
-                                          o->threads, &t4, err)) == MRT_OK &&
-                   (st = mrt_image_resize(&crop, (crop.width + 7) / 8, (crop.height + 7) / 8,
-                                          o->threads, &t8, err)) == MRT_OK) {
+                                          o->threads, &t4, err)) == MRT_OK) {
             const float *features;
             float *owned = NULL;
             int channels;
@@ -228,10 +221,10 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
                                       &channels, &owned) != 0)
                 st = mrt_fail(err, MRT_ERR_NOMEM, "fit-thumbnails: out of memory");
             else
-                add_photo(&ne, &rt, features, D, hp, wp, o->radius, &t4, &t8);
+                add_photo(&ne, &rt, features, D, hp, wp, o->radius, &t4);
             free(owned);
         }
-        mrt_image_free(&crop), mrt_image_free(&t4), mrt_image_free(&t8);
+        mrt_image_free(&crop), mrt_image_free(&t4);
         mrt_free(bits);
         free(map);
         if (st != MRT_OK) {
@@ -248,8 +241,7 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
                       "larger photos are needed", ne.total_rows, K);
         goto done;
     }
-    if (solve_head(&ne, ne.xty4, 12, o->ridge, w4, b4, L) != 0 ||
-        solve_head(&ne, ne.xty8, 3, o->ridge, w8, b8, L) != 0) {
+    if (solve_head(&ne, ne.xty4, 12, o->ridge, w4, b4, L) != 0) {
         st = mrt_fail(err, MRT_ERR_ARGUMENT, "fit-thumbnails: the normal equations are singular "
                       "(a larger --ridge helps)");
         goto done;
@@ -260,7 +252,7 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
     gw = mrt_gguf_writer_new();
     char sha[MRT_SHA256_HEX_CHARS + 1];
     mrt_sha256_hex(mrt_model_fingerprint(model), sha);
-    const int64_t w4d[2] = {K - 1, 12}, b4d[1] = {12}, w8d[2] = {K - 1, 3}, b8d[1] = {3};
+    const int64_t w4d[2] = {K - 1, 12}, b4d[1] = {12};
     char msg[256] = "out of memory";
     if (!out_path || !gw ||
         mrt_gguf_writer_add_str(gw, "general.architecture", "mrt-thumbnails") != 0 ||
@@ -274,22 +266,19 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
         mrt_gguf_writer_add_f32(gw, "mrt.thumbs.ridge", (float)o->ridge) != 0 ||
         mrt_gguf_writer_add_tensor(gw, "thumb.4.weight", MRT_GGUF_F32, 2, w4d, w4) != 0 ||
         mrt_gguf_writer_add_tensor(gw, "thumb.4.bias", MRT_GGUF_F32, 1, b4d, b4) != 0 ||
-        mrt_gguf_writer_add_tensor(gw, "thumb.8.weight", MRT_GGUF_F32, 2, w8d, w8) != 0 ||
-        mrt_gguf_writer_add_tensor(gw, "thumb.8.bias", MRT_GGUF_F32, 1, b8d, b8) != 0 ||
         mrt_gguf_writer_save(gw, out_path, msg, sizeof msg) != 0) {
         st = mrt_fail(err, MRT_ERR_IO, "fit-thumbnails: %s: %s", out_path ? out_path : "",
                       gw && mrt_gguf_writer_error(gw) ? mrt_gguf_writer_error(gw) : msg);
         goto done;
     }
     if (!o->quiet)
-        fprintf(stderr, "fit-thumbnails: %s: heads for 1/4 and 1/8 from %d photos (%lld rows)\n",
+        fprintf(stderr, "fit-thumbnails: %s: the 1/4 head from %d photos (%lld rows)\n",
                 out_path, n, ne.total_rows);
 done:
     mrt_gguf_writer_free(gw);
     free(out_path);
-    free(ne.xtx), free(ne.xty4), free(ne.xty8), free(ne.X), free(ne.Y4), free(ne.Y8);
-    free(ne.bxtx), free(ne.bxty4), free(ne.bxty8);
-    free(order), free(w4), free(b4), free(w8), free(b8), free(L);
+    free(ne.xtx), free(ne.xty4), free(ne.X), free(ne.Y4), free(ne.bxtx), free(ne.bxty4);
+    free(order), free(w4), free(b4), free(L);
     mrt_dataset_free(&ds);
     mrt_model_free(model);
     return st;
