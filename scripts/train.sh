@@ -6,6 +6,7 @@
 #   scripts/train.sh 1           # stage 1 trunk, middle rate      -> models/train/stage1.gguf
 #   scripts/train.sh 1 RATE      # stage 1 branch for one rate     -> models/train/stage1-RATE.gguf
 #   scripts/train.sh 2 RATE      # stage 2, exports the rate point -> models/mrt-RATE.gguf
+#                                #   (and fits its thumbnail head: mrt-RATE.thumbs.gguf)
 #
 # RATE is 0.005, 0.01, 0.02 or 0.05 (bits per pixel on Kodak the rate point
 # aims at). A branch starts as a copy of the finished trunk and continues stage 1
@@ -19,7 +20,7 @@
 # while training runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+usage() { sed -n '2,18p' "$0" >&2; exit 2; }
 stage=${1:-}
 rate=${2:-}
 data=${MRT_TRAIN_DATA:-../shared/data/train}
@@ -108,5 +109,12 @@ out=models/train/$name.gguf
 resume=()
 [[ -f $out ]] && resume=(--resume)
 export OMP_WAIT_POLICY=PASSIVE
-exec "$bin" train --stage "$stage" --data "$data" --out "$out" \
+if [[ $stage != 2 ]]; then
+  exec "$bin" train --stage "$stage" --data "$data" --out "$out" \
+    --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
+fi
+"$bin" train --stage "$stage" --data "$data" --out "$out" \
   --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
+# the exported rate point's thumbnail head (docs/DESIGN.md §3.7): the old
+# one names the model file as it was, and would no longer be used
+"$bin" fit-thumbnails --model "models/mrt-$rate.gguf" --data "$data"
