@@ -490,6 +490,7 @@ static void rate_point_name(const char *model_hex, char *out, size_t size) {
         return;
     const char *name = mrt_model_set_rate_name(sv.models, m);
     if (name) snprintf(out, size, "%s", name);
+
 }
 
 static enum MHD_Result photo_page(struct MHD_Connection *mc, sqlite3 *c, sqlite3_int64 id) {
@@ -533,8 +534,12 @@ static enum MHD_Result photo_page(struct MHD_Connection *mc, sqlite3 *c, sqlite3
                         nbits > 0 ? (double)sz / (double)nbits : 0.0);
     sqlite3_str_appendall(s, "<tr><th>model</th><td><code>");
     put_html(s, (const char *)sqlite3_column_text(st, 6));
-    sqlite3_str_appendall(s, "</code>, rate point ");
-    put_html(s, rate);
+    if (strcmp(rate, "default") == 0) {
+        sqlite3_str_appendall(s, "</code>, the default model");
+    } else {
+        sqlite3_str_appendall(s, "</code>, rate point ");
+        put_html(s, rate);
+    }
     sqlite3_str_appendf(s, " (rate id %d)</td></tr>", sqlite3_column_int(st, 7));
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
         time_t t = (time_t)sqlite3_column_int64(st, 1);
