@@ -138,6 +138,9 @@ const archive_command commands[] = {
     {"verify", "verify\n  Checks the database, every name, every header, and decodes every image.\n"},
     {"rm", "rm NAME...\n  Removes images.\n"},
     {"stats", "stats\n  Counts, sizes, bits per pixel, models, recorded ingest errors.\n"},
+    {"backup", "backup DEST\n  A copy of the archive, safe while it is in use (VACUUM INTO: one consistent\n"
+               "  snapshot), checked (integrity_check, the image count, every bitstream's\n"
+               "  header) before it is renamed to DEST. An existing DEST is never replaced.\n"},
     {"serve", "serve [--listen ADDR:PORT]\n  A web gallery of the archive on 127.0.0.1:8080 (or\n"
               "  ADDR:PORT; port 0 picks a free one): thumbnails by name, date or size, search,\n"
               "  each photo with its numbers and original, the stats. Read-only over HTTP;\n"

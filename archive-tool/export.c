@@ -23,6 +23,7 @@
 
 #include "mrtarchive.h"
 #include "mrt.h"
+#include "mrt_json.h"
 #include "mrt_sha256.h"
 
 /* ---------------------------------------------------------- extract */
@@ -119,8 +120,8 @@ int cmd_extract(int argc, char **argv) {
 
 /* ----------------------------------------------------------- export */
 
-/* The export is written to a temporary file beside OUT (same folder, so the
- * final rename is atomic); SIGINT/SIGTERM/SIGHUP remove it. */
+/* An export or a backup is written to a temporary file beside OUT (same
+ * folder, so the final rename is atomic); SIGINT/SIGTERM/SIGHUP remove it. */
 static char *export_tmp, *export_tmp_journal;
 
 static void export_signal(int sig) {
@@ -132,7 +133,7 @@ static void export_signal(int sig) {
 
 /* Creates OUT's temporary file (mrt_temp_file_create: OUT.tmp-...) and
  * sets the signal handlers that remove it. 0, or -1 with a message. */
-static int export_tmp_create(const char *out) {
+static int output_tmp_create(const char *out) {
     mrt_error e;
     char *tmp;
     if (mrt_temp_file_create(out, &tmp, &e) != MRT_OK) {
@@ -160,7 +161,7 @@ static int export_tmp_create(const char *out) {
 
 /* Moves the finished temporary file to OUT (`replace`: else never over an
  * existing OUT), or removes it (`ok` false). 0, or -1 with a message. */
-static int export_tmp_finish(const char *out, int ok, int replace) {
+static int output_tmp_finish(const char *out, int ok, int replace) {
     int ret = 0;
     mrt_error e;
     if (!ok) {
@@ -265,13 +266,13 @@ static int export_sqlar(const char *out) {
         msg("%s: exists already (not overwritten)", out);
         return EXIT_FATAL;
     }
-    if (export_tmp_create(out) != 0) return EXIT_FATAL;
+    if (output_tmp_create(out) != 0) return EXIT_FATAL;
     sqlite3 *ar;
     if (sqlite3_open_v2(export_tmp, &ar, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         msg("%s: %s", out, sqlite3_errmsg(ar));
         sqlite3_close(ar);
-        export_tmp_finish(out, 0, 0);
+        output_tmp_finish(out, 0, 0);
         return EXIT_FATAL;
     }
     /* The table sqlite3 -A creates (https://sqlite.org/sqlar.html). */
@@ -281,7 +282,7 @@ static int export_sqlar(const char *out) {
                      NULL, NULL, NULL) != SQLITE_OK) {
         msg("%s: %s", out, sqlite3_errmsg(ar));
         sqlite3_close(ar);
-        export_tmp_finish(out, 0, 0);
+        output_tmp_finish(out, 0, 0);
         return EXIT_FATAL;
     }
     sqlite3_stmt *ins = NULL;
@@ -293,7 +294,7 @@ static int export_sqlar(const char *out) {
     int rc = sqlite3_exec(ar, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) msg("%s: %s", out, sqlite3_errmsg(ar));
     rc = sqlite3_close(ar) == SQLITE_OK ? rc : SQLITE_ERROR;
-    if (export_tmp_finish(out, rc == SQLITE_OK, 0) != 0) return EXIT_FATAL;
+    if (output_tmp_finish(out, rc == SQLITE_OK, 0) != 0) return EXIT_FATAL;
     return failed ? EXIT_SOME : 0;
 }
 
@@ -337,14 +338,14 @@ int cmd_export(int argc, char **argv) {
         archive_write_free(a);
         return EXIT_FATAL;
     }
-    if (export_tmp_create(out) != 0) {
+    if (output_tmp_create(out) != 0) {
         archive_write_free(a);
         return EXIT_FATAL;
     }
     if (archive_write_open_filename(a, export_tmp) != ARCHIVE_OK) {
         msg("%s: %s", out, archive_error_string(a));
         archive_write_free(a);
-        export_tmp_finish(out, 0, 1);
+        output_tmp_finish(out, 0, 1);
         return EXIT_FATAL;
     }
     tar_writer w = {a, out};
@@ -355,6 +356,109 @@ int cmd_export(int argc, char **argv) {
         fatal = 1;
     }
     archive_write_free(a);
-    if (export_tmp_finish(out, !fatal, 1) != 0) fatal = 1;
+    if (output_tmp_finish(out, !fatal, 1) != 0) fatal = 1;
     return fatal ? EXIT_FATAL : failed ? EXIT_SOME : 0;
+}
+
+/* ----------------------------------------------------------- backup */
+
+/* A backup's checks, on the finished copy: SQLite's integrity_check, and
+ * every stored bitstream's header (magic, version, sizes, CRCs). */
+static int check_backup(const char *path, long *images) {
+    sqlite3 *c = NULL;
+    int ok = sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK;
+    sqlite3_stmt *st = NULL;
+    if (ok && sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(st, 0);
+        if (!r || strcmp(r, "ok") != 0) {
+            msg("backup check: integrity_check says: %s", r ? r : "(nothing)");
+            ok = 0;
+        }
+    } else if (ok) {
+        msg("backup check: %s", sqlite3_errmsg(c));
+        ok = 0;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    *images = 0;
+    if (ok && sqlite3_prepare_v2(c, "SELECT name, data FROM images", -1, &st, NULL) == SQLITE_OK) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            mrt_info info;
+            mrt_error e;
+            static const uint8_t nothing[1];
+            const uint8_t *b = sqlite3_column_blob(st, 1);
+            if (mrt_info_read(b ? b : nothing, (size_t)sqlite3_column_bytes(st, 1), &info, &e) !=
+                MRT_OK) {
+                msg("backup check: %s: %s", sqlite3_column_text(st, 0), e.message);
+                ok = 0;
+                break;
+            }
+            ++*images;
+        }
+        if (ok && rc != SQLITE_DONE) {
+            msg("backup check: %s", sqlite3_errmsg(c));
+            ok = 0;
+        }
+    } else if (ok) {
+        msg("backup check: %s", sqlite3_errmsg(c));
+        ok = 0;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return ok ? 0 : -1;
+}
+
+static long count_images(void) {
+    sqlite3_stmt *st = prep("SELECT count(*) FROM images");
+    long n = st && sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+}
+
+int cmd_backup(int argc, char **argv) {
+    if (begin_command("backup", argc == 1, ARCHIVE_READ) != 0) return EXIT_FATAL;
+    const char *out = argv[0];
+    struct stat sb;
+    if (lstat(out, &sb) == 0) {
+        msg("%s exists: a backup never replaces a file", out);
+        return EXIT_FATAL;
+    }
+    /* The archive's image count just before and just after the copy: the
+     * copy is one snapshot in between (an add or rm may run meanwhile), so
+     * its count must lie between the two (equal when nothing ran). */
+    long before = count_images(), after = -1, copied = -1;
+    if (before < 0 || output_tmp_create(out) != 0) return EXIT_FATAL;
+    /* VACUUM INTO: a consistent, compacted copy, made by SQLite */
+    sqlite3_stmt *st = prep("VACUUM INTO ?1");
+    int ok = st != NULL;
+    if (ok) {
+        sqlite3_bind_text(st, 1, export_tmp, -1, SQLITE_STATIC);
+        ok = sqlite3_step(st) == SQLITE_DONE;
+        if (!ok) msg("%s: %s", out, sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    if (ok) ok = (after = count_images()) >= 0 && check_backup(export_tmp, &copied) == 0;
+    if (ok && (copied < (before < after ? before : after) ||
+               copied > (before > after ? before : after))) {
+        msg("%s: the copy holds %ld images, the archive %ld before and %ld after", out, copied,
+            before, after);
+        ok = 0;
+    }
+    if (output_tmp_finish(out, ok, 0) != 0) return EXIT_FATAL;
+    if (opt.json) {
+        mrt_json w;
+        mrt_json_to_file(&w, stdout);
+        mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+        mrt_json_string(&w, "backup", out);
+        mrt_json_int(&w, "images", copied);
+        mrt_json_string(&w, "integrity_check", "ok");
+        mrt_json_end(&w);
+        putchar('\n');
+        mrt_json_finish(&w); /* a failed stdout shows at exit (the tool checks it) */
+    } else {
+        info_msg("%s: %ld images, integrity_check ok, every bitstream's header read", out, copied);
+    }
+    return 0;
 }

@@ -181,6 +181,7 @@ static int run(int argc, char **argv, char **pos) {
     else if (strcmp(cmd, "verify") == 0) rc = cmd_verify(nargs, args);
     else if (strcmp(cmd, "rm") == 0) rc = cmd_rm(nargs, args);
     else if (strcmp(cmd, "serve") == 0) rc = cmd_serve(nargs, args);
+    else if (strcmp(cmd, "backup") == 0) rc = cmd_backup(nargs, args);
     else rc = cmd_stats(nargs, args);
     if (db && sqlite3_close(db) != SQLITE_OK) msg("%s: close: %s", opt.archive, sqlite3_errmsg(db));
     archive_models_free();

@@ -8,7 +8,7 @@
  *   add.c       add: ingest of files, folders and tar/zip members, the
  *               encoder threads, storing, names and aliases
  *   read.c      ls, info, stats, cat, and the decode and row helpers
- *   export.c    extract and export
+ *   export.c    extract, export and backup
  *   maintain.c  rm and verify
  *   progress.c  the progress line of add, export and extract
  *   serve.c     serve: the web gallery (libmicrohttpd)
@@ -155,5 +155,6 @@ int cmd_extract(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 
 #endif /* MRTARCHIVE_H */

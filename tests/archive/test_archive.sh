@@ -24,7 +24,7 @@ M=(--model "$T/model.gguf")
 DB=$T/a.mrtdb
 
 # --- help and usage ---------------------------------------------------------
-for c in add ls info cat extract export verify rm stats; do
+for c in add ls info cat extract export verify rm stats serve backup; do
   expect 0 "$c --help" "$A" "$c" --help
 done
 expect 2 "no command is a usage error" "$A"
@@ -348,6 +348,27 @@ for t in 1 2 3; do
   wait $p1; r1=$?; wait $p2; r2=$?
   check "two adds at once into a new archive (try $t)" [ "$r1$r2" = 00 ] && [ "$(q "$T/new.mrtdb" 'select count(*) from images')" = 2 ] || cat "$T/err1" "$T/err2"
 done
+
+# --- backup: a checked copy, safe while the archive is in use (issue 22) ---------------
+expect 0 "backup" "$A" -f "$DB" "${M[@]}" backup "$T/bk.mrtdb"
+check "... says what it checked" grep -q "bk.mrtdb: [0-9]* images, integrity_check ok" "$T/err"
+check "... integrity_check ok" [ "$(q "$T/bk.mrtdb" 'pragma integrity_check')" = ok ]
+check "... the same names" [ "$("$A" -f "$T/bk.mrtdb" ls)" = "$("$A" -f "$DB" ls)" ]
+check "... the same bitstreams" [ "$(q "$T/bk.mrtdb" 'select id, hex(data) from images order by id')" = \
+  "$(q "$DB" 'select id, hex(data) from images order by id')" ]
+expect 2 "backup over an existing file is refused" "$A" -f "$DB" backup "$T/bk.mrtdb"
+check "... saying so" grep -q "exists: a backup never replaces a file" "$T/err"
+expect 2 "backup into a missing folder" "$A" -f "$DB" backup "$T/no/such/bk.mrtdb"
+check "... leaves nothing" [ ! -e "$T/no" ]
+# while an add writes: the copy is one snapshot, checked and complete
+cp "$DB" "$T/busy.mrtdb"
+"$A" -q -f "$T/busy.mrtdb" "${M[@]}" add many >/dev/null 2>&1 &
+busy=$!
+sleep 0.5
+expect 0 "backup during an add" "$A" -f "$T/busy.mrtdb" "${M[@]}" backup "$T/busy-bk.mrtdb"
+wait $busy
+check "... integrity_check ok" [ "$(q "$T/busy-bk.mrtdb" 'pragma integrity_check')" = ok ]
+check "... no temporary file left" [ -z "$(ls "$T" | grep 'bk.mrtdb.tmp')" ]
 
 # --- the progress line on a terminal (issue 21) ------------------------------------
 # script(1) (util-linux) gives the command a pseudo-terminal: the line is
