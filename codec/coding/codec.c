@@ -349,6 +349,12 @@ static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, in
     if (st != MRT_OK) return st;
     const mrt_config *cfg = &m->file.cfg;
     int width = (int)h.coded_width, height = (int)h.coded_height;
+    mrt_grid g = mrt_grid_of(cfg, width, height);
+    /* the picture made here: the working size, or the head's 1/scale of it */
+    if (head) {
+        width = (width + head->scale - 1) / head->scale;
+        height = (height + head->scale - 1) / head->scale;
+    }
     mrt_rt rt = mrt_rt_make(threads);
     uint8_t *rgb = malloc((size_t)width * height * 3);
     if (!rgb) {
@@ -357,11 +363,9 @@ static mrt_status decode(const mrt_model *m, const uint8_t *data, size_t len, in
     }
     if (head) {
         float *map = NULL;
-        if ((st = mrt_synthesis_map(&rt, cfg, &m->file.w, y_hat, width, height, &map, err)))
+        if ((st = mrt_synthesis_map(&rt, cfg, &m->file.w, y_hat, (int)h.coded_width,
+                                    (int)h.coded_height, &map, err)))
             goto done;
-        mrt_grid g = mrt_grid_of(cfg, width, height);
-        width = (width + head->scale - 1) / head->scale;
-        height = (height + head->scale - 1) / head->scale;
         const float *features;
         float *owned;
         int channels;
@@ -456,14 +460,12 @@ mrt_status mrt_decode_scaled(const mrt_model *m, const uint8_t *data, size_t len
         *out = working;
         return mrt_ok(err);
     }
-    /* Lanczos down when the working picture is larger on both sides (the
-     * usual case); the decoder's own upscale when a small working size
-     * must grow to the scaled size. */
-    if (working.width >= w && working.height >= h)
-        st = mrt_image_resize(&working, w, h, threads, out, err);
-    else if (working.width <= w && working.height <= h)
+    /* The decoder's own upscale when a small working size must grow to the
+     * scaled size; else Lanczos (down, the usual case, or mixed: never made
+     * by the encoder's search). */
+    if (working.width <= w && working.height <= h)
         st = mrt_image_upscale(&working, w, h, threads, out, err);
-    else /* larger on one side only: never made by the encoder's search */
+    else
         st = mrt_image_resize(&working, w, h, threads, out, err);
     mrt_image_free(&working);
     return st;

@@ -137,18 +137,29 @@ const mrt_thumb_head *mrt_thumb_head_for(const mrt_thumb_heads *h, int scale) {
     return NULL;
 }
 
-void mrt_thumb_features(const float *map, int dim, int hp, int wp, int y, int x, int radius,
-                        float *feature) {
+float *mrt_thumb_positions(const float *map, int channels, int hp, int wp, int threads) {
+    float *t = malloc(sizeof(float) * (size_t)hp * wp * channels);
+    if (!t) return NULL;
+#pragma omp parallel for num_threads(threads > 0 ? threads : 1) schedule(static)
+    for (int y = 0; y < hp; y++)
+        for (int x = 0; x < wp; x++)
+            for (int d = 0; d < channels; d++)
+                t[((size_t)y * wp + x) * channels + d] = map[((size_t)d * hp + y) * wp + x];
+    return t;
+}
+
+void mrt_thumb_features(const float *positions, int channels, int hp, int wp, int y, int x,
+                        int radius, float *feature) {
     int side = 2 * radius + 1;
     for (int dy = 0; dy < side; dy++)
         for (int dx = 0; dx < side; dx++) {
             int yy = y + dy - radius, xx = x + dx - radius;
-            float *f = feature + (size_t)(dy * side + dx) * dim;
-            if (yy < 0 || yy >= hp || xx < 0 || xx >= wp) {
-                memset(f, 0, sizeof(float) * (size_t)dim);
-                continue;
-            }
-            for (int d = 0; d < dim; d++) f[d] = map[((size_t)d * hp + yy) * wp + xx];
+            float *f = feature + (size_t)(dy * side + dx) * channels;
+            if (yy < 0 || yy >= hp || xx < 0 || xx >= wp)
+                memset(f, 0, sizeof(float) * (size_t)channels);
+            else
+                memcpy(f, positions + ((size_t)yy * wp + xx) * channels,
+                       sizeof(float) * (size_t)channels);
         }
 }
 
@@ -156,22 +167,15 @@ int mrt_thumb_head_apply(const mrt_thumb_head *h, const float *map, int hp, int 
                          int out_h, int threads, uint8_t *rgb) {
     int side = 2 * h->radius + 1, f = h->f, K = side * side * h->dim, outs = 3 * f * f;
     int rows = (out_h + f - 1) / f, cols = (out_w + f - 1) / f;
-    int nt = threads > 0 ? threads : 1, C = h->dim, r = h->radius;
-    /* per thread: one map row's features (cols x K) and outputs (cols x outs);
-     * and the map position-major, so that a tap's C values are one copy
-     * (gathered channel-major, the features cost more than the product) */
-    size_t per = (size_t)cols * (K + outs), npos = (size_t)hp * wp;
+    int nt = threads > 0 ? threads : 1;
+    /* per thread: one map row's features (cols x K) and outputs (cols x outs) */
+    size_t per = (size_t)cols * (K + outs);
     float *scratch = malloc(sizeof(float) * per * nt);
-    float *T = malloc(sizeof(float) * npos * C);
-    if (!scratch || !T) {
-        free(scratch), free(T);
+    float *positions = mrt_thumb_positions(map, h->dim, hp, wp, nt);
+    if (!scratch || !positions) {
+        free(scratch), free(positions);
         return -1;
     }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int y = 0; y < hp; y++)
-        for (int x = 0; x < wp; x++)
-            for (int d = 0; d < C; d++)
-                T[((size_t)y * wp + x) * C + d] = map[((size_t)d * hp + y) * wp + x];
 #pragma omp parallel num_threads(nt)
     {
         float *F = scratch + per * omp_get_thread_num(), *O = F + (size_t)cols * K;
@@ -179,17 +183,8 @@ int mrt_thumb_head_apply(const mrt_thumb_head *h, const float *map, int hp, int 
          * BLIS): the same bytes whichever thread takes it */
 #pragma omp for schedule(static)
         for (int y = 0; y < rows; y++) {
-            /* the features of mrt_thumb_features, from the position-major copy */
             for (int x = 0; x < cols; x++)
-                for (int dy = -r; dy <= r; dy++)
-                    for (int dx = -r; dx <= r; dx++) {
-                        float *f = F + (size_t)x * K + (size_t)((dy + r) * (2 * r + 1) + dx + r) * C;
-                        int yy = y + dy, xx = x + dx;
-                        if (yy < 0 || yy >= hp || xx < 0 || xx >= wp)
-                            memset(f, 0, sizeof(float) * (size_t)C);
-                        else
-                            memcpy(f, T + ((size_t)yy * wp + xx) * C, sizeof(float) * (size_t)C);
-                    }
+                mrt_thumb_features(positions, h->dim, hp, wp, y, x, h->radius, F + (size_t)x * K);
             mrt_sgemm_1t(false, true, cols, outs, K, 1.0f, F, K, h->w, K, 0.0f, O, outs);
             for (int x = 0; x < cols; x++)
                 for (int sy = 0; sy < f; sy++)
@@ -207,6 +202,6 @@ int mrt_thumb_head_apply(const mrt_thumb_head *h, const float *map, int hp, int 
         }
     }
     free(scratch);
-    free(T);
+    free(positions);
     return 0;
 }

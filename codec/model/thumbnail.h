@@ -68,9 +68,16 @@ void mrt_thumb_heads_free(mrt_thumb_heads *h);
 /* The head for 1/scale, or NULL */
 const mrt_thumb_head *mrt_thumb_head_for(const mrt_thumb_heads *h, int scale);
 
-/* The (2 radius + 1)^2 D features of map position (y, x). */
-void mrt_thumb_features(const float *map, int dim, int hp, int wp, int y, int x, int radius,
-                        float *feature);
+/* The (channels, hp, wp) map position-major, (hp, wp, channels), so that a
+ * position's channels are one copy (gathered channel by channel, the
+ * features cost more than the head's product); malloc'd, NULL if out of
+ * memory. */
+float *mrt_thumb_positions(const float *map, int channels, int hp, int wp, int threads);
+/* The (2 radius + 1)^2 channels features of position (y, x), from
+ * mrt_thumb_positions' layout; 0 outside the map. The fitter and the head
+ * read the same. */
+void mrt_thumb_features(const float *positions, int channels, int hp, int wp, int y, int x,
+                        int radius, float *feature);
 
 /* The picture of out_w x out_h (at most f wp x f hp) from a (D, hp, wp)
  * map; RGB8, clamped. Each map row is one single-threaded product: the same

@@ -96,15 +96,15 @@ static void flush_block(normal_eq *ne, const mrt_rt *rt) {
 }
 
 /* Adds one photo's rows: its features and the original shrunk to 1/4. */
-static void add_photo(normal_eq *ne, const mrt_rt *rt, const float *map, int dim, int hp, int wp,
-                      int radius, const mrt_image *t4) {
+static void add_photo(normal_eq *ne, const mrt_rt *rt, const float *positions, int dim, int hp,
+                      int wp, int radius, const mrt_image *t4) {
     int K = ne->K, rows = t4->height / 2 < hp ? t4->height / 2 : hp;
     int cols = t4->width / 2 < wp ? t4->width / 2 : wp;
     for (int y = 0; y < rows; y++)
         for (int x = 0; x < cols; x++) {
             /* fully inside: the 2x2 pixels at 1/4 (rows, cols above) */
             float *row = ne->X + (size_t)ne->rows * K;
-            mrt_thumb_features(map, dim, hp, wp, y, x, radius, row);
+            mrt_thumb_features(positions, dim, hp, wp, y, x, radius, row);
             row[K - 1] = 1.0f;
             float *y4 = ne->Y4 + (size_t)ne->rows * 12;
             for (int sy = 0; sy < 2; sy++)
@@ -214,14 +214,16 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
                    (st = mrt_image_resize(&crop, (crop.width + 3) / 4, (crop.height + 3) / 4,
                                           o->threads, &t4, err)) == MRT_OK) {
             const float *features;
-            float *owned = NULL;
+            float *owned = NULL, *positions = NULL;
             int channels;
             if (mrt_thumb_feature_map(&rt, &mrt_model_weights(model)->gen, cfg->dim,
                                       cfg->gen_width[0], map, hp, wp, o->level, &features,
-                                      &channels, &owned) != 0)
+                                      &channels, &owned) != 0 ||
+                !(positions = mrt_thumb_positions(features, D, hp, wp, o->threads)))
                 st = mrt_fail(err, MRT_ERR_NOMEM, "fit-thumbnails: out of memory");
             else
-                add_photo(&ne, &rt, features, D, hp, wp, o->radius, &t4);
+                add_photo(&ne, &rt, positions, D, hp, wp, o->radius, &t4);
+            free(positions);
             free(owned);
         }
         mrt_image_free(&crop), mrt_image_free(&t4);
