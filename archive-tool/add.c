@@ -1001,16 +1001,13 @@ int cmd_add(int argc, char **argv) {
             "that is fixed adds them)", opt.archive, ing.stopped_why, ing.stored);
     if (opt.json) {
         mrt_json w;
-        mrt_json_to_file(&w, stdout);
-        mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+        json_line_begin(&w);
         mrt_json_int(&w, "stored", ing.stored);
         mrt_json_int(&w, "unchanged", ing.unchanged);
         mrt_json_int(&w, "duplicates", ing.duplicates);
         mrt_json_int(&w, "skipped", ing.skipped);
         mrt_json_int(&w, "failed", ing.failed);
-        mrt_json_end(&w);
-        putchar('\n');
-        mrt_json_finish(&w); /* a failed stdout shows at exit (the tool checks it) */
+        json_line_end(&w);
     } else
         info_msg("%ld stored, %ld unchanged, %ld duplicates, %ld skipped, %ld failed", ing.stored,
                  ing.unchanged, ing.duplicates, ing.skipped, ing.failed);

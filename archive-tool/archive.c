@@ -97,6 +97,24 @@ void msg(const char *fmt, ...) {
     va_end(ap);
 }
 
+void json_line_begin(mrt_json *w) {
+    mrt_json_to_file(w, stdout);
+    mrt_json_object(w, NULL, MRT_JSON_INLINE);
+}
+
+void json_line_end(mrt_json *w) {
+    mrt_json_end(w);
+    putchar('\n');
+    mrt_json_finish(w); /* a failed stdout shows at exit (main checks it) */
+}
+
+void human_bytes(double b, char *out, size_t size) {
+    if (b < 1e3) snprintf(out, size, "%.0f B", b);
+    else if (b < 1e6) snprintf(out, size, "%.1f KB", b / 1e3);
+    else if (b < 1e9) snprintf(out, size, "%.1f MB", b / 1e6);
+    else snprintf(out, size, "%.2f GB", b / 1e9);
+}
+
 void info_msg(const char *fmt, ...) {
     /* per-file lines: not under --quiet, nor under the progress line */
     if (opt.quiet || progress_shown()) return;

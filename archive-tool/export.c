@@ -449,14 +449,11 @@ int cmd_backup(int argc, char **argv) {
     if (output_tmp_finish(out, ok, 0) != 0) return EXIT_FATAL;
     if (opt.json) {
         mrt_json w;
-        mrt_json_to_file(&w, stdout);
-        mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+        json_line_begin(&w);
         mrt_json_string(&w, "backup", out);
         mrt_json_int(&w, "images", copied);
         mrt_json_string(&w, "integrity_check", "ok");
-        mrt_json_end(&w);
-        putchar('\n');
-        mrt_json_finish(&w); /* a failed stdout shows at exit (the tool checks it) */
+        json_line_end(&w);
     } else {
         info_msg("%s: %ld images, integrity_check ok, every bitstream's header read", out, copied);
     }

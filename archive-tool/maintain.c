@@ -113,13 +113,10 @@ int cmd_verify(int argc, char **argv) {
     sqlite3_finalize(st);
     if (opt.json) {
         mrt_json w;
-        mrt_json_to_file(&w, stdout);
-        mrt_json_object(&w, NULL, MRT_JSON_INLINE);
+        json_line_begin(&w);
         mrt_json_int(&w, "images", n);
         mrt_json_int(&w, "bad", bad);
-        mrt_json_end(&w);
-        putchar('\n');
-        mrt_json_finish(&w); /* a failed stdout shows at exit (the tool checks it) */
+        json_line_end(&w);
     } else
         info_msg("%ld images, %d problems", n, bad);
     return bad ? EXIT_SOME : 0;

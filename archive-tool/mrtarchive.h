@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "mrt.h"
+#include "mrt_json.h"
 
 #define EXIT_SOME 1
 #define EXIT_FATAL 2
@@ -61,6 +62,12 @@ enum { ARCHIVE_READ, ARCHIVE_WRITE, ARCHIVE_CREATE };
 
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void info_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* --json summaries: one inline object on its own line of stdout; members go
+ * between the two calls */
+void json_line_begin(mrt_json *w);
+void json_line_end(mrt_json *w);
+/* bytes as "812 B", "3.4 KB", "2.4 MB", "1.07 GB" (powers of 1000) */
+void human_bytes(double b, char *out, size_t size);
 void msg(const char *fmt, ...);
 void info_msg(const char *fmt, ...);
 void put_shown(FILE *f, const char *text);

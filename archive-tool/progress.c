@@ -4,7 +4,7 @@
  * On a terminal (stderr is a tty) and without --quiet, a long command shows
  * one line, rewritten in place at most four times a second:
  *
- *   add: 1,204/5,310 files, 3.1 files/s, 2.4 MB/s in, 812 KB stored, ETA 22m 05s
+ *   add: 1,204/5,310 files, 3.1 files/s, 2.4 MB/s in, 812.3 KB stored, ETA 22m 05s
  *
  * and the per-file lines ("stored x", "unchanged y") are not printed, since
  * they would scroll the line away; warnings and errors still are (the line
@@ -53,14 +53,6 @@ static void with_commas(long long v, char *out, size_t size) {
         if ((n - 1 - i) % 3 == 0 && i != n - 1 && o + 1 < size) out[o++] = ',';
     }
     out[o] = '\0';
-}
-
-/* bytes as "812 KB", "2.4 MB", "1.07 GB" (powers of 1000, like the MB/s) */
-static void human_bytes(double b, char *out, size_t size) {
-    if (b < 1e3) snprintf(out, size, "%.0f B", b);
-    else if (b < 1e6) snprintf(out, size, "%.0f KB", b / 1e3);
-    else if (b < 1e9) snprintf(out, size, "%.1f MB", b / 1e6);
-    else snprintf(out, size, "%.2f GB", b / 1e9);
 }
 
 static void human_duration(double s, char *out, size_t size) {

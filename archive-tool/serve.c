@@ -140,11 +140,16 @@ static void put_url(sqlite3_str *s, const char *text) {
     }
 }
 
-static void human_bytes(double b, char *out, size_t size) {
-    if (b < 1e3) snprintf(out, size, "%.0f B", b);
-    else if (b < 1e6) snprintf(out, size, "%.1f KB", b / 1e3);
-    else if (b < 1e9) snprintf(out, size, "%.1f MB", b / 1e6);
-    else snprintf(out, size, "%.2f GB", b / 1e9);
+/* The row of `sql` (one "?1" for the id) for image id: 1 with *st on it,
+ * 0 none (no such image), -1 an error (message from the connection). */
+static int row_of(sqlite3 *c, const char *sql, sqlite3_int64 id, sqlite3_stmt **st) {
+    if (!(*st = query(c, sql))) return -1;
+    sqlite3_bind_int64(*st, 1, id);
+    int rc = sqlite3_step(*st);
+    if (rc == SQLITE_ROW) return 1;
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static const char style[] =
@@ -490,19 +495,16 @@ static void rate_point_name(const char *model_hex, char *out, size_t size) {
         return;
     const char *name = mrt_model_set_rate_name(sv.models, m);
     if (name) snprintf(out, size, "%s", name);
-
 }
 
 static enum MHD_Result photo_page(struct MHD_Connection *mc, sqlite3 *c, sqlite3_int64 id) {
-    sqlite3_stmt *st = query(c, "SELECT name, mtime, sz, format, width, height, model, rate_id, "
-                                "length(data), EXISTS (SELECT 1 FROM originals o WHERE o.id = "
-                                "i.id) FROM images i WHERE id = ?1");
-    if (!st) return reply_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "Error", sqlite3_errmsg(c));
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return not_found(mc);
-    }
+    sqlite3_stmt *st;
+    int found = row_of(c, "SELECT name, mtime, sz, format, width, height, model, rate_id, "
+                          "length(data), EXISTS (SELECT 1 FROM originals o WHERE o.id = i.id) "
+                          "FROM images i WHERE id = ?1", id, &st);
+    if (found <= 0)
+        return found ? reply_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "Error", sqlite3_errmsg(c))
+                     : not_found(mc);
     const char *name = (const char *)sqlite3_column_text(st, 0);
     long long sz = sqlite3_column_int64(st, 2), nbits = sqlite3_column_int64(st, 8);
     int w = sqlite3_column_int(st, 4), h = sqlite3_column_int(st, 5);
@@ -582,13 +584,11 @@ static char *disposition(const char *name, const char *ext) {
 }
 
 static enum MHD_Result image(struct MHD_Connection *mc, sqlite3 *c, sqlite3_int64 id) {
-    sqlite3_stmt *st = query(c, "SELECT data, name FROM images WHERE id = ?1");
-    if (!st) return reply_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "Error", sqlite3_errmsg(c));
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return not_found(mc);
-    }
+    sqlite3_stmt *st;
+    int found = row_of(c, "SELECT data, name FROM images WHERE id = ?1", id, &st);
+    if (found <= 0)
+        return found ? reply_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "Error", sqlite3_errmsg(c))
+                     : not_found(mc);
     size_t len;
     char why[sizeof ((mrt_error *)0)->message];
     uint8_t *png = decode_png(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), 1,
@@ -612,14 +612,12 @@ static enum MHD_Result thumb(struct MHD_Connection *mc, sqlite3 *c, sqlite3_int6
 }
 
 static enum MHD_Result original(struct MHD_Connection *mc, sqlite3 *c, sqlite3_int64 id) {
-    sqlite3_stmt *st = query(c, "SELECT o.data, i.format, i.name FROM originals o JOIN images i "
-                                "USING (id) WHERE id = ?1");
-    if (!st) return reply_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "Error", sqlite3_errmsg(c));
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        return not_found(mc);
-    }
+    sqlite3_stmt *st;
+    int found = row_of(c, "SELECT o.data, i.format, i.name FROM originals o JOIN images i "
+                          "USING (id) WHERE id = ?1", id, &st);
+    if (found <= 0)
+        return found ? reply_error(mc, MHD_HTTP_INTERNAL_SERVER_ERROR, "Error", sqlite3_errmsg(c))
+                     : not_found(mc);
     size_t len = (size_t)sqlite3_column_bytes(st, 0);
     uint8_t *body = malloc(len ? len : 1);
     int png = strcmp((const char *)sqlite3_column_text(st, 1), "png") == 0;
