@@ -957,8 +957,80 @@ void add_archive(const char *path) {
     archive_read_free(a);
 }
 
+/* One path to add: an archive file is read member by member (names: the
+ * members' paths); a file or folder is named by its path relative to its
+ * parent (`add /x/photos` stores photos/...), or by the path itself when
+ * `as_given` (--files-from: `photos/2020/a.jpg` stores photos/2020/a.jpg). */
+static void add_argument(const char *path, int as_given) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && is_archive_name(path)) {
+        add_archive(path);
+        return;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        record_error(NULL, path, "out of memory");
+        return;
+    }
+    size_t l = strlen(copy);
+    while (l > 1 && copy[l - 1] == '/') copy[--l] = 0;
+    const char *base = as_given ? copy : strrchr(copy, '/');
+    base = as_given ? base : base ? base + 1 : copy;
+    if (!as_given &&
+        (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 || !*base))
+        base = "";
+    add_tree(path, base);
+    free(copy);
+}
+
+/* add --files-from LIST ('-': standard input): the paths LIST names, one
+ * per line, or separated by NUL bytes when it holds one (`find -print0`,
+ * whose names may hold newlines), each added under its own path as its
+ * name, as tar -T does. The list is read as it comes, never whole: it may
+ * name millions of files. 0, or -1 when the list cannot be read. */
+static int add_files_from(const char *list) {
+    int from_stdin = strcmp(list, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(list, "rb");
+    if (!f) {
+        msg("--files-from %s: %s", list, strerror(errno));
+        return -1;
+    }
+    enum { PATH_BYTES = 4096 };
+    static char head[1 << 16];
+    char path[PATH_BYTES + 1];
+    size_t nhead = fread(head, 1, sizeof head, f), at = 0, plen = 0;
+    int sep = memchr(head, 0, nhead) ? 0 : '\n';
+    const char *bad_entry = NULL;
+    long entry = 0;
+    for (;;) {
+        int c = at < nhead ? (unsigned char)head[at++] : getc(f);
+        if (c != EOF && c != sep) {
+            if (c == 0) bad_entry = "a NUL byte in a list of lines";
+            else if (plen == PATH_BYTES) bad_entry = "a path over 4096 bytes";
+            else path[plen++] = (char)c;
+            continue;
+        }
+        entry++;
+        path[plen] = 0;
+        if (bad_entry) {
+            char where[64];
+            snprintf(where, sizeof where, "--files-from entry %ld", entry);
+            record_error(NULL, where, bad_entry);
+        } else if (plen) {
+            add_argument(path, 1);
+        }
+        plen = 0, bad_entry = NULL;
+        if (c == EOF) break;
+    }
+    int bad = ferror(f);
+    if (bad) msg("--files-from %s: %s", list, errno ? strerror(errno) : "read error");
+    if (!from_stdin) fclose(f);
+    return bad ? -1 : 0;
+}
+
 int cmd_add(int argc, char **argv) {
-    if (begin_command("add", argc >= 1, ARCHIVE_CREATE) != 0) return EXIT_FATAL;
+    if (begin_command("add", argc >= 1 || opt.files_from, ARCHIVE_CREATE) != 0)
+        return EXIT_FATAL;
     /* No model, or a --rate or --bytes it cannot give, is fatal once, not a
      * failure per file. */
     if (resolve_encoder() != 0) return EXIT_FATAL;
@@ -971,26 +1043,17 @@ int cmd_add(int argc, char **argv) {
         long long bytes = 0;
         bool archives = false;
         for (int i = 0; i < argc; i++) count_tree(argv[i], &files, &bytes, &archives);
-        progress_begin("add", "files", "stored", archives ? -1 : files, bytes);
+        /* a --files-from list is read once, as it comes: no total */
+        progress_begin("add", "files", "stored", archives || opt.files_from ? -1 : files,
+                       opt.files_from ? 0 : bytes);
     }
-    for (int i = 0; i < argc; i++) {
-        const char *path = argv[i];
-        struct stat sb;
-        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && is_archive_name(path)) {
-            add_archive(path);
-            continue;
-        }
-        /* Names are relative to the argument's parent: `add /x/photos` stores photos/... */
-        char *copy = strdup(path);
-        if (!copy) return EXIT_FATAL;
-        size_t l = strlen(copy);
-        while (l > 1 && copy[l - 1] == '/') copy[--l] = 0;
-        const char *base = strrchr(copy, '/');
-        base = base ? base + 1 : copy;
-        if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 || !*base)
-            base = "";
-        add_tree(path, base);
-        free(copy);
+    for (int i = 0; i < argc; i++) add_argument(argv[i], 0);
+    if (opt.files_from && add_files_from(opt.files_from) != 0) {
+        pool_finish();
+        deferred_add_all();
+        tx_commit();
+        progress_end();
+        return EXIT_FATAL;
     }
     pool_finish();
     deferred_add_all(); /* after the pool: what they duplicate is stored */

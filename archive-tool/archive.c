@@ -132,8 +132,11 @@ static const char *const usage_common =
     "         --model M, --quiet, --json, --help\n";
 
 const archive_command commands[] = {
-    {"add", "add [--keep-original] PATH...\n  Stores PNG and JPEG files, folders (recursively) and the images inside\n"
+    {"add", "add [--keep-original] [-T LIST] PATH...\n  Stores PNG and JPEG files, folders (recursively) and the images inside\n"
             "  archives given as arguments (.tar, .tar.gz, .tgz, .tar.xz, .tar.bz2, .tar.zst, .zip).\n"
+            "  Names are paths relative to each argument's parent (add /x/photos: photos/...);\n"
+            "  -T/--files-from LIST ('-': stdin) adds the paths LIST names, one a line (or\n"
+            "  NUL-separated, as find -print0 writes), each named by its path as listed.\n"
             "  Other files are skipped with a reason; identical content (SHA-256) is stored once;\n"
             "  files whose name, size and mtime are unchanged are not read again.\n"
             "  --keep-original also stores each file's original bytes (table `originals`),\n"
@@ -159,6 +162,13 @@ const archive_command commands[] = {
     {"backup", "backup DEST\n  A copy of the archive, safe while it is in use (VACUUM INTO: one consistent\n"
                "  snapshot), checked (integrity_check, the image count, every bitstream's\n"
                "  header) before it is renamed to DEST. An existing DEST is never replaced.\n"},
+    {"merge", "merge OUT SHARD...\n  Merges archives made apart (the shards of an ingest spread over hosts,\n"
+              "  mrtarchive-parallel) into OUT, created if missing: content stored once (SHA-256),\n"
+              "  every name kept, kept originals and ingest errors carried, bitstreams copied as\n"
+              "  they are. A shard with images of a model that is not in OUT's model set is\n"
+              "  refused (its images listed); a name OUT shows a different photo under is kept as\n"
+              "  OUT's and reported (exit 1). One transaction: interrupted, OUT has none of it;\n"
+              "  merging a shard again changes nothing.\n"},
     {"serve", "serve [--listen ADDR:PORT]\n  A web gallery of the archive on 127.0.0.1:8080 (or\n"
               "  ADDR:PORT; port 0 picks a free one): thumbnails by name, date or size, search,\n"
               "  each photo with its numbers and original, the stats. Read-only over HTTP;\n"
@@ -347,13 +357,13 @@ static void utf8_text_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, out, (int)o, sqlite3_free);
 }
 
-/* "file:" URI of the archive's path with `query` ("mode=ro", ...). */
-static char *archive_uri(const char *query) {
-    size_t n = strlen(opt.archive);
+/* A "file:" URI of `path` with `query` ("mode=ro", ...). */
+char *file_uri(const char *path, const char *query) {
+    size_t n = strlen(path);
     char *uri = malloc(3 * n + strlen(query) + 16);
     if (!uri) return NULL;
     char *o = uri + sprintf(uri, "file:");
-    for (const unsigned char *c = (const unsigned char *)opt.archive; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
         if (*c == '%' || *c == '?' || *c == '#' || *c <= ' ' || *c >= 0x7f)
             o += sprintf(o, "%%%02X", *c);
         else
@@ -378,7 +388,7 @@ static int on_read_only_media(void) {
 }
 
 static int open_uri(const char *query) {
-    char *uri = archive_uri(query);
+    char *uri = file_uri(opt.archive, query);
     if (!uri) {
         msg("out of memory");
         return -1;

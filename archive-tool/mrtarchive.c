@@ -40,12 +40,13 @@
 /* The options, one table (getopt_long): they may stand before or after
  * the command and its arguments; "--" ends them. */
 enum {
-    OPT_FILE = 'f', OPT_DIR = 'C', OPT_THREADS = 'j', OPT_QUIET = 'q', OPT_HELP = 'h',
+    OPT_FILE = 'f', OPT_FILES_FROM = 'T', OPT_DIR = 'C', OPT_THREADS = 'j', OPT_QUIET = 'q', OPT_HELP = 'h',
     OPT_MODEL = 256, OPT_RATE, OPT_BYTES, OPT_REFINE, OPT_JSON, OPT_SQLAR, OPT_KEEP_ORIGINAL,
     OPT_ORIGINAL, OPT_SCALE, OPT_LISTEN,
 };
 static const struct option long_options[] = {
     {"file", required_argument, NULL, OPT_FILE},
+    {"files-from", required_argument, NULL, OPT_FILES_FROM},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"help", no_argument, NULL, OPT_HELP},
@@ -76,7 +77,7 @@ static int run(int argc, char **argv, char **pos) {
     int npos = 0;
     opterr = 0;
     optind = 1;
-    for (int id; (id = getopt_long(argc, argv, ":f:C:j:qh", long_options, NULL)) != -1;) {
+    for (int id; (id = getopt_long(argc, argv, ":f:T:C:j:qh", long_options, NULL)) != -1;) {
         const char *given = argv[optind - 1];
         char *end;
         long v;
@@ -89,7 +90,11 @@ static int run(int argc, char **argv, char **pos) {
             else msg("unknown option '%s'", given);
             usage(stderr, command_named(argc, argv));
             return EXIT_FATAL;
-        case OPT_FILE: opt.archive = optarg; break;
+        case OPT_FILE:
+            opt.archive = optarg;
+            opt.archive_option = 1;
+            break;
+        case OPT_FILES_FROM: opt.files_from = optarg; break;
         case OPT_DIR: opt.dir = optarg; break;
         case OPT_MODEL: opt.model = optarg; break;
         case OPT_RATE:
@@ -182,6 +187,7 @@ static int run(int argc, char **argv, char **pos) {
     else if (strcmp(cmd, "rm") == 0) rc = cmd_rm(nargs, args);
     else if (strcmp(cmd, "serve") == 0) rc = cmd_serve(nargs, args);
     else if (strcmp(cmd, "backup") == 0) rc = cmd_backup(nargs, args);
+    else if (strcmp(cmd, "merge") == 0) rc = cmd_merge(nargs, args);
     else rc = cmd_stats(nargs, args);
     if (db && sqlite3_close(db) != SQLITE_OK) msg("%s: close: %s", opt.archive, sqlite3_errmsg(db));
     archive_models_free();

@@ -10,6 +10,7 @@
  *   read.c      ls, info, stats, cat, and the decode and row helpers
  *   export.c    extract, export and backup
  *   maintain.c  rm and verify
+ *   merge.c     merge: archives made apart (shards) into one
  *   progress.c  the progress line of add, export and extract
  *   serve.c     serve: the web gallery (libmicrohttpd)
  */
@@ -35,10 +36,12 @@
 
 typedef struct archive_options {
     const char *archive;
+    int archive_option; /* the archive was named by -f */
     const char *model;
     const char *rate;  /* --rate: a rate point beside the model */
     size_t bytes;      /* --bytes: a byte budget per photo; 0: none */
     const char *dir; /* -C */
+    const char *files_from; /* add -T/--files-from LIST: paths named as given */
     int threads;       /* -j: add's encoders; the codec's threads for the others */
     int refine;        /* --refine: latent refinement steps */
     int quiet, json, sqlar, help;
@@ -79,6 +82,8 @@ char *png_name(const char *name);
 void db_fail(const char *what);
 int exec(const char *sql);
 sqlite3_stmt *prep(const char *sql);
+/* A "file:" URI of `path` with `query` ("mode=ro", ...); malloc'd. */
+char *file_uri(const char *path, const char *query);
 mrt_model_set *archive_models(void);
 int codec_threads(int encoders);
 int open_archive(int mode);
@@ -163,5 +168,6 @@ int cmd_export(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif /* MRTARCHIVE_H */

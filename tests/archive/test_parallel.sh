@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# mrtarchive-parallel over real hosts (ctest archive_parallel): three sshd
+# instances on 127.0.0.1, each on its own port with a host key and a client
+# key this test makes, stand in for three machines; GNU parallel sends the
+# files with rsync, runs `mrtarchive add` on each "host", brings the shards
+# back, and `mrtarchive merge` joins them. The merged archive must equal a
+# one-machine `add -T` of the same list: the same names with the same mtimes,
+# the same bitstreams byte for byte, the same kept originals and ingest
+# errors. Then one host is killed (kill -9 of its sshd and all its sessions)
+# while it runs a job: parallel runs that job again on another host
+# (--retries), and the archive is still that same one, nothing stored twice.
+#   test_parallel.sh MRTARCHIVE SOURCE_DIR
+# Needs root (sshd), sshd, ssh, GNU parallel, rsync (scripts/install-deps.sh
+# installs them); exit 77 (skipped) when not root.
+set -u
+A=$1 SRC=$2
+RECIPE=$SRC/archive-tool/mrtarchive-parallel
+export OMP_WAIT_POLICY=PASSIVE MRTARCHIVE=$A
+[ "$(id -u)" = 0 ] || { echo "not root (sshd needs it): skipped"; exit 77; }
+for tool in /usr/sbin/sshd ssh ssh-keygen parallel rsync sqlite3 python3; do
+  command -v "$tool" >/dev/null || { echo "FAIL $tool is not installed (scripts/install-deps.sh)"; exit 1; }
+done
+T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-parallel.XXXXXX")
+chmod 700 "$T"
+sshd_pids=()
+cleanup() {
+  for p in "${sshd_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [ -n "${KEEP_TMP:-}" ] && echo "kept $T" || rm -rf "$T"
+}
+trap cleanup EXIT
+cd "$T"
+fails=0
+ok()   { echo "ok   $*"; }
+bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+q() { sqlite3 "$@"; }
+
+# --- three hosts on loopback ------------------------------------------------
+# sshd refuses to start without its privilege-separation folder (made by the
+# service scripts, which a container never runs)
+mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$T/host_key" && ssh-keygen -q -t ed25519 -N '' -f "$T/id" \
+  && cp "$T/id.pub" "$T/authorized_keys" || { echo "FAIL ssh-keygen"; exit 1; }
+# start_host N: sshd N on a free port of 127.0.0.1, listening only there, the
+# test's key the only way in; sets port_N and pid_N
+start_host() {
+  local n=$1 port
+  for _ in $(seq 1 20); do
+    port=$((20000 + RANDOM % 40000))
+    cat >"$T/sshd$n.conf" <<EOF
+ListenAddress 127.0.0.1:$port
+HostKey $T/host_key
+PidFile none
+AuthorizedKeysFile $T/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+PrintMotd no
+EOF
+    /usr/sbin/sshd -D -f "$T/sshd$n.conf" -E "$T/sshd$n.log" &
+    local pid=$!
+    for _ in $(seq 1 50); do
+      if ssh -i "$T/id" -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+           -o UserKnownHostsFile="$T/known_hosts" -o LogLevel=ERROR -o ConnectTimeout=5 \
+           -p "$port" root@127.0.0.1 true 2>/dev/null; then
+        sshd_pids+=("$pid")
+        eval "port_$n=$port pid_$n=$pid"
+        return 0
+      fi
+      kill -0 "$pid" 2>/dev/null || break # the port was taken: another one
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+  done
+  return 1
+}
+for n in 1 2 3; do
+  start_host $n || { echo "FAIL sshd $n did not start"; cat "$T/sshd$n.log"; exit 1; }
+done
+ok "three sshd on 127.0.0.1 ports $port_1 $port_2 $port_3"
+# the host list, GNU parallel's format: one job at a time on each "host"
+ssh_cmd="ssh -i $T/id -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=$T/known_hosts -o LogLevel=ERROR -o ConnectTimeout=5"
+for n in 1 2 3; do eval "echo \"1/$ssh_cmd -p \$port_$n root@127.0.0.1\""; done >hosts
+
+# --- the photos -------------------------------------------------------------
+# samples, small generated PNGs in nested folders (one name with a space),
+# the same bytes under two names in different jobs, a corrupt JPEG (an
+# ingest error), and mtimes in the past (they must survive the transfer)
+mkdir -p photos/2019/spring photos/2020 "photos/odd names"
+cp "$SRC"/samples/*.png "$SRC"/samples/*.jpg photos/2019/
+for i in $(seq 1 8); do python3 "$SRC/tests/archive/mkpng.py" "photos/2020/gen-$i.png" 96 64 "$i"; done
+cp photos/2019/coffee.jpg "photos/odd names/coffee again.jpg"
+head -c 3000 /dev/urandom >photos/2019/spring/broken.jpg
+python3 "$SRC/tests/archive/mkpng.py" "photos/2019/spring/bloom.png" 120 80 77
+i=0
+find photos -type f | sort | while read -r f; do
+  i=$((i + 1)); touch -d "@$((1500000000 + i * 86400))" "$f"
+done
+find photos -type f -print0 | sort -z >list
+nfiles=$(tr -dc '\000' <list | wc -c)
+ok "$nfiles files listed"
+
+# the reference: the same list added on one machine
+MRT_THREADS=1 "$A" -q -f single.mrtdb add --keep-original -T list
+check "one-machine add: 1 file failed (the corrupt JPEG)" [ $? = 1 ]
+
+# what an archive holds, to compare: every name with its mtime and the
+# SHA-256 of its bitstream (and of its kept original), its ingest errors
+contents() {
+  python3 - "$1" <<'EOF'
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+h = lambda b: hashlib.sha256(b).hexdigest() if b is not None else '-'
+for name, mtime, data, orig in db.execute(
+        "SELECT n.name, n.mtime, i.data, o.data FROM names n JOIN images i ON i.id = n.id "
+        "LEFT JOIN originals o ON o.id = i.id ORDER BY n.name"):
+    print(name, mtime, h(data), h(orig))
+for name, message in db.execute("SELECT name, message FROM ingest_errors ORDER BY name"):
+    print('error', name, message)
+print('images', db.execute("SELECT count(*) FROM images").fetchone()[0])
+EOF
+}
+contents single.mrtdb >single.txt
+check "the reference holds every name" [ "$(grep -c ' [0-9a-f]\{64\} ' single.txt)" = $((nfiles - 1)) ]
+
+# --- spread over the three hosts ---------------------------------------------
+# --workdir: the jobs' folder on the hosts, inside this test's folder (they
+# all are this machine: the default, ~/.parallel/tmp, would be root's home)
+mkdir remote
+"$RECIPE" --sshloginfile hosts --chunk 3 --workdir "$T/remote" --remote-mrtarchive "$A" \
+  spread.mrtdb list -- --keep-original >spread.out 2>&1
+rc=$?
+check "mrtarchive-parallel over 3 hosts: exit 0 (the corrupt JPEG is recorded, not a job failure)" [ $rc = 0 ]
+[ $rc = 0 ] || cat spread.out
+contents spread.mrtdb >spread.txt
+check "... the merged archive equals a one-machine add (names, mtimes, bitstreams, originals, errors)" \
+  cmp -s single.txt spread.txt
+cmp -s single.txt spread.txt || diff single.txt spread.txt | head
+check "... the shards folder is removed after the merge" [ ! -e spread.mrtdb.shards ]
+check "... the hosts' job folders are cleaned up" [ -z "$(find remote -type f 2>/dev/null)" ]
+check "... the photos were sent: the jobs ran on copies (the host logs show the logins)" \
+  grep -q 'Accepted publickey' sshd2.log
+check "... every host ran jobs" [ "$(grep -l 'Accepted publickey' sshd1.log sshd2.log sshd3.log | wc -l)" = 3 ]
+
+# --- a host dies mid-run ---------------------------------------------------------
+# A watcher waits for host 3 to be running mrtarchive for a job, then kills
+# its sshd with every session under it (kill -9): the job's ssh breaks, and
+# parallel must run that job again elsewhere.
+descends_from() { # PID ANCESTOR
+  local p=$1
+  while [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != 1 ]; do
+    [ "$p" = "$2" ] && return 0
+    p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+  done
+  return 1
+}
+kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null; }
+(
+  for _ in $(seq 1 1200); do
+    for p in $(pgrep -f "$A -q -j 1 -f shard-"); do
+      if descends_from "$p" "$pid_3"; then
+        kill_tree "$pid_3"
+        echo "killed host 3 while it ran a job (mrtarchive pid $p)" >killed
+        exit 0
+      fi
+    done
+    sleep 0.05
+  done
+) &
+watcher=$!
+"$RECIPE" --sshloginfile hosts --chunk 2 --retries 3 --workdir "$T/remote" --remote-mrtarchive "$A" \
+  failover.mrtdb list -- --keep-original >failover.out 2>&1
+rc=$?
+wait $watcher
+check "host 3 was killed in the middle of a job" [ -s killed ]
+check "mrtarchive-parallel with a host killed: exit 0 (the job ran again elsewhere)" [ $rc = 0 ]
+[ $rc = 0 ] || cat failover.out
+# (the kill lands mid-job, and parallel retries it; or just after the job's
+# command ended, before its shard came back: the recipe runs it again)
+grep -h 'did not come back' failover.out | sed 's/^/info /'
+contents failover.mrtdb >failover.txt
+check "... the merged archive still equals a one-machine add, nothing stored twice" \
+  cmp -s single.txt failover.txt
+cmp -s single.txt failover.txt || diff single.txt failover.txt | head
+
+# --- re-running changes nothing ---------------------------------------------
+# (host 3 is still down: its jobs go to the others)
+"$RECIPE" --sshloginfile hosts --chunk 5 --workdir "$T/remote" --remote-mrtarchive "$A" \
+  spread.mrtdb list -- --keep-original >again.out 2>&1
+check "the same list again, one host down: exit 0" [ $? = 0 ]
+contents spread.mrtdb >again.txt
+check "... the archive holds the same (an ingest error's time aside)" cmp -s single.txt again.txt
+
+# --- refusals ------------------------------------------------------------------
+printf 'photos/2020/gen-1.png\n/etc/hostname\n' >hostile.list
+"$RECIPE" --sshloginfile hosts --remote-mrtarchive "$A" x.mrtdb hostile.list >hostile.out 2>&1
+check "a list with an absolute path is refused (exit 2)" [ $? = 2 ]
+check "... saying why" grep -q 'absolute or have a' hostile.out
+printf 'photos/../../etc/hostname\n' >hostile.list
+"$RECIPE" --sshloginfile hosts --remote-mrtarchive "$A" x.mrtdb hostile.list >hostile.out 2>&1
+check "a list with '..' is refused (exit 2)" [ $? = 2 ]
+check "... and nothing made" [ ! -e x.mrtdb ] && [ ! -e x.mrtdb.shards ]
+
+echo "$fails failed"
+[ $fails = 0 ]
