@@ -19,6 +19,9 @@ packages=(
   # the gallery's test: curl for the endpoints, headless Chromium for the
   # pages (tests/archive/test_serve.sh)
   curl chromium
+  # distributed ingest (archive-tool/mrtarchive-parallel) and its test, which
+  # starts sshd instances on loopback as stand-in hosts
+  parallel openssh-client openssh-server rsync
   # clang: the second compiler of the determinism test (an -O0 build with
   # OpenMP, hence libomp-dev) and the fuzz build (libFuzzer and the
   # sanitizer runtimes are in libclang-rt-dev, not in clang itself)
@@ -104,7 +107,8 @@ for library in blis.h:blis:libblis-dev png.h:png:libpng-dev jpeglib.h:jpeg:libjp
     -fsyntax-only "$scratch/h.c"
   need "$package" "linking -l$lib" gcc "$scratch/empty.c" -o "$scratch/empty" -Wl,--no-as-needed -l"$lib"
 done
-for tool in cmake:cmake make:make sqlite3:sqlite3 python3:python3 curl:curl chromium:chromium; do
+for tool in cmake:cmake make:make sqlite3:sqlite3 python3:python3 curl:curl chromium:chromium \
+            parallel:parallel ssh:openssh-client /usr/sbin/sshd:openssh-server rsync:rsync; do
   need "${tool#*:}" "finding the ${tool%%:*} command" command -v "${tool%%:*}"
 done
 echo "install-deps: the compilers, OpenMP (gcc, clang), libFuzzer, BLIS, libpng, libjpeg, libarchive, SQLite and libmicrohttpd work"
