@@ -47,6 +47,21 @@ expect 0 "shard 1 (with originals)" "$A" -q -f s1.mrtdb "${M[@]}" add --keep-ori
 expect 1 "shard 2 (with originals, a broken file)" "$A" -q -f s2.mrtdb "${M[@]}" add --keep-original -T - <list2
 expect 0 "shard 3 (with originals)" "$A" -q -f s3.mrtdb "${M[@]}" add --keep-original -T list3
 
+# add -T: the list's forms
+printf 'photos/a/camera.png\n./photos//b/gen-2.png\n\nphotos/b\n' >nl.list
+expect 1 "add -T, one path a line ('./', '//', an empty line, a folder with the broken JPEG)" "$A" -q -f t1.mrtdb "${M[@]}" add -T nl.list
+check "... names as listed, normalised; the folder walked under its path" \
+  [ "$(q t1.mrtdb "select group_concat(name, ' ') from (select name from names order by name)")" = \
+    "photos/a/camera.png photos/b/gen-1-copy.png photos/b/gen-1.png photos/b/gen-2.png photos/b/gen-3.png photos/b/gen-4.png" ]
+mkdir -p nl && printf 'x' >$'nl/a\nb.png' && printf 'photos/a/coffee.jpg\0nl/a\nb.png\0' >nul.list
+expect 1 "add -T, NUL-separated, a name with a newline (refused: a control character)" "$A" -q -f t2.mrtdb "${M[@]}" add -T nul.list
+check "... the rest stored" [ "$(q t2.mrtdb "select name from images")" = photos/a/coffee.jpg ]
+{ printf 'photos/a/camera.png\n'; head -c 5000 /dev/zero | tr '\0' a; printf '\n'; } >long.list
+expect 1 "add -T, a path over 4096 bytes" "$A" -q -f t3.mrtdb "${M[@]}" add -T long.list
+check "... one line naming the entry" grep -q -- '--files-from entry 2: a path over 4096 bytes' err
+expect 2 "add -T, a list that is missing" "$A" -q -f t4.mrtdb "${M[@]}" add -T none.list
+expect 2 "add -T, a folder as the list" "$A" -q -f t4.mrtdb "${M[@]}" add -T photos
+
 contents() {
   python3 - "$1" <<'EOF'
 import hashlib, sqlite3, sys
