@@ -49,16 +49,35 @@ else
     SUDO=
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # openssh-server is here for its sshd binary only (the distributed-ingest
+  # test starts its own on loopback): a new install must not leave a system
+  # ssh service running or enabled. A policy-rc.d (only if the machine has
+  # none) keeps the package from starting it; it is disabled below.
+  new_sshd=0 policy=
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    new_sshd=1
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\n# install-deps.sh: no service starts during this install\nexit 101\n' |
+        $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy"
+    fi
+  fi
   # apt's progress (hundreds of lines) goes to a log, shown only on failure
   apt_log=$(mktemp)
   if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
       >"$apt_log" 2>&1; then
     tail -n 20 "$apt_log" >&2
     rm -f "$apt_log"
+    [ -z "$policy" ] || $SUDO rm -f "$policy"
     echo "install-deps: apt-get could not install ${missing[*]} (its last lines are above)" >&2
     exit 1
   fi
   rm -f "$apt_log"
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
+  if [ "$new_sshd" = 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    echo "install-deps: openssh-server installed for its sshd binary (the tests'); the system ssh service is left disabled"
+  fi
   echo "install-deps: installed ${#missing[@]} packages"
 fi
 

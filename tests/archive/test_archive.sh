@@ -24,7 +24,7 @@ M=(--model "$T/model.gguf")
 DB=$T/a.mrtdb
 
 # --- help and usage ---------------------------------------------------------
-for c in add ls info cat extract export verify rm stats serve backup; do
+for c in add ls info cat extract export verify rm stats serve backup merge; do
   expect 0 "$c --help" "$A" "$c" --help
 done
 expect 2 "no command is a usage error" "$A"
