@@ -6,9 +6,12 @@
 # back, and `mrtarchive merge` joins them. The merged archive must equal a
 # one-machine `add -T` of the same list: the same names with the same mtimes,
 # the same bitstreams byte for byte, the same kept originals and ingest
-# errors. Then one host is killed (kill -9 of its sshd and all its sessions)
-# while it runs a job: parallel runs that job again on another host
-# (--retries), and the archive is still that same one, nothing stored twice.
+# errors. Then two faults of host 3, staged by a wrapper around its
+# mrtarchive: a job's shard lost after the job ended (the recipe must see it
+# missing and run the job again), and the host killed (kill -9 of its sshd
+# and all its sessions) in the middle of a job (parallel runs it again on
+# another host, --retries). Each time the archive is still that same one,
+# nothing stored twice.
 #   test_parallel.sh MRTARCHIVE SOURCE_DIR
 # Needs root (sshd), sshd, ssh, GNU parallel, rsync (scripts/install-deps.sh
 # installs them); exit 77 (skipped) when not root.
@@ -58,9 +61,11 @@ PermitRootLogin prohibit-password
 UsePAM no
 StrictModes no
 PrintMotd no
+SetEnv MRT_TEST_HOST=$n
 EOF
     /usr/sbin/sshd -D -f "$T/sshd$n.conf" -E "$T/sshd$n.log" &
     local pid=$!
+    disown "$pid" # its kill -9 is the test's doing: no "Killed" report
     for _ in $(seq 1 50); do
       if ssh -i "$T/id" -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
            -o UserKnownHostsFile="$T/known_hosts" -o LogLevel=ERROR -o ConnectTimeout=5 \
@@ -144,46 +149,65 @@ check "... the photos were sent: the jobs ran on copies (the host logs show the 
   grep -q 'Accepted publickey' sshd2.log
 check "... every host ran jobs" [ "$(grep -l 'Accepted publickey' sshd1.log sshd2.log sshd3.log | wc -l)" = 3 ]
 
-# --- a host dies mid-run ---------------------------------------------------------
-# A watcher waits for host 3 to be running mrtarchive for a job, then kills
-# its sshd with every session under it (kill -9): the job's ssh breaks, and
-# parallel must run that job again elsewhere.
-descends_from() { # PID ANCESTOR
-  local p=$1
-  while [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != 1 ]; do
-    [ "$p" = "$2" ] && return 0
-    p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-  done
-  return 1
-}
+# --- a host's shard lost, a host dying mid-job -------------------------------
+# The hosts run mrtarchive through a wrapper that stages host 3's faults
+# (each sshd sets MRT_TEST_HOST for its sessions; $T/scenario says which):
+#   lose: host 3's first job ends well, then its shard is deleted before it
+#         can come back (a host gone between the job and the return);
+#   kill: host 3 holds its first job while the test kills its sshd with every
+#         session under it (kill -9): the job's ssh breaks mid-job.
+cat >remote-mrtarchive <<WRAPPER
+#!/bin/bash
+shard=; prev=
+for a in "\$@"; do [ "\$prev" = -f ] && shard=\$a; prev=\$a; done
+case "\$(cat '$T/scenario' 2>/dev/null)/\${MRT_TEST_HOST:-}" in
+  lose/3) if mkdir '$T/lost-once' 2>/dev/null; then
+            '$A' "\$@"; rc=\$?; rm -f "\$shard"; exit \$rc
+          fi ;;
+  kill/3) touch '$T/host3-running'; sleep 120 ;;
+esac
+exec '$A' "\$@"
+WRAPPER
+chmod +x remote-mrtarchive
+
+echo lose >scenario
+"$RECIPE" --sshloginfile hosts --chunk 2 --retries 3 --workdir "$T/remote" \
+  --remote-mrtarchive "$T/remote-mrtarchive" lost.mrtdb list -- --keep-original >lost.out 2>&1
+rc=$?
+check "a shard lost after its job ended: exit 0" [ $rc = 0 ]
+[ $rc = 0 ] || cat lost.out
+check "... host 3 lost one" [ -d lost-once ]
+check "... the recipe saw it and ran the job again" \
+  grep -q "1 job(s) finished but their shards did not come back" lost.out
+contents lost.mrtdb >lost.txt
+check "... the merged archive equals a one-machine add" cmp -s single.txt lost.txt
+cmp -s single.txt lost.txt || diff single.txt lost.txt | head
+
 kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null; }
+echo kill >scenario
 (
-  for _ in $(seq 1 1200); do
-    for p in $(pgrep -f "$A -q -j 1 -f shard-"); do
-      if descends_from "$p" "$pid_3"; then
-        kill_tree "$pid_3"
-        echo "killed host 3 while it ran a job (mrtarchive pid $p)" >killed
-        exit 0
-      fi
-    done
+  for _ in $(seq 1 2400); do
+    if [ -e host3-running ]; then
+      kill_tree "$pid_3"
+      echo "killed host 3 in the middle of a job" >killed
+      exit 0
+    fi
     sleep 0.05
   done
 ) &
 watcher=$!
-"$RECIPE" --sshloginfile hosts --chunk 2 --retries 3 --workdir "$T/remote" --remote-mrtarchive "$A" \
-  failover.mrtdb list -- --keep-original >failover.out 2>&1
+"$RECIPE" --sshloginfile hosts --chunk 2 --retries 3 --workdir "$T/remote" \
+  --remote-mrtarchive "$T/remote-mrtarchive" failover.mrtdb list -- --keep-original >failover.out 2>&1
 rc=$?
 wait $watcher
-check "host 3 was killed in the middle of a job" [ -s killed ]
+check "host 3 killed (sshd and its sessions, kill -9) in the middle of a job" [ -s killed ]
 check "mrtarchive-parallel with a host killed: exit 0 (the job ran again elsewhere)" [ $rc = 0 ]
 [ $rc = 0 ] || cat failover.out
-# (the kill lands mid-job, and parallel retries it; or just after the job's
-# command ended, before its shard came back: the recipe runs it again)
-grep -h 'did not come back' failover.out | sed 's/^/info /'
 contents failover.mrtdb >failover.txt
 check "... the merged archive still equals a one-machine add, nothing stored twice" \
   cmp -s single.txt failover.txt
 cmp -s single.txt failover.txt || diff single.txt failover.txt | head
+rm -f scenario
 
 # --- re-running changes nothing ---------------------------------------------
 # (host 3 is still down: its jobs go to the others)
