@@ -23,6 +23,7 @@
  * read-only, each as its own connection (any number of them, no ATTACH
  * limit), in defensive mode: a shard is untrusted input.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -167,52 +168,39 @@ static int shard_open(shard *s, const char *path, const struct stat *out) {
     return 0;
 }
 
-/* The fingerprints (hex) of the models that decode OUT: the model set's own
- * and its rate points. */
-typedef struct known_models {
-    int n;
-    char (*hex)[MRT_FINGERPRINT_HEX];
-} known_models;
-
-static int known_models_load(known_models *k) {
+/* Whether OUT's model set decodes streams of the model whose fingerprint
+ * is `hex` (16 hex digits): the set's own model, a rate point beside it, or
+ * retired weights kept for decoding (mrt_model_set_for_stream). */
+static int decodable(const char *hex) {
     mrt_model_set *set = archive_models();
-    if (!set) return -1;
-    const mrt_model *const *models;
-    int count;
+    uint8_t fp[MRT_FINGERPRINT_BYTES];
+    if (!set || !hex || strlen(hex) != 2 * MRT_FINGERPRINT_BYTES) return 0;
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)hex[2 * i]) ||
+            !isxdigit((unsigned char)hex[2 * i + 1]))
+            return 0;
+        fp[i] = (uint8_t)v;
+    }
+    const mrt_model *m;
     mrt_error err;
-    if (mrt_model_set_rate_points(set, &models, &count, &err) != MRT_OK) {
-        msg("%s", err.message);
-        return -1;
-    }
-    k->hex = calloc((size_t)count, sizeof *k->hex);
-    if (!k->hex) {
-        msg("out of memory");
-        return -1;
-    }
-    for (k->n = 0; k->n < count; k->n++)
-        mrt_fingerprint_hex(mrt_model_fingerprint(models[k->n]), k->hex[k->n]);
-    return 0;
-}
-
-static int known_model(const known_models *k, const char *hex) {
-    for (int i = 0; hex && i < k->n; i++)
-        if (strcmp(k->hex[i], hex) == 0) return 1;
-    return 0;
+    return mrt_model_set_for_stream(set, fp, &m, &err) == MRT_OK &&
+           memcmp(mrt_model_fingerprint(m), fp, MRT_FINGERPRINT_BYTES) == 0;
 }
 
 /* Refuses a shard holding images of a model OUT's models do not include,
  * listing them. 0: every model known. */
-static int check_models(shard *s, const known_models *k) {
+static int check_models(shard *s) {
     sqlite3_stmt *st = shard_prep(s, "SELECT model, count(*) FROM images GROUP BY model");
     if (!st) return -1;
     int bad = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *model = (const char *)sqlite3_column_text(st, 0);
-        if (known_model(k, model)) continue;
+        if (decodable(model)) continue;
         long count = (long)sqlite3_column_int64(st, 1);
         bad++;
         msg("%s: %ld image%s made with model %s, which is not among the models that decode the "
-            "output (%s and the rate points beside it); merge with --model naming that model, or "
+            "output (%s, the rate points beside it and the retired ones in its retired/); merge with --model naming that model, or "
             "re-encode the shard:",
             s->path, count, count == 1 ? " was" : "s were", model ? model : "(none)",
             mrt_model_set_path(archive_models()));
@@ -310,7 +298,7 @@ typedef struct shard_name {
 /* Merges the image on `row` (the shard's images query) with its names.
  * 0, or -1: the merge stops (the shard is unusable or OUT failed). */
 static int merge_image(shard *s, sqlite3_stmt *row, sqlite3_stmt *aliases, sqlite3_stmt *original,
-                       const known_models *k, merge_counts *c) {
+                       merge_counts *c) {
     sqlite3_int64 shard_id = sqlite3_column_int64(row, 0);
     const char *own = (const char *)sqlite3_column_text(row, 1);
     const void *bits = sqlite3_column_blob(row, 9);
@@ -331,7 +319,7 @@ static int merge_image(shard *s, sqlite3_stmt *row, sqlite3_stmt *aliases, sqlit
         snprintf(why, sizeof why, "no bitstream");
     else if (mrt_info_read(bits, nbits, &hdr, &err) != MRT_OK)
         snprintf(why, sizeof why, "%s", err.message);
-    else if (mrt_fingerprint_hex(hdr.fingerprint, model), !known_model(k, model))
+    else if (mrt_fingerprint_hex(hdr.fingerprint, model), !decodable(model))
         snprintf(why, sizeof why, "its bitstream names model %s, not one of the output's", model);
     else if (hdr.width != sqlite3_column_int(row, 5) || hdr.height != sqlite3_column_int(row, 6) ||
              hdr.rate_id != sqlite3_column_int(row, 8) ||
@@ -534,7 +522,7 @@ static int merge_errors(shard *s, merge_counts *c) {
     return 0;
 }
 
-static int merge_shard(shard *s, const known_models *k, merge_counts *c, long *done) {
+static int merge_shard(shard *s, merge_counts *c, long *done) {
     char sql[400];
     snprintf(sql, sizeof sql,
              "SELECT i.id, i.name, i.mtime, i.sz, i.format, i.width, i.height, i.model, "
@@ -551,7 +539,7 @@ static int merge_shard(shard *s, const known_models *k, merge_counts *c, long *d
     int ok = row && (aliases || !s->has_aliases) && (original || !s->has_originals), rc = 0;
     merge_counts before = *c;
     while (ok && (rc = sqlite3_step(row)) == SQLITE_ROW) {
-        ok = merge_image(s, row, aliases, original, k, c) == 0;
+        ok = merge_image(s, row, aliases, original, c) == 0;
         progress_update(++*done, 0, c->bytes);
     }
     if (ok && rc != SQLITE_DONE) {
@@ -585,8 +573,7 @@ int cmd_merge(int argc, char **argv) {
     opt.archive = argv[0];
     struct stat out_sb;
     int out_exists = stat(opt.archive, &out_sb) == 0;
-    known_models k = {0};
-    if (known_models_load(&k) != 0) return EXIT_FATAL;
+    if (!archive_models()) return EXIT_FATAL;
 
     /* First every shard is checked, before OUT is touched: readable, an
      * archive of a known version, every image of a model OUT's set has. */
@@ -598,20 +585,16 @@ int cmd_merge(int argc, char **argv) {
             bad++;
             continue;
         }
-        if (check_models(&s, &k) != 0) bad++;
+        if (check_models(&s) != 0) bad++;
         total += s.images;
         shard_close(&s);
     }
     if (bad) {
         msg("%d of %d shards refused: nothing merged", bad, nshards);
-        free(k.hex);
         return EXIT_FATAL;
     }
 
-    if (open_archive(ARCHIVE_CREATE) != 0) {
-        free(k.hex);
-        return EXIT_FATAL;
-    }
+    if (open_archive(ARCHIVE_CREATE) != 0) return EXIT_FATAL;
     int ok = exec("BEGIN IMMEDIATE") == 0;
     for (int q = 0; ok && q < Q_COUNT; q++) ok = (out_st[q] = prep(out_sql[q])) != NULL;
     merge_counts c = {0};
@@ -620,7 +603,7 @@ int cmd_merge(int argc, char **argv) {
     for (int i = 0; ok && i < nshards; i++) {
         shard s;
         /* (re-checked: a shard may have changed since) */
-        ok = shard_open(&s, argv[1 + i], NULL) == 0 && merge_shard(&s, &k, &c, &done) == 0;
+        ok = shard_open(&s, argv[1 + i], NULL) == 0 && merge_shard(&s, &c, &done) == 0;
         shard_close(&s);
     }
     progress_end();
@@ -628,7 +611,6 @@ int cmd_merge(int argc, char **argv) {
         sqlite3_finalize(out_st[q]);
         out_st[q] = NULL;
     }
-    free(k.hex);
     /* all of it or none of it: one commit */
     if (!ok || exec("COMMIT") != 0) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

@@ -324,6 +324,43 @@ static void test_model_set(const mrt_model *other) {
     CHECK(mrt_models_loaded() == before, "the cache keeps %d models after the last set",
           mrt_models_loaded() - before);
 
+    /* retired weights (retired/mrt-*.gguf): found for their streams, never
+     * a rate point */
+    char retired[650], retired_model[700];
+    snprintf(retired, sizeof retired, "%s/retired", sub);
+    snprintf(retired_model, sizeof retired_model, "%s/mrt-a-old.gguf", retired);
+    mkdir(retired, 0700);
+    mrt_model *old = NULL;
+    CHECK(mrt_model_write_random(retired_model, 99, 0, &err) == MRT_OK &&
+              mrt_model_load(retired_model, &old, &err) == MRT_OK,
+          "%s", err.message);
+    if (!old) return;
+    CHECK(mrt_model_set_open(def, &set, &err) == MRT_OK, "open: %s", err.message);
+    if (!set) return;
+    CHECK(mrt_model_set_rate_points(set, &points, &n, &err) == MRT_OK && n == 3,
+          "rate points with a retired model kept: %d, want 3", n);
+    CHECK(mrt_model_set_for_stream(set, mrt_model_fingerprint(old), &got, &err) == MRT_OK &&
+              same_model(got, old),
+          "a retired model's stream finds it: %s", err.message);
+    CHECK(mrt_model_set_for_stream(set, mrt_model_fingerprint(want[2]), &got, &err) == MRT_OK &&
+              same_model(got, want[2]),
+          "rate points still first: %s", err.message);
+    CHECK(mrt_model_set_by_name(set, "a-old", &got, &err) != MRT_OK, "a retired model has no rate name");
+    mrt_model_set_free(set);
+    /* a broken file there fails only a stream no rate point has made */
+    snprintf(path[3], sizeof path[3], "%s/mrt-z.gguf", retired);
+    FILE *rf = fopen(path[3], "wb");
+    if (rf) fputs("not a model", rf), fclose(rf);
+    CHECK(mrt_model_set_open(def, &set, &err) == MRT_OK, "open: %s", err.message);
+    CHECK(mrt_model_set_for_stream(set, mrt_model_fingerprint(want[0]), &got, &err) == MRT_OK,
+          "a rate point's stream with a broken retired file: %s", err.message);
+    CHECK(mrt_model_set_for_stream(set, mrt_model_fingerprint(old), &got, &err) != MRT_OK &&
+              strstr(err.message, "retired weights: "),
+          "a broken retired file is named: %s", err.message);
+    mrt_model_set_free(set);
+    mrt_model_free(old);
+    unlink(path[3]), unlink(retired_model), rmdir(retired);
+
     /* a file beside that is not a model: an error naming it, never skipped */
     snprintf(path[3], sizeof path[3], "%s/mrt-d.gguf", sub);
     FILE *f = fopen(path[3], "wb");

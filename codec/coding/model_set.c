@@ -230,6 +230,12 @@ struct mrt_model_set {
     int nrates;
     const mrt_model **distinct; /* one per fingerprint, in rate-point order */
     int ndistinct;
+    /* retired/mrt-*.gguf beside the model: weights that were rate points
+     * once, kept so that streams made with them still decode; never chosen
+     * to encode. Read on the first stream no rate point has made. */
+    int retired_scanned;
+    shared_model **retired;
+    int nretired;
 };
 
 /* The rate-point name of a weights file: "mrt-NAME.gguf" -> NAME, other
@@ -273,6 +279,11 @@ mrt_status mrt_model_set_open(const char *path, mrt_model_set **out, mrt_error *
 }
 
 static void forget_rates(mrt_model_set *s) {
+    for (int i = 0; i < s->nretired; i++) release(s->retired[i]);
+    free(s->retired);
+    s->retired = NULL;
+    s->nretired = 0;
+    s->retired_scanned = 0;
     for (int i = 0; i < s->nrates; i++) {
         release(s->rates[i].model);
         free(s->rates[i].name);
@@ -522,6 +533,46 @@ mrt_status mrt_model_set_rate(mrt_model_set *s, const char *rate, const mrt_mode
     return mrt_model_set_by_name(s, rate, out, err);
 }
 
+/* The retired weights (see the struct), each loaded (shared). A folder that
+ * is missing is none; a file in it that does not load is an error naming
+ * it. Called with s->lock held. */
+static mrt_status scan_retired_locked(mrt_model_set *s, mrt_error *err) {
+    if (s->retired_scanned) return mrt_ok(err);
+    const char *slash = strrchr(s->path, '/');
+    size_t dlen = slash ? (size_t)(slash - s->path) : 1;
+    char *dir = malloc(dlen + sizeof "/retired");
+    if (!dir) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    memcpy(dir, slash ? s->path : ".", dlen);
+    memcpy(dir + dlen, "/retired", sizeof "/retired");
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(dir);
+        s->retired_scanned = 1;
+        return mrt_ok(err);
+    }
+    char **files = NULL;
+    int nfiles = 0;
+    mrt_status status = mrt_rate_point_files(dir, &files, &nfiles, err);
+    free(dir);
+    if (status != MRT_OK) return status;
+    s->retired = calloc((size_t)nfiles + 1, sizeof *s->retired);
+    if (!s->retired) status = mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
+    for (int i = 0; status == MRT_OK && i < nfiles; i++) {
+        if ((status = acquire(files[i], &s->retired[s->nretired], err)) == MRT_OK) s->nretired++;
+        else status = mrt_fail(err, status, "retired weights: %s", err ? err->message : files[i]);
+    }
+    mrt_rate_point_files_free(files, nfiles);
+    if (status != MRT_OK) {
+        for (int i = 0; i < s->nretired; i++) release(s->retired[i]);
+        free(s->retired);
+        s->retired = NULL;
+        s->nretired = 0;
+        return status;
+    }
+    s->retired_scanned = 1;
+    return mrt_ok(err);
+}
+
 mrt_status mrt_model_set_for_stream(mrt_model_set *s, const uint8_t *fingerprint,
                                     const mrt_model **out, mrt_error *err) {
     if (!s || !fingerprint || !out)
@@ -530,11 +581,21 @@ mrt_status mrt_model_set_for_stream(mrt_model_set *s, const uint8_t *fingerprint
     if (!memcmp(mrt_model_fingerprint(*out), fingerprint, MRT_FINGERPRINT_BYTES)) return mrt_ok(err);
     pthread_mutex_lock(&s->lock);
     mrt_status st = scan_locked(s, err);
-    for (int i = 0; st == MRT_OK && i < s->nrates; i++) {
+    int found = 0;
+    for (int i = 0; st == MRT_OK && i < s->nrates && !found; i++) {
         if (!memcmp(mrt_model_fingerprint(s->rates[i].model->model), fingerprint,
                     MRT_FINGERPRINT_BYTES)) {
             *out = s->rates[i].model->model;
-            break;
+            found = 1;
+        }
+    }
+    /* no rate point made it: weights retired since, if they are kept */
+    if (st == MRT_OK && !found) st = scan_retired_locked(s, err);
+    for (int i = 0; st == MRT_OK && !found && i < s->nretired; i++) {
+        if (!memcmp(mrt_model_fingerprint(s->retired[i]->model), fingerprint,
+                    MRT_FINGERPRINT_BYTES)) {
+            *out = s->retired[i]->model;
+            found = 1;
         }
     }
     pthread_mutex_unlock(&s->lock);

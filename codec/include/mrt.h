@@ -288,9 +288,12 @@ mrt_status mrt_model_set_by_number(mrt_model_set *set, double number, const mrt_
 mrt_status mrt_model_set_rate(mrt_model_set *set, const char *rate, const mrt_model **out,
                               mrt_error *err);
 /* The model a bitstream was made with (its header's fingerprint,
- * mrt_info_read): the set's own or a rate point beside it; when none has
- * that fingerprint, the set's own model, so that mrt_decode then reports
- * the mismatch naming both fingerprints. */
+ * mrt_info_read): the set's own or a rate point beside it, else retired
+ * weights in the folder's retired/ (retired/mrt-*.gguf: models that were
+ * rate points once and were replaced by better ones, kept so that streams
+ * made with them still decode; they are never chosen to encode). When none
+ * has that fingerprint, the set's own model, so that mrt_decode then
+ * reports the mismatch naming both fingerprints. */
 mrt_status mrt_model_set_for_stream(mrt_model_set *set, const uint8_t *fingerprint,
                                     const mrt_model **out, mrt_error *err);
 /* Weights files loaded by model sets in this process (for tests and

@@ -124,6 +124,12 @@ check "... names the fingerprint and the count" grep -q 'foreign.mrtdb: 5 images
 check "... lists its images" grep -q '^  photos/a/coffee.jpg$' err
 check "... nothing merged, not even the good shard" [ "$before" = "$(dump out.mrtdb)" ]
 expect 0 "... merged once the model is the shard's" "$A" -q --model "$T/other.gguf" merge foreign-out.mrtdb foreign.mrtdb
+# retired weights (models/retired/, kept for decoding) count as the output's
+mkdir -p set/retired && cp model.gguf set/mrt-now.gguf && cp other.gguf set/retired/mrt-before.gguf
+expect 0 "... or once that model is retired beside the output's (decode only)" \
+  "$A" -q --model "$T/set/mrt-now.gguf" merge retired-out.mrtdb foreign.mrtdb s2.mrtdb
+check "... its 5 photos stored" [ "$(q retired-out.mrtdb "select count(*) from images where name like 'photos/a/%'")" = 5 ]
+expect 0 "... and the archive decodes every photo, old model and new (verify)" "$A" -q -f retired-out.mrtdb --model "$T/set/mrt-now.gguf" verify
 
 # --- hostile and broken shards -------------------------------------------------------
 head -c 8192 /dev/urandom >noise.mrtdb
