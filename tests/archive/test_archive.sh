@@ -9,14 +9,7 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 7
 T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-test.XXXXXX")
 trap 'for m in ro full small; do umount "$T/$m" 2>/dev/null; done; rm -rf "$T"' EXIT
 cd "$T"
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-# expect RC WHAT CMD...: runs CMD, checks its exit status
-expect() { local want=$1 what=$2; shift 2; "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" = "$want" ]; then ok "$what"; else bad "$what (exit $rc, wanted $want)"; cat "$T/err"; fi; }
-q() { sqlite3 "$@"; }
+source "$SRC/tests/archive/checks.sh"
 
 "$MRT" init-model "$T/model.gguf" --seed 1 --quiet >/dev/null 2>&1 || "$MRT" init-model "$T/model.gguf" --seed 1 \
   || { echo "cannot make a model"; exit 1; }

@@ -15,11 +15,7 @@ command -v sqlite3 >/dev/null || { echo "sqlite3 not installed: skipped"; exit 7
 T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-faults.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-q() { sqlite3 "$@"; }
+source "$SRC/tests/archive/checks.sh"
 
 "$MRT" init-model model.gguf --seed 1 --quiet >/dev/null 2>&1 || { echo "cannot make a model"; exit 1; }
 M=(--model "$T/model.gguf")

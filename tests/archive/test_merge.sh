@@ -17,13 +17,7 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/mrtarchive-merge.XXXXXX")
 trap '[ -n "${KEEP_TMP:-}" ] && echo "kept $T" || rm -rf "$T"' EXIT
 cd "$T"
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-expect() { local want=$1 what=$2; shift 2; "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" = "$want" ]; then ok "$what"; else bad "$what (exit $rc, wanted $want)"; cat "$T/err"; fi; }
-q() { sqlite3 "$@"; }
+source "$SRC/tests/archive/checks.sh"
 dump() { sqlite3 "$1" .dump | sha256sum; }
 
 # two small random models: the archive's, and another one
@@ -62,20 +56,6 @@ check "... one line naming the entry" grep -q -- '--files-from entry 2: a path o
 expect 2 "add -T, a list that is missing" "$A" -q -f t4.mrtdb "${M[@]}" add -T none.list
 expect 2 "add -T, a folder as the list" "$A" -q -f t4.mrtdb "${M[@]}" add -T photos
 
-contents() {
-  python3 - "$1" <<'EOF'
-import hashlib, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-h = lambda b: hashlib.sha256(b).hexdigest() if b is not None else '-'
-for row in db.execute(
-        "SELECT n.name, n.mtime, i.data, o.data FROM names n JOIN images i ON i.id = n.id "
-        "LEFT JOIN originals o ON o.id = i.id ORDER BY n.name"):
-    print(row[0], row[1], h(row[2]), h(row[3]))
-for name, message in db.execute("SELECT name, message FROM ingest_errors ORDER BY name"):
-    print('error', name, message)
-print('images', db.execute("SELECT count(*) FROM images").fetchone()[0])
-EOF
-}
 contents single.mrtdb >single.txt
 
 # --- the merge ---------------------------------------------------------------------

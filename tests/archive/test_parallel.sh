@@ -32,11 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$T"
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-q() { sqlite3 "$@"; }
+source "$SRC/tests/archive/checks.sh"
 
 # --- three hosts on loopback ------------------------------------------------
 # sshd refuses to start without its privilege-separation folder (made by the
@@ -111,23 +107,13 @@ ok "$nfiles files listed"
 MRT_THREADS=1 "$A" -q -f single.mrtdb add --keep-original -T list
 check "one-machine add: 1 file failed (the corrupt JPEG)" [ $? = 1 ]
 
-# what an archive holds, to compare: every name with its mtime and the
-# SHA-256 of its bitstream (and of its kept original), its ingest errors
-contents() {
-  python3 - "$1" <<'EOF'
-import hashlib, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-h = lambda b: hashlib.sha256(b).hexdigest() if b is not None else '-'
-for name, mtime, data, orig in db.execute(
-        "SELECT n.name, n.mtime, i.data, o.data FROM names n JOIN images i ON i.id = n.id "
-        "LEFT JOIN originals o ON o.id = i.id ORDER BY n.name"):
-    print(name, mtime, h(data), h(orig))
-for name, message in db.execute("SELECT name, message FROM ingest_errors ORDER BY name"):
-    print('error', name, message)
-print('images', db.execute("SELECT count(*) FROM images").fetchone()[0])
-EOF
-}
 contents single.mrtdb >single.txt
+# same_as_single ARCHIVE WHAT: ARCHIVE holds what the one-machine add made
+same_as_single() {
+  contents "$1" >"$1.txt"
+  check "$2" cmp -s single.txt "$1.txt"
+  cmp -s single.txt "$1.txt" || diff single.txt "$1.txt" | head
+}
 check "the reference holds every name" [ "$(grep -c ' [0-9a-f]\{64\} ' single.txt)" = $((nfiles - 1)) ]
 
 # --- spread over the three hosts ---------------------------------------------
@@ -139,10 +125,8 @@ mkdir remote
 rc=$?
 check "mrtarchive-parallel over 3 hosts: exit 0 (the corrupt JPEG is recorded, not a job failure)" [ $rc = 0 ]
 [ $rc = 0 ] || cat spread.out
-contents spread.mrtdb >spread.txt
-check "... the merged archive equals a one-machine add (names, mtimes, bitstreams, originals, errors)" \
-  cmp -s single.txt spread.txt
-cmp -s single.txt spread.txt || diff single.txt spread.txt | head
+same_as_single spread.mrtdb \
+  "... the merged archive equals a one-machine add (names, mtimes, bitstreams, originals, errors)"
 check "... the shards folder is removed after the merge" [ ! -e spread.mrtdb.shards ]
 check "... the hosts' job folders are cleaned up" [ -z "$(find remote -type f 2>/dev/null)" ]
 check "... the photos were sent: the jobs ran on copies (the host logs show the logins)" \
@@ -179,9 +163,7 @@ check "a shard lost after its job ended: exit 0" [ $rc = 0 ]
 check "... host 3 lost one" [ -d lost-once ]
 check "... the recipe saw it and ran the job again" \
   grep -q "1 job(s) finished but their shards did not come back" lost.out
-contents lost.mrtdb >lost.txt
-check "... the merged archive equals a one-machine add" cmp -s single.txt lost.txt
-cmp -s single.txt lost.txt || diff single.txt lost.txt | head
+same_as_single lost.mrtdb "... the merged archive equals a one-machine add"
 
 kill_tree() { local c; for c in $(pgrep -P "$1"); do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null; }
 echo kill >scenario
@@ -203,10 +185,7 @@ wait $watcher
 check "host 3 killed (sshd and its sessions, kill -9) in the middle of a job" [ -s killed ]
 check "mrtarchive-parallel with a host killed: exit 0 (the job ran again elsewhere)" [ $rc = 0 ]
 [ $rc = 0 ] || cat failover.out
-contents failover.mrtdb >failover.txt
-check "... the merged archive still equals a one-machine add, nothing stored twice" \
-  cmp -s single.txt failover.txt
-cmp -s single.txt failover.txt || diff single.txt failover.txt | head
+same_as_single failover.mrtdb "... the merged archive still equals a one-machine add, nothing stored twice"
 rm -f scenario
 
 # --- re-running changes nothing ---------------------------------------------
@@ -214,8 +193,7 @@ rm -f scenario
 "$RECIPE" --sshloginfile hosts --chunk 5 --workdir "$T/remote" --remote-mrtarchive "$A" \
   spread.mrtdb list -- --keep-original >again.out 2>&1
 check "the same list again, one host down: exit 0" [ $? = 0 ]
-contents spread.mrtdb >again.txt
-check "... the archive holds the same (an ingest error's time aside)" cmp -s single.txt again.txt
+same_as_single spread.mrtdb "... the archive holds the same (an ingest error's time aside)"
 
 # --- refusals ------------------------------------------------------------------
 printf 'photos/2020/gen-1.png\n/etc/hostname\n' >hostile.list

@@ -20,10 +20,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$T"; }
 trap cleanup EXIT
 cd "$T"
-fails=0
-ok()   { echo "ok   $*"; }
-bad()  { echo "FAIL $*"; fails=$((fails + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+source "$SRC/tests/archive/checks.sh"
 M=(--model "$SRC/models/default.gguf")
 
 # start DB: runs serve on a free port in the background; sets pid and url
