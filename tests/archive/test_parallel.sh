@@ -195,6 +195,13 @@ rm -f scenario
 check "the same list again, one host down: exit 0" [ $? = 0 ]
 same_as_single spread.mrtdb "... the archive holds the same (an ingest error's time aside)"
 
+# --- a shared file system: nothing transferred ----------------------------------
+# (these hosts are this machine: they see the files at the same paths)
+"$RECIPE" --sshloginfile hosts --shared --chunk 4 --remote-mrtarchive "$A" \
+  shared.mrtdb list -- --keep-original >shared.out 2>&1
+check "--shared (the hosts read the files in place): exit 0" [ $? = 0 ]
+same_as_single shared.mrtdb "... the merged archive equals a one-machine add"
+
 # --- refusals ------------------------------------------------------------------
 printf 'photos/2020/gen-1.png\n/etc/hostname\n' >hostile.list
 "$RECIPE" --sshloginfile hosts --remote-mrtarchive "$A" x.mrtdb hostile.list >hostile.out 2>&1
