@@ -14,10 +14,10 @@
  *   - kept originals and recorded ingest errors come along (an error only
  *     for a name OUT does not store, and only if newer than OUT's own);
  *   - bitstreams are copied as they are, never re-encoded. Each must be
- *     readable (its header agreeing with its row) and made with a model of
- *     this mrtarchive's model set, the one that decodes OUT: a shard with
- *     images of any other model is refused, its images listed, before
- *     anything is written.
+ *     readable (its header agreeing with its row) and made with a model
+ *     that decodes OUT (its model set's own, a rate point, or retired
+ *     weights kept for decoding): a shard with images of any other model is
+ *     refused, its images listed, before anything is written.
  * The whole merge is one transaction of OUT: interrupted at any point (a
  * kill -9 included), OUT holds none of it or all of it. Shards are opened
  * read-only, each as its own connection (any number of them, no ATTACH
@@ -189,7 +189,7 @@ static int decodable(const char *hex) {
 }
 
 /* Refuses a shard holding images of a model OUT's models do not include,
- * listing them. 0: every model known. */
+ * listing them. 0: every model decodable. */
 static int check_models(shard *s) {
     sqlite3_stmt *st = shard_prep(s, "SELECT model, count(*) FROM images GROUP BY model");
     if (!st) return -1;
@@ -576,7 +576,7 @@ int cmd_merge(int argc, char **argv) {
     if (!archive_models()) return EXIT_FATAL;
 
     /* First every shard is checked, before OUT is touched: readable, an
-     * archive of a known version, every image of a model OUT's set has. */
+     * archive of a known version, every image of a model OUT's set decodes. */
     int nshards = argc - 1, bad = 0;
     long total = 0;
     for (int i = 0; i < nshards; i++) {
