@@ -180,5 +180,23 @@ check "... and some of the kills landed inside the merge's transaction" grep -q 
 expect 0 "... then the merge completes" "$A" -q "${M[@]}" merge crash.mrtdb big.mrtdb
 check "... with every name" [ "$(q crash.mrtdb 'select count(*) from images')" = $((base + 20000)) ]
 
+# --- kill -9 mid-backup (issue 22): DEST absent or complete, never partial ---------------
+nbig=$(q big.mrtdb 'select count(*) from images')
+bstates=""
+for i in $(seq 1 8); do
+  rm -f bk.mrtdb bk.mrtdb.tmp-*
+  "$A" -q -f big.mrtdb "${M[@]}" backup bk.mrtdb 2>/dev/null &
+  pid=$!
+  sleep "$(printf '0.%03d' $((RANDOM % 300)))"
+  kill -KILL $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  if [ ! -e bk.mrtdb ]; then bstates="$bstates none"
+  elif [ "$(q bk.mrtdb 'pragma integrity_check')" = ok ] && [ "$(q bk.mrtdb 'select count(*) from images')" = "$nbig" ]; then
+    bstates="$bstates complete"
+  else bstates="$bstates PARTIAL"; fi
+done
+echo "info kill -9 mid-backup gave:$bstates"
+check "kill -9 mid-backup: DEST absent or complete every time" bash -c "! grep -q PARTIAL <<<'$bstates'"
+
 echo "$fails failed"
 [ $fails = 0 ]
