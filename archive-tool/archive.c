@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -422,6 +423,42 @@ mrt_model_set *archive_models(void) {
         msg("no model: model from %s: %s", source, err.message);
     mrt_free(found);
     return models;
+}
+
+const mrt_model *model_for_hex(mrt_model_set *set, const char *hex) {
+    uint8_t fp[MRT_FINGERPRINT_BYTES];
+    if (!set || !hex || strlen(hex) != 2 * MRT_FINGERPRINT_BYTES) return NULL;
+    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return NULL;
+        fp[i] = (uint8_t)v;
+    }
+    const mrt_model *m;
+    mrt_error err;
+    if (mrt_model_set_for_stream(set, fp, &m, &err) != MRT_OK ||
+        memcmp(mrt_model_fingerprint(m), fp, MRT_FINGERPRINT_BYTES) != 0)
+        return NULL;
+    return m;
+}
+
+int row_header_check(const void *bits, size_t len, int width, int height, const char *model,
+                     int rate_id, mrt_info *hdr, char *why, size_t size) {
+    static const uint8_t nothing[1];
+    mrt_error err;
+    if (mrt_info_read(bits ? bits : nothing, bits ? len : 0, hdr, &err) != MRT_OK) {
+        snprintf(why, size, "%s", err.message);
+        return -1;
+    }
+    char hex[MRT_FINGERPRINT_HEX];
+    mrt_fingerprint_hex(hdr->fingerprint, hex);
+    if (hdr->width != width || hdr->height != height || hdr->rate_id != rate_id || !model ||
+        strcmp(hex, model) != 0) {
+        snprintf(why, size, "the row's width/height/model/rate_id disagree with the bitstream header");
+        return -1;
+    }
+    return 0;
 }
 
 void archive_models_free(void) {

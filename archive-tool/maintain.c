@@ -74,20 +74,12 @@ int cmd_verify(int argc, char **argv) {
             continue;
         }
         mrt_info hdr;
-        mrt_error err;
-        const uint8_t *bits = sqlite3_column_blob(st, 6);
-        size_t nb = (size_t)sqlite3_column_bytes(st, 6);
-        if (mrt_info_read(bits, nb, &hdr, &err) != MRT_OK) {
-            msg("%s: %s", name, err.message);
-            bad++;
-            continue;
-        }
-        char model[MRT_FINGERPRINT_HEX];
-        mrt_fingerprint_hex(hdr.fingerprint, model);
-        if (hdr.width != sqlite3_column_int(st, 2) || hdr.height != sqlite3_column_int(st, 3) ||
-            hdr.rate_id != sqlite3_column_int(st, 5) ||
-            strcmp(model, (const char *)sqlite3_column_text(st, 4)) != 0) {
-            msg("%s: the row's width/height/model/rate_id disagree with the bitstream header", name);
+        char why[sizeof ((mrt_error *)0)->message + 80];
+        if (row_header_check(sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6),
+                             sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+                             (const char *)sqlite3_column_text(st, 4), sqlite3_column_int(st, 5),
+                             &hdr, why, sizeof why) != 0) {
+            msg("%s: %s", name, why);
             bad++;
             continue;
         }

@@ -23,7 +23,6 @@
  * read-only, each as its own connection (any number of them, no ATTACH
  * limit), in defensive mode: a shard is untrusted input.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -42,7 +41,6 @@
 typedef struct shard {
     const char *path;
     sqlite3 *db;
-    int version;                             /* schema version: 1 or 2 */
     int has_sha, has_aliases, has_originals, has_errors; /* which tables it has */
     long images;
 } shard;
@@ -140,7 +138,6 @@ static int shard_open(shard *s, const char *path, const struct stat *out) {
         shard_close(s);
         return -1;
     }
-    s->version = (int)version;
     /* tables, not views of the same name: reading a table runs no SQL of the
      * shard's */
     sqlite3_stmt *st = shard_prep(s, "SELECT name FROM sqlite_schema WHERE type = 'table'");
@@ -155,7 +152,7 @@ static int shard_open(shard *s, const char *path, const struct stat *out) {
         s->has_errors |= strcmp(t, "ingest_errors") == 0;
     }
     sqlite3_finalize(st);
-    if (!has_images || (s->version == 2 && !s->has_aliases)) {
+    if (!has_images || (version == 2 && !s->has_aliases)) {
         msg("%s: not an mrt archive (no %s table)", path, has_images ? "aliases" : "images");
         shard_close(s);
         return -1;
@@ -169,24 +166,8 @@ static int shard_open(shard *s, const char *path, const struct stat *out) {
 }
 
 /* Whether OUT's model set decodes streams of the model whose fingerprint
- * is `hex` (16 hex digits): the set's own model, a rate point beside it, or
- * retired weights kept for decoding (mrt_model_set_for_stream). */
-static int decodable(const char *hex) {
-    mrt_model_set *set = archive_models();
-    uint8_t fp[MRT_FINGERPRINT_BYTES];
-    if (!set || !hex || strlen(hex) != 2 * MRT_FINGERPRINT_BYTES) return 0;
-    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)hex[2 * i]) ||
-            !isxdigit((unsigned char)hex[2 * i + 1]))
-            return 0;
-        fp[i] = (uint8_t)v;
-    }
-    const mrt_model *m;
-    mrt_error err;
-    return mrt_model_set_for_stream(set, fp, &m, &err) == MRT_OK &&
-           memcmp(mrt_model_fingerprint(m), fp, MRT_FINGERPRINT_BYTES) == 0;
-}
+ * is `hex`: its own model, a rate point beside it, or retired weights. */
+static int decodable(const char *hex) { return model_for_hex(archive_models(), hex) != NULL; }
 
 /* Refuses a shard holding images of a model OUT's models do not include,
  * listing them. 0: every model decodable. */
@@ -310,23 +291,19 @@ static int merge_image(shard *s, sqlite3_stmt *row, sqlite3_stmt *aliases, sqlit
 
     /* the row must be what add would have written */
     mrt_info hdr;
-    mrt_error err;
-    char why[sizeof err.message + 64] = "";
-    char model[MRT_FINGERPRINT_HEX] = "";
+    char why[sizeof ((mrt_error *)0)->message + 80] = "";
+    const char *model = sqlite3_column_type(row, 7) == SQLITE_TEXT
+                            ? (const char *)sqlite3_column_text(row, 7)
+                            : NULL;
     if (sqlite3_column_type(row, 1) != SQLITE_TEXT || !own || !name_is_safe(own))
         snprintf(why, sizeof why, "a name that is not a safe relative path");
     else if (sqlite3_column_type(row, 9) != SQLITE_BLOB || !bits)
         snprintf(why, sizeof why, "no bitstream");
-    else if (mrt_info_read(bits, nbits, &hdr, &err) != MRT_OK)
-        snprintf(why, sizeof why, "%s", err.message);
-    else if (mrt_fingerprint_hex(hdr.fingerprint, model), !decodable(model))
+    else if (row_header_check(bits, nbits, sqlite3_column_int(row, 5), sqlite3_column_int(row, 6),
+                              model, sqlite3_column_int(row, 8), &hdr, why, sizeof why) != 0)
+        ; /* why says it */
+    else if (!decodable(model))
         snprintf(why, sizeof why, "its bitstream names model %s, not one of the output's", model);
-    else if (hdr.width != sqlite3_column_int(row, 5) || hdr.height != sqlite3_column_int(row, 6) ||
-             hdr.rate_id != sqlite3_column_int(row, 8) ||
-             sqlite3_column_type(row, 7) != SQLITE_TEXT ||
-             strcmp(model, (const char *)sqlite3_column_text(row, 7)) != 0)
-        snprintf(why, sizeof why,
-                 "the row's width/height/model/rate_id disagree with the bitstream header");
     else if (sha && !is_sha256_hex(sha))
         snprintf(why, sizeof why, "its SHA-256 is not 64 lower-case hex digits");
     else if (!format || (strcmp(format, "png") != 0 && strcmp(format, "jpeg") != 0) ||

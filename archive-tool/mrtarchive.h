@@ -85,6 +85,16 @@ sqlite3_stmt *prep(const char *sql);
 /* A "file:" URI of `path` with `query` ("mode=ro", ...); malloc'd. */
 char *file_uri(const char *path, const char *query);
 mrt_model_set *archive_models(void);
+/* The model of `set` that decodes streams of the fingerprint `hex` (an
+ * images.model value, 16 hex digits): its own, a rate point beside it, or
+ * retired weights kept for decoding; NULL when none does, or `hex` is not
+ * a fingerprint. */
+const mrt_model *model_for_hex(mrt_model_set *set, const char *hex);
+/* A row's bitstream against the row's copies of its header (images.width,
+ * height, model, rate_id): 0 when the header reads (into *hdr) and agrees;
+ * else -1 with why in `why` (the header's error, or the disagreement). */
+int row_header_check(const void *bits, size_t len, int width, int height, const char *model,
+                     int rate_id, mrt_info *hdr, char *why, size_t size);
 int codec_threads(int encoders);
 int open_archive(int mode);
 /* The start of a command: the usage when its arguments are not right

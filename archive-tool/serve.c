@@ -481,20 +481,9 @@ static enum MHD_Result gallery(struct MHD_Connection *mc, sqlite3 *c) {
 
 /* A rate point's name for a fingerprint (hex), if a model of the set has it. */
 static void rate_point_name(const char *model_hex, char *out, size_t size) {
-    snprintf(out, size, "unknown");
-    uint8_t fp[MRT_FINGERPRINT_BYTES];
-    for (int i = 0; i < MRT_FINGERPRINT_BYTES; i++) {
-        unsigned v;
-        if (!model_hex || sscanf(model_hex + 2 * i, "%2x", &v) != 1) return;
-        fp[i] = (uint8_t)v;
-    }
-    const mrt_model *m = NULL;
-    mrt_error err;
-    if (mrt_model_set_for_stream(sv.models, fp, &m, &err) != MRT_OK ||
-        memcmp(mrt_model_fingerprint(m), fp, MRT_FINGERPRINT_BYTES) != 0)
-        return;
-    const char *name = mrt_model_set_rate_name(sv.models, m);
-    if (name) snprintf(out, size, "%s", name);
+    const mrt_model *m = model_for_hex(sv.models, model_hex);
+    const char *name = m ? mrt_model_set_rate_name(sv.models, m) : NULL;
+    snprintf(out, size, "%s", name ? name : "unknown");
 }
 
 static enum MHD_Result photo_page(struct MHD_Connection *mc, sqlite3 *c, sqlite3_int64 id) {
