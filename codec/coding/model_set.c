@@ -278,12 +278,16 @@ mrt_status mrt_model_set_open(const char *path, mrt_model_set **out, mrt_error *
     return mrt_ok(err);
 }
 
-static void forget_rates(mrt_model_set *s) {
+static void forget_retired(mrt_model_set *s) {
     for (int i = 0; i < s->nretired; i++) release(s->retired[i]);
     free(s->retired);
     s->retired = NULL;
     s->nretired = 0;
     s->retired_scanned = 0;
+}
+
+static void forget_rates(mrt_model_set *s) {
+    forget_retired(s);
     for (int i = 0; i < s->nrates; i++) {
         release(s->rates[i].model);
         free(s->rates[i].name);
@@ -309,15 +313,28 @@ void mrt_model_set_free(mrt_model_set *s) {
 const mrt_model *mrt_model_set_model(const mrt_model_set *s) { return s->model->model; }
 const char *mrt_model_set_path(const mrt_model_set *s) { return s->path; }
 
+/* The folder of the set's model ("." for a bare file name), with `sub`
+ * appended ("" or "/retired"); malloc'd, NULL if out of memory. */
+static char *model_folder(const mrt_model_set *s, const char *sub) {
+    const char *slash = strrchr(s->path, '/');
+    const char *dir = slash ? s->path : ".";
+    /* "/m.gguf" is in "/" (kept whole when nothing is appended) */
+    size_t n = slash ? (size_t)(slash - s->path) + (slash == s->path && !*sub) : 1;
+    char *out = malloc(n + strlen(sub) + 1);
+    if (out) {
+        memcpy(out, dir, n);
+        strcpy(out + n, sub);
+    }
+    return out;
+}
+
 /* Rate points: the set's own model, then every mrt-*.gguf in its folder in
  * name order, each loaded (shared) to learn its rate id and fingerprint.
  * A file that does not load is an error naming it rather than skipped, so
  * that 'high' never quietly means a lower rate. Called with s->lock held. */
 static mrt_status scan_locked(mrt_model_set *s, mrt_error *err) {
     if (s->scanned) return mrt_ok(err);
-    const char *slash = strrchr(s->path, '/');
-    char *dir = slash ? strndup(s->path, (size_t)(slash - s->path) + (slash == s->path))
-                      : strdup(".");
+    char *dir = model_folder(s, "");
     char **files = NULL;
     int nfiles = 0;
     mrt_status st;
@@ -538,12 +555,8 @@ mrt_status mrt_model_set_rate(mrt_model_set *s, const char *rate, const mrt_mode
  * it. Called with s->lock held. */
 static mrt_status scan_retired_locked(mrt_model_set *s, mrt_error *err) {
     if (s->retired_scanned) return mrt_ok(err);
-    const char *slash = strrchr(s->path, '/');
-    size_t dlen = slash ? (size_t)(slash - s->path) : 1;
-    char *dir = malloc(dlen + sizeof "/retired");
+    char *dir = model_folder(s, "/retired");
     if (!dir) return mrt_fail(err, MRT_ERR_NOMEM, "out of memory");
-    memcpy(dir, slash ? s->path : ".", dlen);
-    memcpy(dir + dlen, "/retired", sizeof "/retired");
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         free(dir);
@@ -563,10 +576,7 @@ static mrt_status scan_retired_locked(mrt_model_set *s, mrt_error *err) {
     }
     mrt_rate_point_files_free(files, nfiles);
     if (status != MRT_OK) {
-        for (int i = 0; i < s->nretired; i++) release(s->retired[i]);
-        free(s->retired);
-        s->retired = NULL;
-        s->nretired = 0;
+        forget_retired(s);
         return status;
     }
     s->retired_scanned = 1;
