@@ -10,48 +10,12 @@ out; a pattern repeating with the grid does not. Printed: the RMS of the
 phase means (grey levels) and the RMS of the whole high-pass, for a decoded
 photo beside its original (models/README.md, "The grid texture").
 
-Plain Python (zlib only): 8-bit RGB or RGBA PNGs, as `mrt decode` writes."""
-import struct
+Plain Python (scripts/pngread.py): 8-bit RGB or RGBA PNGs, as `mrt decode` writes."""
+import os
 import sys
-import zlib
 
-
-def read_png(path):
-    data = open(path, 'rb').read()
-    if data[:8] != b'\x89PNG\r\n\x1a\n':
-        sys.exit(f'{path}: not a PNG')
-    pos, idat, width = 8, b'', 0
-    while pos + 8 <= len(data):
-        n = struct.unpack('>I', data[pos:pos + 4])[0]
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        if kind == b'IHDR':
-            width, height, depth, colour = struct.unpack('>IIBB', body[:10])
-            if depth != 8 or colour not in (2, 6):
-                sys.exit(f'{path}: only 8-bit RGB or RGBA PNGs')
-        elif kind == b'IDAT':
-            idat += body
-        pos += 12 + n
-    bpp = 3 if colour == 2 else 4
-    raw, stride = zlib.decompress(idat), width * bpp
-    rows, prev, p = [], bytearray(stride), 0
-    for _ in range(height):
-        kind, line = raw[p], bytearray(raw[p + 1:p + 1 + stride])
-        p += 1 + stride
-        for x in range(stride):
-            a = line[x - bpp] if x >= bpp else 0
-            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
-            if kind == 1:
-                line[x] = (line[x] + a) & 255
-            elif kind == 2:
-                line[x] = (line[x] + b) & 255
-            elif kind == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif kind == 4:
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(line)
-        prev = line
-    return width, height, bpp, rows
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pngread import read_png  # noqa: E402 (scripts/pngread.py)
 
 
 def main():
@@ -59,10 +23,10 @@ def main():
         sys.exit(__doc__)
     path = sys.argv[1]
     x0, y0, w, h = (int(v) for v in sys.argv[2:6])
-    width, height, bpp, rows = read_png(path)
+    width, height, channels, rows = read_png(path)
     if x0 < 0 or y0 < 0 or w < 24 or h < 24 or x0 + w > width or y0 + h > height:
         sys.exit(f'{path}: the region must lie inside the {width}x{height} image, at least 24x24')
-    grey = [[sum(rows[y0 + y][(x0 + x) * bpp + c] for c in range(3)) / 3 for x in range(w)]
+    grey = [[sum(rows[y0 + y][(x0 + x) * channels + c] for c in range(3)) / 3 for x in range(w)]
             for y in range(h)]
     r = 4  # the 9x9 mean
     high = {}
