@@ -974,11 +974,13 @@ static void add_argument(const char *path, int as_given) {
     }
     size_t l = strlen(copy);
     while (l > 1 && copy[l - 1] == '/') copy[--l] = 0;
-    const char *base = as_given ? copy : strrchr(copy, '/');
-    base = as_given ? base : base ? base + 1 : copy;
-    if (!as_given &&
-        (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 || !*base))
-        base = "";
+    const char *base = copy;
+    if (!as_given) {
+        const char *slash = strrchr(copy, '/');
+        if (slash) base = slash + 1;
+        if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || strcmp(base, "/") == 0 || !*base)
+            base = "";
+    }
     add_tree(path, base);
     free(copy);
 }
