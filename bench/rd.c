@@ -303,7 +303,11 @@ static outcome code_budget(mrt_model **rate_models, int n, const mrt_image *ref,
         int model = r;
         double t0 = now();
         if (full_size_only) {
-            if (mrt_encode_with(rate_models[r], ref, &eo, &bits, &len, &err) != MRT_OK)
+            /* the full size even for a rate point with a working scale */
+            mrt_encode_options full = eo;
+            full.working_width = ref->width;
+            full.working_height = ref->height;
+            if (mrt_encode_with(rate_models[r], ref, &full, &bits, &len, &err) != MRT_OK)
                 die("encode: %s", err.message);
             ch.working_width = ref->width;
             if ((long)len > budget) {
@@ -610,8 +614,10 @@ int main(int argc, char **argv) {
                 die("%s: decode: %s", images[i], err.message);
             double t2 = now();
             mrt_free(bits);
-            outcome o = {1, (long)len, len * 8.0 / pixels, 0, 0, t1 - t0, t2 - t1, 1,
-                         mrt_model_rate_id(models[p])};
+            int ww, wh; /* a rate point with a working scale codes a smaller copy */
+            mrt_working_size(models[p], ref.width, ref.height, &ww, &wh);
+            outcome o = {1, (long)len, len * 8.0 / pixels, 0, 0, t1 - t0, t2 - t1,
+                         (double)ref.width / ww, mrt_model_rate_id(models[p])};
             measure(&ref, &dec, threads, &o.psnr, &o.msssim);
             mrt_image_free(&dec);
             res[0][p][i] = (result){(long)len, o, o};

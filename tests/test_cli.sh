@@ -139,9 +139,29 @@ rm -f "${model%.gguf}.thumbs.gguf"
 expect 2 "needs --model M and --data DIR" "$mrt" fit-thumbnails --model "$model"
 expect 2 "needs --model M and --data DIR" "$mrt" fit-thumbnails --model "$model" --data "$samples" --images 0
 expect 2 "fit-thumbnails takes no operands" "$mrt" fit-thumbnails --model "$model" --data "$samples" extra
+# derive-rate-point: a rate point of the model's weights at a working scale,
+# with its own rate id; it codes the shrunk copy --scale codes, to the same
+# picture, and decodes to the full size; its errors
+expect 0 "rate id 5, .* at working scale 0.5" "$mrt" derive-rate-point "$model" \
+  "$work/derived.gguf" --scale 1/2 --rate-id 5
+expect 0 "600x400 coded at 300x200" "$mrt" encode "$samples/coffee.jpg" "$work/derived.mrt" \
+  --model "$work/derived.gguf"
+"$mrt" info "$work/derived.mrt" | grep -q '"working_width": 300, "working_height": 200, .*"rate_id": 5' &&
+  ok || bad "info of a derived rate point's stream: $("$mrt" info "$work/derived.mrt")"
+expect 0 "" "$mrt" decode "$work/derived.mrt" "$work/derived.png" --model "$work/derived.gguf" --quiet
+cmp -s "$work/derived.png" "$work/half.png" && ok ||
+  bad "a derived rate point at 1/2 decodes to another picture than --scale 1/2"
+expect 2 "needs --scale S and --rate-id R" "$mrt" derive-rate-point "$model" "$work/d.gguf" --scale 1/2
+expect 2 "needs --scale S and --rate-id R" "$mrt" derive-rate-point "$model" "$work/d.gguf" --rate-id 1
+expect 2 "usage" "$mrt" derive-rate-point "$model" "$work/d.gguf" --scale 2 --rate-id 1
+expect 2 "usage" "$mrt" derive-rate-point "$model" "$work/d.gguf" --scale 1/2 --rate-id 256
+expect 1 "working scale 0.01 is outside" "$mrt" derive-rate-point "$model" "$work/d.gguf" \
+  --scale 0.01 --rate-id 1
+expect 1 "missing.gguf" "$mrt" derive-rate-point "$work/missing.gguf" "$work/d.gguf" --scale 1/2 --rate-id 1
+[[ -e $work/d.gguf ]] && bad "a refused derive-rate-point left a file" || ok
 expect 2 "decode --scale takes 1, 1/2, 1/4 or 1/8" "$mrt" decode a b --scale 1/3
 expect 2 "decode --scale takes 1, 1/2, 1/4 or 1/8" "$mrt" decode a b --scale 0.3
-expect 2 "an option of encode and decode" "$mrt" info a --scale 1/2
+expect 2 "an option of encode, decode and derive-rate-point" "$mrt" info a --scale 1/2
 expect 2 "rate points of encode --bytes" "$mrt" encode a b --model x --model y
 for w in -1 10001 nan inf 16x ""; do
   expect 2 "usage" "$mrt" encode a b --refine 2 --refine-mse-weight "$w"
@@ -174,6 +194,18 @@ if [[ -f $default_model ]]; then
   "$mrt" info "$work/id1.mrt" | grep -q '"rate_id": 1' && ok || bad "--rate 1: not rate id 1"
   expect 1 "no rate point named 'bogus'; rate points beside .*'0.005' \\(rate id 0\\)" \
     "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt" --rate bogus
+  # the shipped 0.005 and 0.01 points are the 0.02 weights at 1/2 and 0.7071
+  # (models/README.md, "Rate points from one model"): written again from
+  # mrt-0.02.gguf they are the same files, byte for byte
+  for point in 0.005:0:1/2 0.01:1:0.7071; do
+    IFS=: read -r name id scale <<<"$point"
+    "$mrt" derive-rate-point "$samples/../models/mrt-0.02.gguf" "$work/again.gguf" \
+      --scale "$scale" --rate-id "$id" --quiet
+    cmp -s "$work/again.gguf" "$samples/../models/mrt-$name.gguf" && ok ||
+      bad "models/mrt-$name.gguf is not mrt-0.02.gguf's weights at $scale: write it again (models/README.md)"
+  done
+  "$mrt" info "$work/low.mrt" | grep -q '"version": 2, "width": 600, "height": 400, "working_width": 300, "working_height": 200' &&
+    ok || bad "--rate low did not code coffee.jpg at 300x200: $("$mrt" info "$work/low.mrt")"
 else
   expect 1 "no model" "$mrt" encode "$samples/coffee.jpg" "$work/x.mrt"
 fi

@@ -180,6 +180,84 @@ static void test_budget(const mrt_model *m, const mrt_model *other) {
     mrt_image_free(&img);
 }
 
+/* A rate point made of other weights (mrt_rate_point_write): its own file,
+ * fingerprint and rate id over the same weights; it codes at its working
+ * scale with no options, to the same picture as those weights given that
+ * working size; mrt_encode and mrt_encode_with agree; the budget search
+ * tries the weights once, through the model of working scale 1. */
+static void test_derived_rate_point(const mrt_model *m) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/derived.gguf", dir);
+    mrt_error err = {0};
+    CHECK(mrt_rate_point_write(model_path, 3, 0.5, path, &err) == MRT_OK, "write: %s",
+          err.message);
+    mrt_model *d = NULL;
+    CHECK(mrt_model_load(path, &d, &err) == MRT_OK, "load: %s", err.message);
+    if (!d) return;
+    CHECK(mrt_model_rate_id(d) == 3 && mrt_model_working_scale(d) == 0.5 &&
+              mrt_model_working_scale(m) == 1.0 &&
+              memcmp(mrt_model_fingerprint(d), mrt_model_fingerprint(m), 32) != 0 &&
+              mrt_model_same_weights(d, m),
+          "derived: rate id %d, scale %g", mrt_model_rate_id(d), mrt_model_working_scale(d));
+    int w = 201, h = 130, ww = 0, wh = 0;
+    mrt_working_size(d, w, h, &ww, &wh);
+    CHECK(ww == 101 && wh == 65, "working size %dx%d, want 101x65", ww, wh);
+    mrt_working_size(m, w, h, &ww, &wh);
+    CHECK(ww == w && wh == h, "a trained model's working size %dx%d", ww, wh);
+    mrt_working_size(d, 1, 1, &ww, &wh);
+    CHECK(ww == 1 && wh == 1, "a 1x1 image at scale 1/2: %dx%d", ww, wh);
+    mrt_image img = tu_make_photo(w, h, 21);
+    uint8_t *bits = NULL, *bits2 = NULL, *ref = NULL;
+    size_t len = 0, len2 = 0, ref_len = 0;
+    mrt_encode_options given = {.threads = 1, .working_width = 101, .working_height = 65};
+    CHECK(mrt_encode(d, &img, 1, &bits, &len, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_encode_with(d, &img, NULL, &bits2, &len2, &err) == MRT_OK, "%s", err.message);
+    CHECK(mrt_encode_with(m, &img, &given, &ref, &ref_len, &err) == MRT_OK, "%s", err.message);
+    mrt_info info = {0};
+    CHECK(bits && mrt_info_read(bits, len, &info, &err) == MRT_OK && info.version == 2 &&
+              info.working_width == 101 && info.working_height == 65 && info.rate_id == 3 &&
+              memcmp(info.fingerprint, mrt_model_fingerprint(d), MRT_FINGERPRINT_BYTES) == 0,
+          "derived stream: version %d at %dx%d, rate id %d", info.version, info.working_width,
+          info.working_height, info.rate_id);
+    CHECK(bits && bits2 && len == len2 && !memcmp(bits, bits2, len),
+          "mrt_encode and mrt_encode_with differ for a derived rate point");
+    mrt_image a = {0}, b = {0};
+    CHECK(bits && mrt_decode(d, bits, len, 1, &a, &err) == MRT_OK, "%s", err.message);
+    CHECK(ref && mrt_decode(m, ref, ref_len, 1, &b, &err) == MRT_OK, "%s", err.message);
+    CHECK(a.rgb && b.rgb && a.width == w && a.height == h && len == ref_len &&
+              !memcmp(a.rgb, b.rgb, (size_t)w * h * 3),
+          "a derived rate point does not code what its weights code at its working size");
+    mrt_image_free(&a), mrt_image_free(&b);
+    CHECK(mrt_decode(m, bits, len, 1, &b, &err) == MRT_ERR_MODEL_MISMATCH,
+          "the weights' own model decoded the derived rate point's stream");
+    mrt_image_free(&b);
+    /* the budget search: the same weights once, through m wherever it is */
+    const mrt_model *both[2] = {d, m}, *alone[1] = {d};
+    mrt_budget_choice ch;
+    uint8_t *bb = NULL;
+    size_t blen = 0;
+    CHECK(mrt_encode_budget(both, 2, &img, len, NULL, &bb, &blen, &ch, &err) == MRT_OK &&
+              ch.model == 1,
+          "budget over a derived rate point and its weights chose %d: %s", ch.model, err.message);
+    mrt_free(bb), bb = NULL;
+    CHECK(mrt_encode_budget(alone, 1, &img, len, NULL, &bb, &blen, &ch, &err) == MRT_OK &&
+              ch.model == 0 && blen <= len,
+          "budget over a derived rate point alone: %s", err.message);
+    mrt_free(bb);
+    /* refused: a scale outside [1/16, 1], a rate id outside 0..255, no weights */
+    CHECK(mrt_rate_point_write(model_path, 3, 0.06, path, &err) == MRT_ERR_ARGUMENT &&
+              mrt_rate_point_write(model_path, 3, 1.01, path, &err) == MRT_ERR_ARGUMENT &&
+              mrt_rate_point_write(model_path, 3, NAN, path, &err) == MRT_ERR_ARGUMENT &&
+              mrt_rate_point_write(model_path, 256, 0.5, path, &err) == MRT_ERR_ARGUMENT,
+          "a bad scale or rate id was not refused");
+    CHECK(mrt_rate_point_write("/nonexistent/w.gguf", 3, 0.5, path, &err) == MRT_ERR_MODEL &&
+              strstr(err.message, "/nonexistent/w.gguf"),
+          "missing weights: %s", err.message);
+    mrt_free(bits), mrt_free(bits2), mrt_free(ref);
+    mrt_image_free(&img);
+    mrt_model_free(d);
+}
+
 /* Above a megapixel the candidates are ranked at about a megapixel: the
  * choice says at what size, and its scores are those of the decoded
  * working picture upscaled to that size against the original resized to
@@ -432,6 +510,29 @@ static void test_mismatch(const mrt_model *m, const mrt_model *other) {
     mrt_image_free(&img);
 }
 
+/* Writes each of `bad` into the float metadata `key` of the model file at
+ * `path` in turn: every one must be refused on load, naming the key. */
+static void check_bad_float_key(const char *path, const char *key, const float *bad, int nbad) {
+    mrt_error err = {0};
+    size_t len = 0, klen = strlen(key);
+    uint8_t *file = NULL;
+    CHECK(mrt_read_file(path, 1u << 30, &file, &len, &err) == MRT_OK, "read: %s", err.message);
+    size_t at = 0;
+    while (file && at + klen + 8 < len && memcmp(file + at, key, klen)) at++;
+    CHECK(file && at + klen + 8 < len, "%s not in the saved file", key);
+    for (int i = 0; file && at + klen + 8 < len && i < nbad; i++) {
+        /* the key, then its type (uint32), then the float */
+        memcpy(file + at + klen + 4, &bad[i], 4);
+        CHECK(mrt_write_file_atomic(path, file, len, &err) == MRT_OK, "write: %s", err.message);
+        mrt_model *m = NULL;
+        mrt_status st = mrt_model_load(path, &m, &err);
+        CHECK(st == MRT_ERR_MODEL && strstr(err.message, key) && strstr(err.message, "is outside"),
+              "%s %g: %s", key, (double)bad[i], err.message);
+        mrt_model_free(m);
+    }
+    mrt_free(file);
+}
+
 /* Rewrites the model file with one tensor dropped or reshaped. */
 static void test_bad_models(void) {
     mrt_config cfg = mrt_config_xs();
@@ -444,7 +545,7 @@ static void test_bad_models(void) {
     /* a context weight beyond the documented bound */
     int32_t saved = w.ctx[0][0].w1[0];
     w.ctx[0][0].w1[0] = (1 << 24) + 1;
-    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, path, &err) == MRT_OK, "save: %s", err.message);
+    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, 1.0f, path, &err) == MRT_OK, "save: %s", err.message);
     mrt_model *m = NULL;
     mrt_status st = mrt_model_load(path, &m, &err);
     CHECK(st == MRT_ERR_MODEL && strstr(err.message, "ctx.0.0.fc1.weight"),
@@ -453,7 +554,7 @@ static void test_bad_models(void) {
     w.ctx[0][0].w1[0] = saved;
     /* a non-finite float weight */
     w.embed_w[5] = NAN;
-    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, path, &err) == MRT_OK, "save: %s", err.message);
+    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, 1.0f, path, &err) == MRT_OK, "save: %s", err.message);
     st = mrt_model_load(path, &m, &err);
     CHECK(st == MRT_ERR_MODEL && strstr(err.message, "enc.embed.weight"),
           "NaN weight: %s", err.message);
@@ -461,32 +562,26 @@ static void test_bad_models(void) {
     w.embed_w[5] = 0;
     /* the training loss's MSE weight (refinement's objective): kept when
      * sane; a file holding a negative, absurd or NaN one is refused */
-    CHECK(mrt_model_save(&cfg, &w, 0, 16.0f, path, &err) == MRT_OK, "save: %s", err.message);
+    CHECK(mrt_model_save(&cfg, &w, 0, 16.0f, 1.0f, path, &err) == MRT_OK, "save: %s", err.message);
     st = mrt_model_load(path, &m, &err);
     CHECK(st == MRT_OK, "a model with mrt.train.mse_weight 16: %s", err.message);
     mrt_model_free(m);
     m = NULL;
-    size_t len = 0;
-    uint8_t *file = NULL;
-    CHECK(mrt_read_file(path, 1u << 30, &file, &len, &err) == MRT_OK, "read: %s", err.message);
-    const char key[] = "mrt.train.mse_weight";
-    size_t at = 0;
-    while (file && at + sizeof key + 8 < len && memcmp(file + at, key, sizeof key - 1)) at++;
-    CHECK(file && at + sizeof key + 8 < len, "mrt.train.mse_weight not in the saved file");
     const float bad_weights[] = {-1.0f, 1e5f, NAN};
-    for (int i = 0; file && at + sizeof key + 8 < len && i < 3; i++) {
-        /* the key, then its type (uint32), then the float */
-        memcpy(file + at + sizeof key - 1 + 4, &bad_weights[i], 4);
-        CHECK(mrt_write_file_atomic(path, file, len, &err) == MRT_OK, "write: %s", err.message);
-        st = mrt_model_load(path, &m, &err);
-        CHECK(st == MRT_ERR_MODEL && strstr(err.message, "mrt.train.mse_weight") &&
-                  strstr(err.message, "is outside"),
-              "mse weight %g: %s", (double)bad_weights[i], err.message);
-        mrt_model_free(m);
-        m = NULL;
-    }
-    mrt_free(file);
-    CHECK(mrt_model_save(&cfg, &w, 0, -1.0f, path, &err) == MRT_ERR_ARGUMENT,
+    check_bad_float_key(path, "mrt.train.mse_weight", bad_weights, 3);
+    /* a rate point's working scale (mrt_rate_point_write): kept when in
+     * [1/16, 1], refused below, above or NaN, saved or loaded */
+    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, 0.5f, path, &err) == MRT_OK, "save: %s", err.message);
+    st = mrt_model_load(path, &m, &err);
+    CHECK(st == MRT_OK && mrt_model_working_scale(m) == 0.5,
+          "a model with mrt.working_scale 0.5: %s", err.message);
+    mrt_model_free(m);
+    m = NULL;
+    const float bad_scales[] = {0.01f, 1.5f, NAN};
+    check_bad_float_key(path, "mrt.working_scale", bad_scales, 3);
+    CHECK(mrt_model_save(&cfg, &w, 0, 0.0f, 0.05f, path, &err) == MRT_ERR_ARGUMENT,
+          "saving a working scale of 0.05 was not refused");
+    CHECK(mrt_model_save(&cfg, &w, 0, -1.0f, 1.0f, path, &err) == MRT_ERR_ARGUMENT,
           "saving a negative MSE weight was not refused");
     free(storage);
     /* missing file, not a model */
@@ -638,6 +733,7 @@ int main(void) {
     test_shared_model(m);
     test_mismatch(m, other);
     test_budget(m, other);
+    test_derived_rate_point(m);
     test_budget_compared_size(m);
     test_cut_groups();
     test_model_set(m);

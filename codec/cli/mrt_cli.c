@@ -8,6 +8,8 @@
  *                                     [--quiet]
  *   mrt info IN.mrt                   JSON on stdout
  *   mrt init-model OUT.gguf [--seed S] [--rate-id R]   seeded random weights
+ *   mrt derive-rate-point WEIGHTS.gguf OUT.gguf --scale S --rate-id R
+ *                                     a rate point made of existing weights
  *
  * Statistics go to stderr (like cwebp/avifenc); exit status 0 on success,
  * 1 with a one-line reason on any error, 2 on a usage error.
@@ -37,6 +39,9 @@ static const char *usage_text =
     "       mrt eval DIR [--model M] [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
     "                 rate-distortion JSON\n"
     "       mrt init-model OUT.gguf [--seed S] [--rate-id R]\n"
+    "       mrt derive-rate-point WEIGHTS.gguf OUT.gguf --scale S --rate-id R\n"
+    "                 (a rate point that codes a copy shrunk by S with WEIGHTS's weights:\n"
+    "                 models/README.md, \"Rate points from one model\")\n"
     "       mrt fit-thumbnails --model M --data DIR [--data DIR ...] [--images N]\n"
     "                 [--crop S] [--seed S] [--ridge R] [--level 0|1|2] [--radius 1|2|3]\n"
     "                 [--out HEADS.gguf] [--threads N]\n"
@@ -137,6 +142,7 @@ typedef struct {
     int quiet;
     unsigned long long seed;
     int rate_id;
+    int rate_id_given;
     const char *args[2];
     int nargs;
 } options;
@@ -174,7 +180,7 @@ enum {
     OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
     OPT_BITS, OPT_WARMUP, OPT_IMAGES, OPT_RIDGE, OPT_LEVEL, OPT_RADIUS,
 };
-#define FOR_CODEC 1 /* encode, decode, info, eval, init-model */
+#define FOR_CODEC 1 /* encode, decode, info, eval, init-model, derive-rate-point */
 #define FOR_TRAIN 2
 #define FOR_FIT 4   /* fit-thumbnails */
 
@@ -311,6 +317,7 @@ static int parse(int argc, char **argv, options *o) {
         case OPT_RATE_ID:
             if (int_value("--rate-id", val, 0, 255, &v)) return -1;
             o->rate_id = (int)v;
+            o->rate_id_given = 1;
             break;
         case OPT_QUIET: o->quiet = 1; break;
         }
@@ -412,9 +419,12 @@ static int cmd_encode(const options *o) {
             if (eo.working_width < 1) eo.working_width = 1;
             if (eo.working_height < 1) eo.working_height = 1;
         }
+        if (!eo.working_width)
+            mrt_working_size(chosen, img.width, img.height, &eo.working_width,
+                             &eo.working_height);
         st = mrt_encode_with(chosen, &img, &eo, &bits, &len, &err);
-        choice.working_width = eo.working_width ? eo.working_width : img.width;
-        choice.working_height = eo.working_height ? eo.working_height : img.height;
+        choice.working_width = eo.working_width;
+        choice.working_height = eo.working_height;
     }
     if (st != MRT_OK) {
         fail("encoding", &err);
@@ -619,6 +629,19 @@ static int cmd_eval(const options *o) {
     return rc;
 }
 
+/* `mrt derive-rate-point`: a rate point made of existing weights. */
+static int cmd_derive_rate_point(const options *o) {
+    mrt_error err = {0};
+    if (!(o->scale > 0.0) || !o->rate_id_given)
+        return usage("derive-rate-point needs --scale S and --rate-id R");
+    if (mrt_rate_point_write(o->args[0], o->rate_id, o->scale, o->args[1], &err) != MRT_OK)
+        return fail("writing the rate point", &err);
+    if (!o->quiet)
+        fprintf(stderr, "%s: rate id %d, %s's weights at working scale %g\n", o->args[1],
+                o->rate_id, o->args[0], o->scale);
+    return 0;
+}
+
 static int cmd_init_model(const options *o) {
     mrt_error err = {0};
     if (mrt_model_write_random(o->args[0], o->seed, o->rate_id, &err) != MRT_OK)
@@ -809,8 +832,9 @@ static int run(int argc, char **argv) {
     if (o.refine_mse_weight_given && !o.refine)
         return usage("--refine-mse-weight weighs refinement's objective: it needs --refine");
     if (o.bytes && strcmp(cmd, "encode") != 0) return usage("--bytes is an option of encode");
-    if (o.scale > 0.0 && strcmp(cmd, "encode") != 0 && strcmp(cmd, "decode") != 0)
-        return usage("--scale is an option of encode and decode");
+    if (o.scale > 0.0 && strcmp(cmd, "encode") != 0 && strcmp(cmd, "decode") != 0 &&
+        strcmp(cmd, "derive-rate-point") != 0)
+        return usage("--scale is an option of encode, decode and derive-rate-point");
     if (o.scale > 0.0 && !strcmp(cmd, "decode") && decode_scale(o.scale) == 0)
         return usage("decode --scale takes 1, 1/2, 1/4 or 1/8");
     if (o.scale > 0.0 && o.bytes)
@@ -822,5 +846,6 @@ static int run(int argc, char **argv) {
     if (!strcmp(cmd, "info") && o.nargs == 1) return cmd_info(&o);
     if (!strcmp(cmd, "eval") && o.nargs == 1) return cmd_eval(&o);
     if (!strcmp(cmd, "init-model") && o.nargs == 1) return cmd_init_model(&o);
+    if (!strcmp(cmd, "derive-rate-point") && o.nargs == 2) return cmd_derive_rate_point(&o);
     return usage("unknown command or wrong number of arguments");
 }

@@ -306,6 +306,22 @@ static int better(const candidate *a, const candidate *b) {
     return a->msssim > b->msssim || (a->msssim == b->msssim && a->psnr > b->psnr);
 }
 
+/* Whether models[i]'s weights are tried through another of the models: a
+ * rate point made of other weights (mrt_rate_point_write) codes what they
+ * code at any working size, so the search tries each set of weights once,
+ * through the model trained for them (working scale 1) when it is there,
+ * else the first. */
+static bool tried_elsewhere(const mrt_model *const *models, int nmodels, int i) {
+    bool i_native = mrt_model_working_scale(models[i]) >= 1.0;
+    for (int j = 0; j < nmodels; j++) {
+        if (j == i) continue;
+        bool j_native = mrt_model_working_scale(models[j]) >= 1.0;
+        if ((j_native && !i_native) || (j_native == i_native && j < i))
+            if (mrt_model_same_weights(models[i], models[j])) return true;
+    }
+    return false;
+}
+
 mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const mrt_image *img,
                              size_t max_bytes, const mrt_encode_options *options,
                              uint8_t **out, size_t *out_len, mrt_budget_choice *choice,
@@ -328,6 +344,7 @@ mrt_status mrt_encode_budget(const mrt_model *const *models, int nmodels, const 
     int found = 0;
     compare_size cmp = {0}, close = {0};
     for (int i = 0; i < nmodels; i++) {
+        if (tried_elsewhere(models, nmodels, i)) continue;
         if ((st = largest_fit(models[i], img, max_bytes, &base, &cand[i], &smallest, err)))
             goto done;
         found += cand[i].found;

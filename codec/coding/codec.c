@@ -78,6 +78,41 @@ const char *mrt_model_path(const mrt_model *m) { return m->file.path; }
 const mrt_config *mrt_model_config(const mrt_model *m) { return &m->file.cfg; }
 const mrt_weights *mrt_model_weights(const mrt_model *m) { return &m->file.w; }
 float mrt_model_mse_weight(const mrt_model *m) { return m->file.mse_weight; }
+double mrt_model_working_scale(const mrt_model *m) { return m->file.working_scale; }
+
+void mrt_working_size(const mrt_model *m, int width, int height, int *ww, int *wh) {
+    double s = m->file.working_scale;
+    *ww = width;
+    *wh = height;
+    if (s >= 1.0) return;
+    *ww = (int)lround(width * s);
+    *wh = (int)lround(height * s);
+    if (*ww < 1) *ww = 1;
+    if (*wh < 1) *wh = 1;
+}
+
+bool mrt_model_same_weights(const mrt_model *a, const mrt_model *b) {
+    return a == b || mrt_model_file_same_weights(&a->file, &b->file);
+}
+
+mrt_status mrt_rate_point_write(const char *weights_path, int rate_id, double working_scale,
+                                const char *out_path, mrt_error *err) {
+    if (!weights_path || !out_path)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "mrt_rate_point_write: NULL path");
+    if (rate_id < 0 || rate_id > 255)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "rate id %d is outside 0..255", rate_id);
+    /* checked in double: a scale that only rounds into range as a float is
+     * still refused */
+    if (!(working_scale >= MRT_MIN_WORKING_SCALE && working_scale <= 1.0))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "working scale %g is outside [%g, 1]",
+                        working_scale, (double)MRT_MIN_WORKING_SCALE);
+    mrt_model_file f;
+    mrt_status st = mrt_model_file_open(weights_path, &f, err);
+    if (st != MRT_OK) return st;
+    st = mrt_model_save(&f.cfg, &f.w, rate_id, f.mse_weight, (float)working_scale, out_path, err);
+    mrt_model_file_close(&f);
+    return st == MRT_OK ? mrt_ok(err) : st;
+}
 const mrt_thumb_heads *mrt_model_thumb_heads(const mrt_model *m) { return &m->thumbs; }
 
 /* --------------------------------------------------------------- encode */
@@ -215,7 +250,8 @@ mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int thre
 
 mrt_status mrt_encode(const mrt_model *m, const mrt_image *img, int threads, uint8_t **out,
                       size_t *out_len, mrt_error *err) {
-    return encode(m, img, NULL, threads, NULL, NULL, out, out_len, NULL, err);
+    mrt_encode_options o = {.threads = threads};
+    return mrt_encode_with(m, img, &o, out, out_len, err);
 }
 
 mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
@@ -234,9 +270,10 @@ mrt_status mrt_encode_with(const mrt_model *m, const mrt_image *img,
     const mrt_refine_options *r = options->refine_steps != 0 ? &refine : NULL;
     int ww = options->working_width, wh = options->working_height;
     mrt_status st;
-    if (ww == 0 && wh == 0) return encode(m, img, NULL, options->threads, r, NULL, out, out_len,
-                                          NULL, err);
+    if (ww == 0 && wh == 0 && (!m || m->file.working_scale >= 1.0f))
+        return encode(m, img, NULL, options->threads, r, NULL, out, out_len, NULL, err);
     if (!image_ok(img, err, &st)) return st;
+    if (ww == 0 && wh == 0) mrt_working_size(m, img->width, img->height, &ww, &wh);
     if (ww < 1 || wh < 1 || ww > img->width || wh > img->height)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "working size %dx%d is not within the image's "
                         "%dx%d", ww, wh, img->width, img->height);

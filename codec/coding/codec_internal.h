@@ -120,5 +120,9 @@ const mrt_config *mrt_model_config(const mrt_model *m);
 const mrt_weights *mrt_model_weights(const mrt_model *m);
 /* mrt.train.mse_weight: 0 for a model trained without --mse-weight */
 float mrt_model_mse_weight(const mrt_model *m);
+/* Whether two models hold the same configuration and weights (a rate point
+ * made by mrt_rate_point_write and the weights it was made from do), so
+ * that the budget search tries such weights once. */
+bool mrt_model_same_weights(const mrt_model *a, const mrt_model *b);
 
 #endif /* MRT_CODEC_INTERNAL_H */

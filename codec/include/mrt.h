@@ -232,6 +232,33 @@ mrt_status mrt_rate_point_files(const char *dir, char ***paths, int *count, mrt_
 void mrt_rate_point_files_free(char **paths, int count);
 /* The rate point this model was trained for (written into bitstreams). */
 int mrt_model_rate_id(const mrt_model *model);
+/* The share of each side of an image the model codes when the encoder is
+ * not given a working size: 1 for weights trained for their own rate point;
+ * below 1 for a rate point made of another rate point's weights
+ * (mrt_rate_point_write), which codes a copy shrunk by that factor (each
+ * side rounded, at least 1 pixel; mrt_working_size) and lets the decoder
+ * scale it back (bitstream version 2). At these rates, fewer pixels coded
+ * by stronger weights beat more pixels coded by weaker ones, as a
+ * downscaled WebP beats a full-size one (models/README.md, "Rate points
+ * from one model"). */
+double mrt_model_working_scale(const mrt_model *model);
+/* The smallest working scale a model file may carry (1/16, the budget
+ * search's smallest too). */
+#define MRT_MIN_WORKING_SCALE 0.0625f
+/* The working size mrt_encode uses for a width x height image with this
+ * model: (round(width * s), round(height * s)), at least 1 x 1, with s
+ * mrt_model_working_scale (the image's own size when s is 1). */
+void mrt_working_size(const mrt_model *model, int width, int height, int *working_width,
+                      int *working_height);
+/* Writes a rate point made of existing weights: the weights file at
+ * `weights_path` (its tensors and training metadata, byte for byte) with
+ * rate id `rate_id` (0..255) and working scale `working_scale`
+ * (MRT_MIN_WORKING_SCALE..1), as `out_path` (atomically). It is a model
+ * file like any other, with its own fingerprint; rate points are replaced
+ * as models are (models/README.md, "Retired weights"), and must be written
+ * again whenever the weights they come from are. */
+mrt_status mrt_rate_point_write(const char *weights_path, int rate_id, double working_scale,
+                                const char *out_path, mrt_error *err);
 const char *mrt_model_path(const mrt_model *model);
 
 /* ------------------------------------------------------------ model sets
@@ -306,7 +333,9 @@ mrt_status mrt_model_write_random(const char *path, uint64_t seed, int rate_id, 
 
 /* -------------------------------------------------------------- codec */
 
-/* Encodes an image into a self-contained bitstream (codec/BITSTREAM.md).
+/* Encodes an image into a self-contained bitstream (codec/BITSTREAM.md),
+ * at the model's working size (mrt_working_size: the image's own size
+ * unless the model is a rate point with a working scale below 1).
  * *out is malloc'd (free with mrt_free). */
 mrt_status mrt_encode(const mrt_model *model, const mrt_image *img, int threads, uint8_t **out,
                       size_t *out_len, mrt_error *err);
@@ -330,7 +359,9 @@ typedef struct mrt_encode_options {
      * bytes either way). The decoder does not care which was used. */
     int refine_mse_weight_given;
     float refine_mse_weight;
-    /* The working size: 0 x 0 codes the image at its own size. Otherwise
+    /* The working size: 0 x 0 codes the image at the model's working size
+     * (mrt_working_size; its own size unless the model has a working scale
+     * below 1). Otherwise
      * the encoder codes a Lanczos-3 downscale to working_width x
      * working_height (1..width x 1..height) and the decoder scales it back
      * to the image's size with the normative upscale (mrt_image_upscale;
@@ -362,6 +393,9 @@ mrt_status mrt_encode_with(const mrt_model *model, const mrt_image *img,
  * breaking ties, compared at about a megapixel (at most img's size), a
  * close call between the best two again at full size (see
  * mrt_budget_choice).
+ * Models holding the same weights (a rate point made of another's,
+ * mrt_rate_point_write) are tried once, through the one of working scale 1
+ * when it is among them.
  * options: threads and refinement as for mrt_encode_with; its working size
  * must be 0 x 0. A budget below the smallest bitstream any model can make
  * for this image is MRT_ERR_ARGUMENT, naming that size. The result never

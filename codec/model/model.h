@@ -36,6 +36,8 @@
 /* MRT_MAX_MSE_WEIGHT (mrt.h) bounds stage 2's --mse-weight, a model's
  * mrt.train.mse_weight and refinement's weight */
 static inline int mrt_mse_weight_ok(float w) { return w >= 0.0f && w <= MRT_MAX_MSE_WEIGHT; }
+/* a model's mrt.working_scale, MRT_MIN_WORKING_SCALE..1 (mrt.h); NaN fails */
+static inline int mrt_working_scale_ok(float s) { return s >= MRT_MIN_WORKING_SCALE && s <= 1.0f; }
 #define MRT_MAX_GEN_STAGES MRT_GEN_STAGES /* x2 upsampling stages: p = 8 */
 
 /* Architecture hyper-parameters (the "XS" values of DESIGN.md §3.5 are
@@ -165,12 +167,19 @@ typedef struct mrt_model_file {
     uint8_t fingerprint[32]; /* SHA-256 of the file */
     int rate_id;
     float mse_weight; /* mrt.train.mse_weight: refinement minimises training's loss */
+    /* mrt.working_scale: 1 for weights trained for their rate point; below 1
+     * for a rate point that codes a copy shrunk by that factor with these
+     * weights (mrt_rate_point_write, mrt.h) */
+    float working_scale;
     char *path;
 } mrt_model_file;
 
 /* Opens and checks a weights file; on failure *f is left closed. */
 mrt_status mrt_model_file_open(const char *path, mrt_model_file *f, mrt_error *err);
 void mrt_model_file_close(mrt_model_file *f);
+/* Whether a and b hold the same configuration and tensors, value for value
+ * (their metadata may differ: rate id, working scale). */
+bool mrt_model_file_same_weights(const mrt_model_file *a, const mrt_model_file *b);
 
 /* Seeded random weights for cfg; *storage receives the one buffer that
  * holds them all (free it when done). */
@@ -178,9 +187,11 @@ mrt_status mrt_model_init_random(const mrt_config *cfg, uint64_t seed, mrt_weigh
                                  float **storage, mrt_error *err);
 /* Writes weights as a GGUF model file (atomically). mse_weight > 0 is
  * recorded as mrt.train.mse_weight (stage 2's --mse-weight), so that
- * refinement minimises the loss the model was trained with. */
+ * refinement minimises the loss the model was trained with; working_scale
+ * below 1 as mrt.working_scale (1 writes no key). */
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
-                          float mse_weight, const char *path, mrt_error *err);
+                          float mse_weight, float working_scale, const char *path,
+                          mrt_error *err);
 /* mrt_model_write_random for any configuration (the fuzzers use a
  * miniature one). */
 mrt_status mrt_model_write_random_config(const mrt_config *cfg, const char *path, uint64_t seed,

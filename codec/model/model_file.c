@@ -35,7 +35,7 @@
     X("mrt.ctx_hidden", ctx_hidden)
 
 static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, float *mse_weight,
-                              mrt_error *err) {
+                              float *working_scale, mrt_error *err) {
     char msg[256];
     uint32_t v;
     const char *arch;
@@ -79,12 +79,22 @@ static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, fl
             return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.train.mse_weight %g is outside [0, %g]",
                             mrt_gguf_label(g), *mse_weight, (double)MRT_MAX_MSE_WEIGHT);
     }
+    /* optional (only rate points derived from other weights have it) */
+    *working_scale = 1.0f;
+    if (mrt_gguf_find_kv(g, "mrt.working_scale")) {
+        if (mrt_gguf_meta_f32(g, "mrt.working_scale", working_scale, msg, sizeof msg) != 0)
+            return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+        if (!mrt_working_scale_ok(*working_scale))
+            return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.working_scale %g is outside [%g, 1]",
+                            mrt_gguf_label(g), *working_scale, (double)MRT_MIN_WORKING_SCALE);
+    }
     mrt_status st = mrt_config_validate(c, err);
     if (st != MRT_OK) return mrt_fail(err, st, "%s: %s", mrt_gguf_label(g), err ? err->message : "");
     return MRT_OK;
 }
 
-static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id, float mse_weight) {
+static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id, float mse_weight,
+                        float working_scale) {
     int bad = mrt_gguf_writer_add_str(wr, "general.architecture", "mrt");
 #define WRITE_KEY(key, field) bad |= mrt_gguf_writer_add_u32(wr, key, (uint32_t)c->field);
     CONFIG_KEYS(WRITE_KEY)
@@ -101,6 +111,8 @@ static int write_config(mrt_gguf_writer *wr, const mrt_config *c, int rate_id, f
     }
     bad |= mrt_gguf_writer_add_u32(wr, "mrt.rate_id", (uint32_t)rate_id);
     if (mse_weight > 0.0f) bad |= mrt_gguf_writer_add_f32(wr, "mrt.train.mse_weight", mse_weight);
+    if (working_scale < 1.0f)
+        bad |= mrt_gguf_writer_add_f32(wr, "mrt.working_scale", working_scale);
     return bad;
 }
 
@@ -120,7 +132,8 @@ mrt_status mrt_model_file_open(const char *path, mrt_model_file *f, mrt_error *e
         st = mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
         goto fail;
     }
-    if ((st = read_config(f->file, &f->cfg, &f->rate_id, &f->mse_weight, err)) != MRT_OK) goto fail;
+    if ((st = read_config(f->file, &f->cfg, &f->rate_id, &f->mse_weight,
+                          &f->working_scale, err)) != MRT_OK) goto fail;
     int n = mrt_model_tensors(&f->cfg, &f->w, NULL);
     if (n > MAX_TENSORS) {
         st = mrt_fail(err, MRT_ERR_MODEL, "%s: configuration needs %d tensors", path, n);
@@ -182,6 +195,22 @@ fail:
     return st;
 }
 
+bool mrt_model_file_same_weights(const mrt_model_file *a, const mrt_model_file *b) {
+    if (memcmp(&a->cfg, &b->cfg, sizeof a->cfg) != 0) return false;
+    mrt_tensor_ref *ra = calloc(2 * MAX_TENSORS, sizeof *ra);
+    if (!ra) return false; /* only a missed saving: the search then tries both */
+    mrt_tensor_ref *rb = ra + MAX_TENSORS;
+    mrt_weights wa = a->w, wb = b->w; /* the table wants writable slots */
+    int n = mrt_model_tensors(&a->cfg, &wa, ra);
+    mrt_model_tensors(&b->cfg, &wb, rb);
+    bool same = true;
+    /* int32 and float tensors both take 4 bytes an element */
+    for (int i = 0; i < n && same; i++)
+        same = memcmp(*ra[i].slot, *rb[i].slot, mrt_tensor_ref_elems(&ra[i]) * 4) == 0;
+    free(ra);
+    return same;
+}
+
 void mrt_model_file_close(mrt_model_file *f) {
     if (!f) return;
     mrt_gguf_close(f->file);
@@ -190,10 +219,14 @@ void mrt_model_file_close(mrt_model_file *f) {
 }
 
 mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_id,
-                          float mse_weight, const char *path, mrt_error *err) {
+                          float mse_weight, float working_scale, const char *path,
+                          mrt_error *err) {
     if (!mrt_mse_weight_ok(mse_weight))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "saving %s: MSE weight %g is outside [0, %g]",
                         path, (double)mse_weight, (double)MRT_MAX_MSE_WEIGHT);
+    if (!mrt_working_scale_ok(working_scale))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "saving %s: working scale %g is outside [%g, 1]",
+                        path, (double)working_scale, (double)MRT_MIN_WORKING_SCALE);
     mrt_tensor_ref *refs = calloc(MAX_TENSORS, sizeof *refs);
     mrt_gguf_writer *wr = mrt_gguf_writer_new();
     mrt_weights copy = *w; /* the table wants writable slots */
@@ -204,7 +237,7 @@ mrt_status mrt_model_save(const mrt_config *cfg, const mrt_weights *w, int rate_
         goto done;
     }
     int n = mrt_model_tensors(cfg, &copy, refs);
-    int bad = write_config(wr, cfg, rate_id, mse_weight);
+    int bad = write_config(wr, cfg, rate_id, mse_weight, working_scale);
     for (int i = 0; i < n && !bad; i++) {
         int64_t gdims[4];
         mrt_tensor_ref_gguf_dims(&refs[i], gdims);
@@ -291,7 +324,7 @@ mrt_status mrt_model_write_random_config(const mrt_config *cfg, const char *path
     mrt_weights w;
     float *storage = NULL;
     mrt_status st = mrt_model_init_random(cfg, seed, &w, &storage, err);
-    if (st == MRT_OK) st = mrt_model_save(cfg, &w, rate_id, 0.0f, path, err);
+    if (st == MRT_OK) st = mrt_model_save(cfg, &w, rate_id, 0.0f, 1.0f, path, err);
     free(storage);
     return st == MRT_OK ? mrt_ok(err) : st;
 }

@@ -267,7 +267,7 @@ mrt_status mrt_train_export(const params *p, const mrt_train_options *o, mrt_err
             w.ctx[g][par].b2 = q, q += out;
         }
     mrt_ctx_float_to_int(&p->cfg, &cf, &w);
-    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->mse_weight, o->export_path,
+    mrt_status st = mrt_model_save(&p->cfg, &w, o->rate_id, o->mse_weight, 1.0f, o->export_path,
                                    err);
     free(ints);
     return st;
