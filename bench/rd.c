@@ -27,6 +27,10 @@
  *     --refine-mse-weight W  refinement's MSE weight (default: each model's
  *                     own; see mrt_encode_options)
  *     --timeout S     seconds allowed to one external tool call (default 120)
+ *     --keep-decoded DIR  write the pictures compared into DIR, to look at:
+ *                     IMAGE.png (the reference), IMAGE.POINT.mrt.png (ours, at
+ *                     --model points) and IMAGE.POINT.CODEC.png (each classical
+ *                     codec at the factor kept), all at the reference's size
  *     --quiet         no progress on stderr
  *     --self-test     check the Lanczos resampler and exit
  *
@@ -199,10 +203,42 @@ static void measure(const mrt_image *ref, const mrt_image *test, int threads, do
         die("comparing images: %s", err.message);
 }
 
+/* --keep-decoded: the directory the compared pictures go to (NULL: none). */
+static const char *keep_dir;
+
+static void keep_picture(const mrt_image *img, const char *path) {
+    mrt_error err;
+    if (mrt_image_write_png_file(img, path, &err) != MRT_OK) die("%s", err.message);
+}
+
+/* keep_dir/IMAGE[.POINT.CODEC].png: POINT is the model file's name without
+ * ".gguf", "BYTESB" or "BPPbpp". */
+static const char *keep_path(const char *image, const point *pt, const char *codec_name) {
+    static char path[4096];
+    char name[512], pn[256] = "";
+    snprintf(name, sizeof name, "%s", base_name(image));
+    char *dot = strrchr(name, '.');
+    if (dot) *dot = 0;
+    if (pt && pt->model) {
+        snprintf(pn, sizeof pn, "%s", base_name(pt->model));
+        size_t n = strlen(pn);
+        if (n > 5 && !strcmp(pn + n - 5, ".gguf")) pn[n - 5] = 0;
+    } else if (pt && pt->budget) {
+        snprintf(pn, sizeof pn, "%ldB", pt->budget);
+    } else if (pt) {
+        snprintf(pn, sizeof pn, "%gbpp", pt->bpp);
+    }
+    if (pt)
+        snprintf(path, sizeof path, "%s/%s.%s.%s.png", keep_dir, name, pn, codec_name);
+    else
+        snprintf(path, sizeof path, "%s/%s.png", keep_dir, name);
+    return path;
+}
+
 /* One codec at one factor and budget: searches the quality, decodes and
  * measures. The small image's files (in.ppm / in.png) are written already. */
 static outcome code_at_factor(int c, const mrt_image *ref, int ws, int hs, double factor,
-                              double down_s, long budget, int threads) {
+                              double down_s, long budget, int threads, const char *keep_png) {
     outcome o = {0};
     const codec *cd = &codecs[c];
     const char *in = tmp_path(cd->in_png ? "in.png" : "in.ppm");
@@ -276,6 +312,7 @@ static outcome code_at_factor(int c, const mrt_image *ref, int ws, int hs, doubl
     o.factor = factor;
     o.quality = native_param(c, best_q);
     measure(ref, &back, threads, &o.psnr, &o.msssim);
+    if (keep_png) keep_picture(&back, keep_png);
     mrt_image_free(&small);
     mrt_image_free(&back);
     return o;
@@ -346,7 +383,7 @@ static void usage(void) {
             "                [--codecs jpeg,webp,avif,jxl]\n"
             "                [--factors 1,1.5,2,3,4,6,8,12,16] [--max-side N] [--out DIR]\n"
             "                [--threads N] [--refine STEPS] [--refine-mse-weight W]\n"
-            "                [--timeout S] [--quiet] IMAGE...\n"
+            "                [--timeout S] [--keep-decoded DIR] [--quiet] IMAGE...\n"
             "       bench_rd --self-test\n");
     exit(2);
 }
@@ -378,7 +415,8 @@ int main(int argc, char **argv) {
     /* One table; getopt_long keeps the options' order, which is the
      * order of the rate points. */
     enum { O_SELF_TEST = 256, O_QUIET, O_MODEL, O_REFINE, O_REFINE_MSE_WEIGHT, O_BPP, O_BUDGET,
-           O_FULL_SIZE_ONLY, O_CODECS, O_FACTORS, O_MAX_SIDE, O_OUT, O_THREADS, O_TIMEOUT };
+           O_FULL_SIZE_ONLY, O_CODECS, O_FACTORS, O_MAX_SIDE, O_OUT, O_THREADS, O_TIMEOUT,
+           O_KEEP_DECODED };
     static const struct option options[] = {
         {"self-test", no_argument, NULL, O_SELF_TEST},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -394,6 +432,7 @@ int main(int argc, char **argv) {
         {"out", required_argument, NULL, O_OUT},
         {"threads", required_argument, NULL, O_THREADS},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"keep-decoded", required_argument, NULL, O_KEEP_DECODED},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -475,6 +514,11 @@ int main(int argc, char **argv) {
             break;
         case O_OUT:
             outdir = optarg;
+            break;
+        case O_KEEP_DECODED:
+            keep_dir = optarg;
+            if (mkdir(keep_dir, 0777) != 0 && errno != EEXIST)
+                die("--keep-decoded %s: %s", keep_dir, strerror(errno));
             break;
         case O_THREADS:
             threads = (int)parse_double(optarg, "--threads");
@@ -574,6 +618,7 @@ int main(int argc, char **argv) {
         sizes[i] = (mrt_image){ref.width, ref.height, NULL};
         double pixels = (double)ref.width * ref.height;
         progress("%s (%dx%d)\n", base_name(images[i]), ref.width, ref.height);
+        if (keep_dir) keep_picture(&ref, keep_path(images[i], NULL, NULL));
 
         /* Ours first: its bytes are the other codecs' budgets. */
         long budget[MAXPTS];
@@ -619,6 +664,7 @@ int main(int argc, char **argv) {
             outcome o = {1, (long)len, len * 8.0 / pixels, 0, 0, t1 - t0, t2 - t1,
                          (double)ref.width / ww, mrt_model_rate_id(models[p])};
             measure(&ref, &dec, threads, &o.psnr, &o.msssim);
+            if (keep_dir) keep_picture(&dec, keep_path(images[i], &pts[p], "mrt"));
             mrt_image_free(&dec);
             res[0][p][i] = (result){(long)len, o, o};
             budget[p] = (long)len;
@@ -645,7 +691,7 @@ int main(int argc, char **argv) {
                     for (int c = 0; c < NCODECS; c++)
                         if (active[1 + c])
                             cand[((size_t)p * NCODECS + c) * nfactors + k] = code_at_factor(
-                                c, &ref, ws, hs, factors[k], down_s, budget[p], threads);
+                                c, &ref, ws, hs, factors[k], down_s, budget[p], threads, NULL);
                 mrt_image_free(&small);
             }
         for (int p = 0; p < npts; p++)
@@ -659,6 +705,21 @@ int main(int argc, char **argv) {
                     if (!r.best_psnr.fits || o->psnr > r.best_psnr.psnr) r.best_psnr = *o;
                 }
                 res[1 + c][p][i] = r;
+                if (keep_dir && r.best.fits) {
+                    /* the kept factor again, this time writing its picture */
+                    int ws = scaled_side(ref.width, r.best.factor);
+                    int hs = scaled_side(ref.height, r.best.factor);
+                    mrt_image small = ws == ref.width && hs == ref.height
+                                          ? image_copy(&ref)
+                                          : resize_lanczos(&ref, ws, hs);
+                    write_ppm(&small, tmp_path("in.ppm"));
+                    if (codecs[c].in_png &&
+                        mrt_image_write_png_file(&small, tmp_path("in.png"), &err) != MRT_OK)
+                        die("%s", err.message);
+                    mrt_image_free(&small);
+                    code_at_factor(c, &ref, ws, hs, r.best.factor, 0, budget[p], threads,
+                                   keep_path(images[i], &pts[p], codecs[c].name));
+                }
                 char pn[256];
                 point_name(&pts[p], pn, sizeof pn);
                 if (r.best.fits)

@@ -36,6 +36,7 @@ echo "codecs: ${codecs[*]}"
 mkdir "$work/out" "$work/tmp"
 start=$SECONDS
 if ! TMPDIR=$work/tmp "$bench" --max-side 160 --model "$work/random.gguf" --bpp 0.05 --bpp 0.4 --out "$work/out" \
+    --keep-decoded "$work/keep" \
     --codecs "$(IFS=,; echo "${codecs[*]}")" --factors 1,1.5,3,8,16 --timeout 20 \
     "$samples/chelsea.png" "$samples/coffee.jpg" 2>"$work/log"; then
   cat "$work/log"
@@ -45,6 +46,18 @@ fi
 echo "bench_rd took $((SECONDS - start)) s"
 [[ -z $(ls -A "$work/tmp") ]] || bad "temporary files left: $(ls -A "$work/tmp")"
 grep -q "bench_rd: wrote" "$work/log" || bad "no summary line"
+# --keep-decoded: the reference and every compared picture, each at the
+# reference's size (a PNG's width and height: bytes 16-23)
+png_size() { od -An -tu1 -j16 -N8 "$1" 2>/dev/null | tr -s ' '; }
+for img in chelsea coffee; do
+  ref=$work/keep/$img.png
+  [[ -s $ref ]] || { bad "--keep-decoded: no $img.png"; continue; }
+  for pic in "$img.random.mrt.png" $(for c in "${codecs[@]}"; do echo "$img.0.4bpp.$c.png"; done); do
+    [[ -s $work/keep/$pic ]] || { bad "--keep-decoded: no $pic"; continue; }
+    [[ $(png_size "$work/keep/$pic") == "$(png_size "$ref")" ]] ||
+      bad "--keep-decoded: $pic is not the reference's size"
+  done
+done
 
 # value KEY LINE: the number after "KEY": on LINE (first occurrence)
 value() { grep -o "\"$1\": [-0-9.e+]*" <<<"$2" | head -1 | sed 's/.*: //'; }
