@@ -9,7 +9,10 @@
 #                                #   (and fits its thumbnail head: mrt-RATE.thumbs.gguf)
 #
 # RATE is 0.005, 0.01, 0.02 or 0.05 (bits per pixel on Kodak the rate point
-# aims at). A branch starts as a copy of the finished trunk and continues stage 1
+# aims at). The shipped 0.005 and 0.01 points are the 0.02 weights at a
+# working scale (models/README.md, "Rate points from one model"): stage 2
+# for 0.02 writes them again from its export; stage 2 for 0.005 or 0.01
+# exports to models/train/mrt-RATE-trained.gguf, beside the shipped ones. A branch starts as a copy of the finished trunk and continues stage 1
 # with its own lambda (the branches moving furthest from the trunk's rate
 # get a higher peak learning rate: the cosine is already at 0.18 of it when
 # they start); stage 2 starts from the branch.
@@ -20,7 +23,7 @@
 # while training runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,18p' "$0" >&2; exit 2; }
+usage() { sed -n '2,23p' "$0" >&2; exit 2; }
 stage=${1:-}
 rate=${2:-}
 data=${MRT_TRAIN_DATA:-../shared/data/train}
@@ -100,7 +103,7 @@ case $stage:$rate in
     name=stage2-$rate
     args=(--init "models/train/stage1-$rate.gguf" --lambda "$stage2_lambda" --rate-id "$rate_id"
           --train-encoder
-          --export "models/mrt-$rate.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 2e-4
+          --export "models/train/mrt-$rate-trained.gguf" --steps "$stage2_steps" --warmup 200 --batch 16 --crop 128 --lr 2e-4
           --seed 1) ;;
   *) usage ;;
 esac
@@ -115,6 +118,13 @@ if [[ $stage != 2 ]]; then
 fi
 "$bin" train --stage "$stage" --data "$data" --out "$out" \
   --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
+case $rate in
+  0.005 | 0.01) exit 0 ;; # not a shipped file: no thumbnail head
+  0.02)
+    # the rate points made of the 0.02 weights, written again from the new ones
+    "$bin" derive-rate-point models/mrt-0.02.gguf models/mrt-0.005.gguf --scale 1/2 --rate-id 0
+    "$bin" derive-rate-point models/mrt-0.02.gguf models/mrt-0.01.gguf --scale 0.7071 --rate-id 1 ;;
+esac
 # the exported rate point's thumbnail head (docs/DESIGN.md §3.7): the old
 # one names the model file as it was, and would no longer be used
 "$bin" fit-thumbnails --model "models/mrt-$rate.gguf" --data "$data"
