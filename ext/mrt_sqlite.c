@@ -27,7 +27,7 @@
 **       image within the budget (libmrt's mrt_encode_budget). `refine`
 **       (integer steps, 0..10000) spends encoding time on a better picture
 **       at the same size (latent refinement, as `mrt encode --refine`).
-**         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 590
+**         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 813
 **
 **   mrt_decode(bits BLOB) -> BLOB
 **       A bitstream in, a PNG out (with the connection's model, or the

@@ -6,13 +6,15 @@
 #   scripts/train.sh 1           # stage 1 trunk, middle rate      -> models/train/stage1.gguf
 #   scripts/train.sh 1 RATE      # stage 1 branch for one rate     -> models/train/stage1-RATE.gguf
 #   scripts/train.sh 2 RATE      # stage 2, exports the rate point -> models/mrt-RATE.gguf
-#                                #   (and fits its thumbnail head: mrt-RATE.thumbs.gguf)
+#                                #   (the file it replaces to models/retired/; and fits
+#                                #   its thumbnail head: mrt-RATE.thumbs.gguf)
 #
 # RATE is 0.005, 0.01, 0.02 or 0.05 (bits per pixel on Kodak the rate point
 # aims at). The shipped 0.005 and 0.01 points are the 0.02 weights at a
 # working scale (models/README.md, "Rate points from one model"): stage 2
 # for 0.02 writes them again from its export; stage 2 for 0.005 or 0.01
-# exports to models/train/mrt-RATE-trained.gguf, beside the shipped ones. A branch starts as a copy of the finished trunk and continues stage 1
+# exports to models/train/mrt-RATE-trained.gguf, not over a shipped file.
+# A branch starts as a copy of the finished trunk and continues stage 1
 # with its own lambda (the branches moving furthest from the trunk's rate
 # get a higher peak learning rate: the cosine is already at 0.18 of it when
 # they start); stage 2 starts from the branch.
@@ -23,7 +25,7 @@
 # while training runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,23p' "$0" >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" >&2; exit 2; }
 stage=${1:-}
 rate=${2:-}
 data=${MRT_TRAIN_DATA:-../shared/data/train}
@@ -116,14 +118,45 @@ if [[ $stage != 2 ]]; then
   exec "$bin" train --stage "$stage" --data "$data" --out "$out" \
     --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
 fi
+# A shipped rate point that is replaced keeps decoding the streams it made
+# from models/retired/ (models/README.md, "Retired weights"): the export
+# overwrites models/mrt-RATE.gguf at every save, so a copy goes there first,
+# and is dropped again if the run ends with the same file.
+retired_copy() { # FILE: models/retired/NAME-FINGERPRINT.gguf, with its thumbnail head
+  local base=${1##*/} fp
+  fp=$(sha256sum "$1" | cut -c1-16)
+  mkdir -p models/retired
+  echo "models/retired/${base%.gguf}-$fp.gguf"
+}
+shipped=models/mrt-$rate.gguf
+kept=
+if [[ $rate == 0.02 || $rate == 0.05 ]] && [[ -f $shipped ]]; then
+  kept=$(retired_copy "$shipped")
+  cp -p "$shipped" "$kept"
+  thumbs=${shipped%.gguf}.thumbs.gguf
+  [[ -f $thumbs ]] && cp -p "$thumbs" "${kept%.gguf}.thumbs.gguf"
+fi
 "$bin" train --stage "$stage" --data "$data" --out "$out" \
   --log "models/train/$name.jsonl" --save-every 300 "${args[@]}" "${resume[@]}"
+if [[ -n $kept ]] && cmp -s "$kept" "$shipped"; then
+  rm -f "$kept" "${kept%.gguf}.thumbs.gguf" # not replaced after all
+  exit 0
+fi
 case $rate in
   0.005 | 0.01) exit 0 ;; # not a shipped file: no thumbnail head
   0.02)
-    # the rate points made of the 0.02 weights, written again from the new ones
-    "$bin" derive-rate-point models/mrt-0.02.gguf models/mrt-0.005.gguf --scale 1/2 --rate-id 0
-    "$bin" derive-rate-point models/mrt-0.02.gguf models/mrt-0.01.gguf --scale 0.7071 --rate-id 1 ;;
+    # the rate points made of the 0.02 weights, written again from the new
+    # ones; the files they replace retire too
+    for point in 0.005:0:1/2 0.01:1:0.7071; do
+      IFS=: read -r point_name point_id point_scale <<<"$point"
+      derived=models/mrt-$point_name.gguf
+      "$bin" derive-rate-point "$shipped" "models/train/$point_name.derived.gguf" \
+        --scale "$point_scale" --rate-id "$point_id"
+      if [[ -f $derived ]] && ! cmp -s "$derived" "models/train/$point_name.derived.gguf"; then
+        mv "$derived" "$(retired_copy "$derived")"
+      fi
+      mv "models/train/$point_name.derived.gguf" "$derived"
+    done ;;
 esac
 # the exported rate point's thumbnail head (docs/DESIGN.md §3.7): the old
 # one names the model file as it was, and would no longer be used

@@ -151,6 +151,17 @@ expect 0 "600x400 coded at 300x200" "$mrt" encode "$samples/coffee.jpg" "$work/d
 expect 0 "" "$mrt" decode "$work/derived.mrt" "$work/derived.png" --model "$work/derived.gguf" --quiet
 cmp -s "$work/derived.png" "$work/half.png" && ok ||
   bad "a derived rate point at 1/2 decodes to another picture than --scale 1/2"
+# --scale replaces the rate point's own working scale (1: the full size)
+expect 0 "600x400 -> " "$mrt" encode "$samples/coffee.jpg" "$work/derived-full.mrt" \
+  --model "$work/derived.gguf" --scale 1
+grep -q "coded at" "$work/err" && bad "--scale 1 with a derived rate point: $(cat "$work/err")" || ok
+# its streams never use a thumbnail head: fitting one is refused
+expect 1 "working scale of 0.5 .*fit the weights it was made from" "$mrt" fit-thumbnails \
+  --model "$work/derived.gguf" --data "$samples" --images 1 --crop 256
+cp "$work/derived.gguf" "$work/derived-copy.gguf"
+expect 1 "are the same file" "$mrt" derive-rate-point "$work/derived-copy.gguf" \
+  "$work/derived-copy.gguf" --scale 1/2 --rate-id 5
+cmp -s "$work/derived.gguf" "$work/derived-copy.gguf" && ok || bad "derive-rate-point changed its input"
 expect 2 "needs --scale S and --rate-id R" "$mrt" derive-rate-point "$model" "$work/d.gguf" --scale 1/2
 expect 2 "needs --scale S and --rate-id R" "$mrt" derive-rate-point "$model" "$work/d.gguf" --rate-id 1
 expect 2 "usage" "$mrt" derive-rate-point "$model" "$work/d.gguf" --scale 2 --rate-id 1

@@ -240,16 +240,33 @@ static void test_derived_rate_point(const mrt_model *m) {
               ch.model == 1,
           "budget over a derived rate point and its weights chose %d: %s", ch.model, err.message);
     mrt_free(bb), bb = NULL;
-    CHECK(mrt_encode_budget(alone, 1, &img, len, NULL, &bb, &blen, &ch, &err) == MRT_OK &&
-              ch.model == 0 && blen <= len,
-          "budget over a derived rate point alone: %s", err.message);
-    mrt_free(bb);
+    /* alone, at a budget its working scale fits with room to spare and at
+     * one the full size fits: the search chooses the working size itself,
+     * and what the stream codes is what the choice says */
+    size_t budgets[2] = {len + len / 4, 1000000};
+    for (int i = 0; i < 2; i++) {
+        CHECK(mrt_encode_budget(alone, 1, &img, budgets[i], NULL, &bb, &blen, &ch, &err) ==
+                  MRT_OK, "budget %zu over a derived rate point alone: %s", budgets[i], err.message);
+        CHECK(bb && mrt_info_read(bb, blen, &info, &err) == MRT_OK &&
+                  info.working_width == ch.working_width &&
+                  info.working_height == ch.working_height && ch.working_width > 101,
+              "budget %zu alone: chose %dx%d, the stream codes %dx%d", budgets[i],
+              ch.working_width, ch.working_height, info.working_width, info.working_height);
+        CHECK(i == 0 || (info.version == 1 && ch.working_width == w && ch.working_height == h),
+              "a generous budget alone: %dx%d, version %d", ch.working_width, ch.working_height,
+              info.version);
+        mrt_free(bb), bb = NULL;
+    }
     /* refused: a scale outside [1/16, 1], a rate id outside 0..255, no weights */
     CHECK(mrt_rate_point_write(model_path, 3, 0.06, path, &err) == MRT_ERR_ARGUMENT &&
               mrt_rate_point_write(model_path, 3, 1.01, path, &err) == MRT_ERR_ARGUMENT &&
               mrt_rate_point_write(model_path, 3, NAN, path, &err) == MRT_ERR_ARGUMENT &&
               mrt_rate_point_write(model_path, 256, 0.5, path, &err) == MRT_ERR_ARGUMENT,
           "a bad scale or rate id was not refused");
+    /* a scale below 1 that a float would store as 1 */
+    CHECK(mrt_rate_point_write(model_path, 3, 1.0 - 1e-9, path, &err) == MRT_ERR_ARGUMENT &&
+              strstr(err.message, "too close to 1"),
+          "1 - 1e-9: %s", err.message);
     CHECK(mrt_rate_point_write("/nonexistent/w.gguf", 3, 0.5, path, &err) == MRT_ERR_MODEL &&
               strstr(err.message, "/nonexistent/w.gguf"),
           "missing weights: %s", err.message);

@@ -83,7 +83,9 @@ static const char *usage_text =
     "--bytes N: at most N bytes (1500, 1500B, 2KB = 2000, 1.5KiB = 1536); the encoder\n"
     "chooses the rate point and the working size that decode closest to the photo\n"
     "(MS-SSIM). The rate points are every --model given (repeat it), else the model\n"
-    "and every mrt-*.gguf beside it.\n";
+    "and every mrt-*.gguf beside it; rate points made of the same weights (0.005 and\n"
+    "0.01 are the 0.02 weights on a shrunk copy) are tried once.\n"
+    "--scale with --rate or a --model of its own working scale replaces that scale.\n";
 
 static int usage(const char *problem) {
     if (problem) fprintf(stderr, "mrt: %s\n", problem);
@@ -413,7 +415,7 @@ static int cmd_encode(const options *o) {
     if (o->bytes) {
         st = mrt_encode_budget(models, nmodels, &img, o->bytes, &eo, &bits, &len, &choice, &err);
     } else {
-        if (o->scale > 0.0 && o->scale < 1.0) {
+        if (o->scale > 0.0) { /* replaces the model's own working scale */
             eo.working_width = (int)lround(img.width * o->scale);
             eo.working_height = (int)lround(img.height * o->scale);
             if (eo.working_width < 1) eo.working_width = 1;
@@ -634,6 +636,7 @@ static int cmd_derive_rate_point(const options *o) {
     mrt_error err = {0};
     if (!(o->scale > 0.0) || !o->rate_id_given)
         return usage("derive-rate-point needs --scale S and --rate-id R");
+    if (same_file(o->args[0], o->args[1])) return 1; /* the weights would be lost */
     if (mrt_rate_point_write(o->args[0], o->rate_id, o->scale, o->args[1], &err) != MRT_OK)
         return fail("writing the rate point", &err);
     if (!o->quiet)

@@ -22,8 +22,9 @@
 #include "codec_internal.h"
 #include "status.h"
 
-/* The smallest working scale the search goes down to. */
-#define MIN_SCALE 0.0625
+/* The smallest working scale the search goes down to (a model's own
+ * working scale has the same floor). */
+#define MIN_SCALE MRT_MIN_WORKING_SCALE
 
 static int scaled(int side, double s) {
     long v = lround(side * s);
@@ -117,10 +118,10 @@ static mrt_status encode_sized(const mrt_model *m, const mrt_image *img, int ww,
                                const mrt_encode_options *base, uint8_t **bits, size_t *len,
                                mrt_error *err) {
     mrt_encode_options o = *base;
+    /* always explicit: 0 x 0 would be the model's own working scale, and
+     * the full size given is coded as a version-1 stream */
     o.working_width = ww;
     o.working_height = wh;
-    if (o.working_width == img->width && o.working_height == img->height)
-        o.working_width = o.working_height = 0;
     return mrt_encode_with(m, img, &o, bits, len, err);
 }
 

@@ -102,10 +102,13 @@ mrt_status mrt_rate_point_write(const char *weights_path, int rate_id, double wo
     if (rate_id < 0 || rate_id > 255)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "rate id %d is outside 0..255", rate_id);
     /* checked in double: a scale that only rounds into range as a float is
-     * still refused */
+     * still refused; and one below 1 that the file's float would store as 1 */
     if (!(working_scale >= MRT_MIN_WORKING_SCALE && working_scale <= 1.0))
         return mrt_fail(err, MRT_ERR_ARGUMENT, "working scale %g is outside [%g, 1]",
                         working_scale, (double)MRT_MIN_WORKING_SCALE);
+    if (working_scale < 1.0 && (float)working_scale >= 1.0f)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "working scale %.10g is too close to 1 to "
+                        "store (give 1)", working_scale);
     mrt_model_file f;
     mrt_status st = mrt_model_file_open(weights_path, &f, err);
     if (st != MRT_OK) return st;
@@ -250,7 +253,8 @@ mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int thre
 
 mrt_status mrt_encode(const mrt_model *m, const mrt_image *img, int threads, uint8_t **out,
                       size_t *out_len, mrt_error *err) {
-    mrt_encode_options o = {.threads = threads};
+    /* threads < 0 has always meant the default here, as 0 does */
+    mrt_encode_options o = {.threads = threads < 0 ? 0 : threads};
     return mrt_encode_with(m, img, &o, out, out_len, err);
 }
 

@@ -92,9 +92,12 @@ static inline void mrt_trace_free(mrt_trace *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* The next two code the image at its own size, whatever the model's working
+ * scale (tests and tools that trace or refine the full-size latent). */
 mrt_status mrt_encode_traced(const mrt_model *m, const mrt_image *img, int threads,
                              uint8_t **out, size_t *out_len, mrt_trace *trace, mrt_error *err);
-/* mrt_encode with latent refinement (refine.h); report may be NULL. */
+/* mrt_encode with latent refinement (refine.h) at the image's own size;
+ * report may be NULL. */
 mrt_status mrt_encode_refined(const mrt_model *m, const mrt_image *img, int threads,
                               const mrt_refine_options *refine, mrt_refine_report *report,
                               uint8_t **out, size_t *out_len, mrt_error *err);

@@ -177,8 +177,8 @@ typedef struct mrt_model_file {
 /* Opens and checks a weights file; on failure *f is left closed. */
 mrt_status mrt_model_file_open(const char *path, mrt_model_file *f, mrt_error *err);
 void mrt_model_file_close(mrt_model_file *f);
-/* Whether a and b hold the same configuration and tensors, value for value
- * (their metadata may differ: rate id, working scale). */
+/* Whether a and b hold the same configuration, tensors (value for value)
+ * and training MSE weight; their rate id and working scale may differ. */
 bool mrt_model_file_same_weights(const mrt_model_file *a, const mrt_model_file *b);
 
 /* Seeded random weights for cfg; *storage receives the one buffer that

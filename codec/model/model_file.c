@@ -196,7 +196,9 @@ fail:
 }
 
 bool mrt_model_file_same_weights(const mrt_model_file *a, const mrt_model_file *b) {
-    if (memcmp(&a->cfg, &b->cfg, sizeof a->cfg) != 0) return false;
+    /* the MSE weight is refinement's objective: part of what the weights code */
+    if (memcmp(&a->cfg, &b->cfg, sizeof a->cfg) != 0 || a->mse_weight != b->mse_weight)
+        return false;
     mrt_tensor_ref *ra = calloc(2 * MAX_TENSORS, sizeof *ra);
     if (!ra) return false; /* only a missed saving: the search then tries both */
     mrt_tensor_ref *rb = ra + MAX_TENSORS;

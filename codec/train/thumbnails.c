@@ -160,6 +160,15 @@ mrt_status mrt_fit_thumbnails(const mrt_thumb_fit_options *o, mrt_error *err) {
     mrt_status st = mrt_model_load_with(o->model, false, &model, err);
     if (st != MRT_OK) return st;
     const mrt_config *cfg = mrt_model_config(model);
+    if (mrt_model_working_scale(model) < 1.0) {
+        /* a head serves full-size streams only (codec.c), and this model's
+         * streams code a shrunk copy */
+        double scale = mrt_model_working_scale(model);
+        mrt_model_free(model);
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "fit-thumbnails: %s codes photos at a working "
+                        "scale of %g (a rate point made of other weights): its streams never "
+                        "use a thumbnail head; fit the weights it was made from", o->model, scale);
+    }
     if (o->level < 0 || o->level > 2 || o->radius < 1 || o->radius > 3) {
         mrt_model_free(model);
         return mrt_fail(err, MRT_ERR_ARGUMENT, "fit-thumbnails: --level is 0, 1 or 2, --radius 1, 2 or 3");
