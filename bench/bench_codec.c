@@ -241,7 +241,10 @@ static void w_sgemm(int threads, result *r) {
 static void call_encode(void *p) {
     codec_ctx *c = p;
     mrt_error err;
-    mrt_encode_options o = {.threads = c->threads, .refine_steps = c->refine};
+    /* the full size even for a rate point with a working scale: the
+     * FLOP counts are the full size's */
+    mrt_encode_options o = {.threads = c->threads, .refine_steps = c->refine,
+                            .working_width = c->photo.width, .working_height = c->photo.height};
     free(c->bits);
     if (mrt_encode_with(c->model, &c->photo, &o, &c->bits, &c->nbits, &err) != MRT_OK)
         die("encode", &err);
