@@ -34,6 +34,21 @@
     X("mrt.ctx_groups", ctx_groups)        \
     X("mrt.ctx_hidden", ctx_hidden)
 
+/* An optional f32 metadata key: `absent` when the file does not have it,
+ * else its value, which must lie in [lo, hi] (NaN does not). */
+static mrt_status read_optional_f32(const mrt_gguf *g, const char *key, float absent, float lo,
+                                    float hi, float *out, mrt_error *err) {
+    char msg[256];
+    *out = absent;
+    if (!mrt_gguf_find_kv(g, key)) return MRT_OK;
+    if (mrt_gguf_meta_f32(g, key, out, msg, sizeof msg) != 0)
+        return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
+    if (!(*out >= lo && *out <= hi))
+        return mrt_fail(err, MRT_ERR_MODEL, "%s: %s %g is outside [%g, %g]", mrt_gguf_label(g),
+                        key, *out, (double)lo, (double)hi);
+    return MRT_OK;
+}
+
 static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, float *mse_weight,
                               float *working_scale, mrt_error *err) {
     char msg[256];
@@ -70,25 +85,15 @@ static mrt_status read_config(const mrt_gguf *g, mrt_config *c, int *rate_id, fl
         return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
     if (v > 255) return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.rate_id %u is over 255", mrt_gguf_label(g), v);
     *rate_id = (int)v;
-    /* optional (models trained without --mse-weight do not have it) */
-    *mse_weight = 0.0f;
-    if (mrt_gguf_find_kv(g, "mrt.train.mse_weight")) {
-        if (mrt_gguf_meta_f32(g, "mrt.train.mse_weight", mse_weight, msg, sizeof msg) != 0)
-            return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
-        if (!mrt_mse_weight_ok(*mse_weight))
-            return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.train.mse_weight %g is outside [0, %g]",
-                            mrt_gguf_label(g), *mse_weight, (double)MRT_MAX_MSE_WEIGHT);
-    }
-    /* optional (only rate points derived from other weights have it) */
-    *working_scale = 1.0f;
-    if (mrt_gguf_find_kv(g, "mrt.working_scale")) {
-        if (mrt_gguf_meta_f32(g, "mrt.working_scale", working_scale, msg, sizeof msg) != 0)
-            return mrt_fail(err, MRT_ERR_MODEL, "%s", msg);
-        if (!mrt_working_scale_ok(*working_scale))
-            return mrt_fail(err, MRT_ERR_MODEL, "%s: mrt.working_scale %g is outside [%g, 1]",
-                            mrt_gguf_label(g), *working_scale, (double)MRT_MIN_WORKING_SCALE);
-    }
-    mrt_status st = mrt_config_validate(c, err);
+    /* optional: models trained without --mse-weight do not have the first,
+     * only rate points derived from other weights the second */
+    mrt_status st;
+    if ((st = read_optional_f32(g, "mrt.train.mse_weight", 0.0f, 0.0f, MRT_MAX_MSE_WEIGHT,
+                                mse_weight, err)) != MRT_OK ||
+        (st = read_optional_f32(g, "mrt.working_scale", 1.0f, MRT_MIN_WORKING_SCALE, 1.0f,
+                                working_scale, err)) != MRT_OK)
+        return st;
+    st = mrt_config_validate(c, err);
     if (st != MRT_OK) return mrt_fail(err, st, "%s: %s", mrt_gguf_label(g), err ? err->message : "");
     return MRT_OK;
 }
