@@ -415,13 +415,10 @@ static int cmd_encode(const options *o) {
     if (o->bytes) {
         st = mrt_encode_budget(models, nmodels, &img, o->bytes, &eo, &bits, &len, &choice, &err);
     } else {
-        if (o->scale > 0.0) { /* replaces the model's own working scale */
-            eo.working_width = (int)lround(img.width * o->scale);
-            eo.working_height = (int)lround(img.height * o->scale);
-            if (eo.working_width < 1) eo.working_width = 1;
-            if (eo.working_height < 1) eo.working_height = 1;
-        }
-        if (!eo.working_width)
+        if (o->scale > 0.0) /* replaces the model's own working scale */
+            mrt_scaled_size(img.width, img.height, o->scale, &eo.working_width,
+                            &eo.working_height);
+        else
             mrt_working_size(chosen, img.width, img.height, &eo.working_width,
                              &eo.working_height);
         st = mrt_encode_with(chosen, &img, &eo, &bits, &len, &err);

@@ -26,11 +26,6 @@
  * working scale has the same floor). */
 #define MIN_SCALE MRT_MIN_WORKING_SCALE
 
-static int scaled(int side, double s) {
-    long v = lround(side * s);
-    return v < 1 ? 1 : (int)v;
-}
-
 /*
  * The working sizes the search walks, smallest first. The latent has a
  * fixed number of tokens per window of S x S pixels, so a working size
@@ -53,7 +48,7 @@ static int path_make(size_path *p, int W, int H, int S) {
     p->w = malloc(sizeof(int) * (size_t)(A + B + 2));
     p->h = malloc(sizeof(int) * (size_t)(A + B + 2));
     if (!p->w || !p->h) return -1;
-    int w0 = scaled(W, MIN_SCALE), h0 = scaled(H, MIN_SCALE);
+    int w0 = mrt_scaled_side(W, MIN_SCALE), h0 = mrt_scaled_side(H, MIN_SCALE);
     int a = (w0 + S - 1) / S, b = (h0 + S - 1) / S;
     p->n = 0;
     p->w[p->n] = w0, p->h[p->n++] = h0;
@@ -268,7 +263,7 @@ static void compare_size_of(const mrt_image *img, double pixels, compare_size *c
     double target = pixels > COMPARE_PIXELS ? pixels : COMPARE_PIXELS;
     double s = sqrt(target / ((double)img->width * img->height));
     cmp->w = img->width, cmp->h = img->height;
-    if (s < 1.0) cmp->w = scaled(img->width, s), cmp->h = scaled(img->height, s);
+    if (s < 1.0) cmp->w = mrt_scaled_side(img->width, s), cmp->h = mrt_scaled_side(img->height, s);
 }
 
 /* Sets c->psnr and c->msssim. */

@@ -80,15 +80,13 @@ const mrt_weights *mrt_model_weights(const mrt_model *m) { return &m->file.w; }
 float mrt_model_mse_weight(const mrt_model *m) { return m->file.mse_weight; }
 double mrt_model_working_scale(const mrt_model *m) { return m->file.working_scale; }
 
+void mrt_scaled_size(int width, int height, double scale, int *sw, int *sh) {
+    *sw = mrt_scaled_side(width, scale);
+    *sh = mrt_scaled_side(height, scale);
+}
+
 void mrt_working_size(const mrt_model *m, int width, int height, int *ww, int *wh) {
-    double s = m->file.working_scale;
-    *ww = width;
-    *wh = height;
-    if (s >= 1.0) return;
-    *ww = (int)lround(width * s);
-    *wh = (int)lround(height * s);
-    if (*ww < 1) *ww = 1;
-    if (*wh < 1) *wh = 1;
+    mrt_scaled_size(width, height, m->file.working_scale, ww, wh);
 }
 
 bool mrt_model_same_weights(const mrt_model *a, const mrt_model *b) {

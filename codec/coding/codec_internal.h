@@ -123,6 +123,12 @@ const mrt_config *mrt_model_config(const mrt_model *m);
 const mrt_weights *mrt_model_weights(const mrt_model *m);
 /* mrt.train.mse_weight: 0 for a model trained without --mse-weight */
 float mrt_model_mse_weight(const mrt_model *m);
+/* One side shrunk by s: round(side * s), at least 1 (working sizes, the
+ * budget search's grids and comparison sizes). */
+static inline int mrt_scaled_side(int side, double s) {
+    long v = lround(side * s);
+    return v < 1 ? 1 : (int)v;
+}
 /* Whether two models hold the same configuration and weights (a rate point
  * made by mrt_rate_point_write and the weights it was made from do), so
  * that the budget search tries such weights once. */

@@ -245,9 +245,13 @@ double mrt_model_working_scale(const mrt_model *model);
 /* The smallest working scale a model file may carry (1/16, the budget
  * search's smallest too). */
 #define MRT_MIN_WORKING_SCALE 0.0625f
+/* A width x height image shrunk by `scale` (0 < scale <= 1): (round(width *
+ * scale), round(height * scale)), at least 1 x 1; `mrt encode --scale`'s
+ * working size. */
+void mrt_scaled_size(int width, int height, double scale, int *scaled_width, int *scaled_height);
 /* The working size mrt_encode uses for a width x height image with this
- * model: (round(width * s), round(height * s)), at least 1 x 1, with s
- * mrt_model_working_scale (the image's own size when s is 1). */
+ * model: mrt_scaled_size by mrt_model_working_scale (the image's own size
+ * when that is 1). */
 void mrt_working_size(const mrt_model *model, int width, int height, int *working_width,
                       int *working_height);
 /* Writes a rate point made of existing weights: the weights file at
