@@ -235,6 +235,22 @@ static const char *keep_path(const char *image, const point *pt, const char *cod
     return path;
 }
 
+/* The codecs' input at ws x hs: ref Lanczos-shrunk (or copied at its own
+ * size) into in.ppm, and into in.png too when `png` (AVIF's encoder reads
+ * PNG). Returns the seconds the shrinking took. */
+static double write_codec_inputs(const mrt_image *ref, int ws, int hs, int png) {
+    double t0 = now();
+    mrt_image small = ws == ref->width && hs == ref->height ? image_copy(ref)
+                                                            : resize_lanczos(ref, ws, hs);
+    double down_s = now() - t0;
+    mrt_error err;
+    write_ppm(&small, tmp_path("in.ppm"));
+    if (png && mrt_image_write_png_file(&small, tmp_path("in.png"), &err) != MRT_OK)
+        die("%s", err.message);
+    mrt_image_free(&small);
+    return down_s;
+}
+
 /* One codec at one factor and budget: searches the quality, decodes and
  * measures. The small image's files (in.ppm / in.png) are written already. */
 static outcome code_at_factor(int c, const mrt_image *ref, int ws, int hs, double factor,
@@ -678,21 +694,12 @@ int main(int argc, char **argv) {
         if (nclassical)
             for (int k = 0; k < nfactors; k++) {
                 int ws = scaled_side(ref.width, factors[k]), hs = scaled_side(ref.height, factors[k]);
-                double t0 = now();
-                mrt_image small = ws == ref.width && hs == ref.height
-                                      ? image_copy(&ref)
-                                      : resize_lanczos(&ref, ws, hs);
-                double down_s = now() - t0;
-                write_ppm(&small, tmp_path("in.ppm"));
-                if (active[1 + C_AVIF] &&
-                    mrt_image_write_png_file(&small, tmp_path("in.png"), &err) != MRT_OK)
-                    die("%s", err.message);
+                double down_s = write_codec_inputs(&ref, ws, hs, active[1 + C_AVIF]);
                 for (int p = 0; p < npts; p++)
                     for (int c = 0; c < NCODECS; c++)
                         if (active[1 + c])
                             cand[((size_t)p * NCODECS + c) * nfactors + k] = code_at_factor(
                                 c, &ref, ws, hs, factors[k], down_s, budget[p], threads, NULL);
-                mrt_image_free(&small);
             }
         for (int p = 0; p < npts; p++)
             for (int c = 0; c < NCODECS; c++) {
@@ -709,14 +716,7 @@ int main(int argc, char **argv) {
                     /* the kept factor again, this time writing its picture */
                     int ws = scaled_side(ref.width, r.best.factor);
                     int hs = scaled_side(ref.height, r.best.factor);
-                    mrt_image small = ws == ref.width && hs == ref.height
-                                          ? image_copy(&ref)
-                                          : resize_lanczos(&ref, ws, hs);
-                    write_ppm(&small, tmp_path("in.ppm"));
-                    if (codecs[c].in_png &&
-                        mrt_image_write_png_file(&small, tmp_path("in.png"), &err) != MRT_OK)
-                        die("%s", err.message);
-                    mrt_image_free(&small);
+                    write_codec_inputs(&ref, ws, hs, codecs[c].in_png);
                     code_at_factor(c, &ref, ws, hs, r.best.factor, 0, budget[p], threads,
                                    keep_path(images[i], &pts[p], codecs[c].name));
                 }
