@@ -5,7 +5,8 @@
 #     for byte, as 6 steps + resume + 6 steps (same seed, same threads);
 #   - stages 1 and 2 run, resume exactly, and export a working codec model;
 #     stage 2's --train-encoder trains the encoder too; --latents grows a
-#     model to more latent tokens per window; --target-bpp steers lambda;
+#     model to more latent tokens per window; --dec-pairs grows the decoder
+#     by pairs that start as the identity; --target-bpp steers lambda;
 #     --mse-weight adds an MSE term to stage 2's loss;
 #   - bad options and a mismatched resume are refused.
 #
@@ -169,6 +170,38 @@ check "[[ \$? -eq 1 ]] && grep -q 'grow, not shrink' $work/err" "shrinking a mod
 check "[[ \$? -eq 1 ]] && grep -q 'latents' $work/err" "--latents 65 was accepted"
 "$mrt" train "${common[@]}" --stage 0 --steps 1 --latents 4 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'stages 1 and 2' $work/err" "--latents in stage 0 was accepted"
+# a deeper decoder (--dec-pairs): the new pair starts as the identity, so a
+# model grown from the exported one and saved before any learning (lr 0)
+# decodes exactly the pixels of the same model not grown; a checkpoint
+# grows on resume (keeping its step and Adam state), resumes again at its
+# new size, and is not shrunk
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --lr 0 \
+  --out "$work/d2.gguf" --export "$work/model-d2.gguf"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --lr 0 --dec-pairs 3 \
+  --out "$work/d3.gguf" --export "$work/model-d3.gguf"
+check "[[ \$? -eq 0 && -s $work/model-d3.gguf ]]" "stage 2 --dec-pairs 3 from a 2-pair model failed"
+for d in d2 d3; do
+  "$mrt" encode "$samples/coffee.jpg" "$work/$d.mrt" --model "$work/model-$d.gguf" --quiet &&
+    "$mrt" decode "$work/$d.mrt" "$work/$d.png" --model "$work/model-$d.gguf" --quiet
+done
+check "[[ -s $work/d3.png ]] && cmp -s $work/d2.png $work/d3.png" \
+  "a decoder grown by a pair does not decode what it decoded before growing"
+check "(( \$(stat -c %s $work/model-d3.gguf) > \$(stat -c %s $work/model-d2.gguf) ))" \
+  "the grown model file does not hold the new pair"
+"$mrt" train "${common[@]}" --stage 2 --steps 4 --resume --dec-pairs 3 --lambda 0.5 \
+  --out "$work/d2.gguf" --export "$work/model-d2r.gguf" 2>"$work/err"
+check "[[ \$? -eq 0 && -s $work/model-d2r.gguf ]]" "resuming a 2-pair checkpoint with --dec-pairs 3 failed"
+"$mrt" train "${common[@]}" --stage 2 --steps 5 --resume --lambda 0.5 --out "$work/d2.gguf" \
+  --export "$work/model-d2r.gguf"
+check "[[ \$? -eq 0 ]]" "the grown checkpoint does not resume at its own size"
+"$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --dec-pairs 2 --lambda 0.5 \
+  --out "$work/d2.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'grow, not shrink' $work/err" "shrinking the decoder was not refused"
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --dec-pairs 9 \
+  --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'dec_pairs' $work/err" "--dec-pairs 9 was accepted"
+"$mrt" train "${common[@]}" --stage 0 --steps 1 --dec-pairs 3 --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q 'stages 1 and 2' $work/err" "--dec-pairs in stage 0 was accepted"
 
 "$mrt" train "${common[@]}" --stage 1 --steps 6 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'tokenizer' $work/err" "stage 1 without a tokenizer was accepted"

@@ -58,6 +58,9 @@ static const char *usage_text =
     "                 [--latents L]  (stages 1-2: latent tokens per 64x64 window; default:\n"
     "                 those of the checkpoint or --init weights, else 2; weights with\n"
     "                 fewer are grown)\n"
+    "                 [--dec-pairs N]  (stages 1-2: ViT + Bi-RWKV pairs in the decoder;\n"
+    "                 default: those of the checkpoint or --init weights, else 2; weights\n"
+    "                 with fewer are grown by pairs that start as the identity)\n"
     "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
     "                 [--threads N]\n"
     "\n"
@@ -178,8 +181,8 @@ enum {
     OPT_MODEL = 256, OPT_RATE, OPT_BYTES, OPT_THREADS, OPT_REFINE, OPT_REFINE_MSE_WEIGHT,
     OPT_SCALE, OPT_SEED, OPT_RATE_ID,
     OPT_STAGE, OPT_DATA, OPT_OUT, OPT_RESUME, OPT_TOKENIZER, OPT_INIT, OPT_EXPORT, OPT_LAMBDA,
-    OPT_LAMBDA_RAMP, OPT_TARGET_BPP, OPT_MSE_WEIGHT, OPT_TRAIN_ENCODER, OPT_LATENTS, OPT_LOG,
-    OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
+    OPT_LAMBDA_RAMP, OPT_TARGET_BPP, OPT_MSE_WEIGHT, OPT_TRAIN_ENCODER, OPT_LATENTS,
+    OPT_DEC_PAIRS, OPT_LOG, OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
     OPT_BITS, OPT_WARMUP, OPT_IMAGES, OPT_RIDGE, OPT_LEVEL, OPT_RADIUS,
 };
 #define FOR_CODEC 1 /* encode, decode, info, eval, init-model, derive-rate-point */
@@ -213,6 +216,7 @@ static const struct {
     {{"mse-weight", required_argument, NULL, OPT_MSE_WEIGHT}, FOR_TRAIN},
     {{"train-encoder", no_argument, NULL, OPT_TRAIN_ENCODER}, FOR_TRAIN},
     {{"latents", required_argument, NULL, OPT_LATENTS}, FOR_TRAIN},
+    {{"dec-pairs", required_argument, NULL, OPT_DEC_PAIRS}, FOR_TRAIN},
     {{"log", required_argument, NULL, OPT_LOG}, FOR_TRAIN},
     {{"log-every", required_argument, NULL, OPT_LOG_EVERY}, FOR_TRAIN},
     {{"save-every", required_argument, NULL, OPT_SAVE_EVERY}, FOR_TRAIN},
@@ -727,6 +731,7 @@ static int cmd_train(int argc, char **argv) {
         case OPT_CROP: o.crop = (int)n; break;
         case OPT_BITS: o.tok_bits = (int)n; break;
         case OPT_LATENTS: o.latents = (int)n; break;
+        case OPT_DEC_PAIRS: o.dec_pairs = (int)n; break;
         case OPT_THREADS: o.threads = (int)n; break;
         case OPT_LR: o.lr = (float)x; break;
         case OPT_WARMUP: o.warmup = (int)n; break;

@@ -66,6 +66,9 @@ typedef struct mrt_train_options {
     int rate_id;               /* written into the exported model */
     int train_encoder;         /* stage 2: also train the encoder (straight-through rounding) */
     int latents;               /* stages 1-2: latent tokens per window; 0 = XS's (2) */
+    int dec_pairs;             /* stages 1-2: decoder pairs (ViT + Bi-RWKV); 0 = those of
+                                * what the run continues, else XS's (2); weights with
+                                * fewer are grown by identity pairs at the end */
     float mse_weight;          /* stage 2: distortion also has mse_weight * MSE (on [0, 1]
                                 * pixel values), which moves the balance towards PSNR */
 } mrt_train_options;

@@ -1,6 +1,7 @@
 /*
  * checkpoint.c -- checkpoints (weights, Adam moments, EMA, step, lambda),
- * weights files read into a run (with latent tokens grown), and the
+ * weights files read into a run (with latent tokens or decoder pairs
+ * grown), and the
  * export of the codec model a run trains
  */
 #include <math.h>
@@ -50,10 +51,14 @@ typedef struct {
     const mrt_gguf *g;
     char *msg; /* why a tensor is missing or misshapen */
     size_t msg_size;
+    int new_pairs_from; /* decoder pairs from this one on are grown, not read */
 } loading;
+
+static bool in_new_pair(const char *name, int new_pairs_from);
 
 static int get_tensor(void *ctx, const checkpoint_tensor *t) {
     loading *ld = ctx;
+    if (in_new_pair(t->ref->name, ld->new_pairs_from)) return 0; /* grow_dec_pairs fills it */
     const float *data = mrt_gguf_get_f32(ld->g, t->name, t->ref->n_dims, t->gdims, ld->msg,
                                          ld->msg_size);
     if (!data) return 1;
@@ -96,6 +101,90 @@ static int file_latents(const mrt_gguf *g) {
     return t && t->n_dims == 2 && t->dims[1] >= 1 && t->dims[1] <= 64 ? (int)t->dims[1] : 0;
 }
 
+/* Decoder pairs of the codec weights in g (dec.K.vit.ln1.weight for
+ * K = 0, 1, ...); 0 when g holds none. */
+static int file_dec_pairs(const mrt_gguf *g) {
+    int k = 0;
+    char name[64];
+    for (; k < MRT_MAX_PAIRS; k++) {
+        snprintf(name, sizeof name, "dec.%d.vit.ln1.weight", k);
+        if (!mrt_gguf_find(g, name)) break;
+    }
+    return k;
+}
+
+/* Whether a tensor belongs to a decoder pair numbered new_pairs_from or
+ * later (a pair this run adds; new_pairs_from 0: none is added). */
+static bool in_new_pair(const char *name, int new_pairs_from) {
+    int k;
+    return new_pairs_from > 0 && sscanf(name, "dec.%d.", &k) == 1 && k >= new_pairs_from;
+}
+
+/* The tensors that make a Bi-RWKV or ViT block's contribution to its
+ * residual stream: zero, the block passes its input through unchanged. */
+static bool is_block_output(const char *name) {
+    static const char *const outputs[] = {".vit.attn.proj.weight", ".vit.attn.proj.bias",
+                                          ".vit.mlp.fc2.weight",   ".vit.mlp.fc2.bias",
+                                          ".rwkv.att.output.weight", ".rwkv.ffn.value.weight"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof outputs / sizeof *outputs; i++) {
+        size_t m = strlen(outputs[i]);
+        if (n >= m && !strcmp(name + n - m, outputs[i])) return true;
+    }
+    return false;
+}
+
+/* Gives a run more decoder pairs than the weights it continues (P0 < the
+ * run's): the new pairs, numbered P0 and up, come after the old ones, just
+ * before dec.ln_out. They start as a fresh random initialisation (the
+ * RWKV's decay and mix formulas for their depth, a fixed seed) with every
+ * output projection zero, so each block adds nothing to its residual
+ * stream and the decoder computes exactly what it computed before; the
+ * zero projections get gradients at once, and the blocks grow in from
+ * there. Raw and EMA weights alike; Adam's moments of new tensors zero. */
+static mrt_status grow_dec_pairs(params *p, int P0, mrt_error *err) {
+    mrt_weights fresh;
+    float *storage = NULL;
+    mrt_status st = mrt_model_init_random(&p->cfg, 0x646563706169727aULL /* "decpairz" */,
+                                          &fresh, &storage, err);
+    if (st != MRT_OK) return st;
+    static mrt_tensor_ref all[MAX_TENSORS];
+    int total = mrt_model_tensors(&p->cfg, &fresh, all);
+    size_t off = 0;
+    for (int i = 0; i < p->ntensors; i++) {
+        const mrt_tensor_ref *r = &p->refs[i];
+        size_t n = mrt_tensor_ref_elems(r);
+        if (in_new_pair(r->name, P0)) {
+            const float *src = NULL;
+            for (int j = 0; j < total && !src; j++)
+                if (!strcmp(all[j].name, r->name)) src = *(float **)all[j].slot;
+            if (!src) {
+                free(storage);
+                return mrt_fail(err, MRT_ERR_MODEL, "growing the decoder: no tensor %s", r->name);
+            }
+            for (size_t k = 0; k < n; k++) p->P[off + k] = is_block_output(r->name) ? 0.0f : src[k];
+            memcpy(p->E + off, p->P + off, sizeof(float) * n);
+            memset(p->M + off, 0, sizeof(float) * n);
+            memset(p->V + off, 0, sizeof(float) * n);
+        }
+        off += n;
+    }
+    free(storage);
+    return MRT_OK;
+}
+
+/* The decoder pairs a run continuing from g starts with: P0 = g's, and
+ * the run's own (p->cfg.dec_pairs) must not be fewer. */
+static mrt_status check_dec_pairs(const params *p, const mrt_gguf *g, const char *path, int *P0,
+                                  mrt_error *err) {
+    *P0 = p->stage > 0 ? file_dec_pairs(g) : 0;
+    if (*P0 > p->cfg.dec_pairs)
+        return mrt_fail(err, MRT_ERR_MODEL, "%s has %d decoder pairs; this run has %d (a model "
+                        "can grow, not shrink)", path, *P0, p->cfg.dec_pairs);
+    if (*P0 == p->cfg.dec_pairs) *P0 = 0; /* nothing to grow */
+    return MRT_OK;
+}
+
 mrt_status mrt_checkpoint_load(params *p, const mrt_train_options *o, const char *path,
                                mrt_error *err) {
     mrt_gguf *g = NULL;
@@ -124,11 +213,14 @@ mrt_status mrt_checkpoint_load(params *p, const mrt_train_options *o, const char
                       "this run asks for %d (--latents)", path, latents, p->cfg.latents);
         goto done;
     }
-    loading ld = {g, msg, sizeof msg};
+    int P0;
+    if ((st = check_dec_pairs(p, g, path, &P0, err)) != MRT_OK) goto done;
+    loading ld = {g, msg, sizeof msg, P0};
     if (for_each_checkpoint_tensor(p, get_tensor, &ld) != 0) {
         st = mrt_fail(err, MRT_ERR_MODEL, "resuming: %s", msg);
         goto done;
     }
+    if (P0 && (st = grow_dec_pairs(p, P0, err)) != MRT_OK) goto done;
     p->step = (long)step;
     /* older checkpoints have no lambda: the run's --lambda then */
     if (o->stage > 0 && mrt_gguf_meta_f32(g, "mrt.train.lambda", &p->lambda, msg, sizeof msg) == 0) {
@@ -153,6 +245,15 @@ int mrt_weights_latents(const char *path) {
     int L = file_latents(g);
     mrt_gguf_close(g);
     return L;
+}
+
+int mrt_weights_dec_pairs(const char *path) {
+    mrt_gguf *g = NULL;
+    char msg[256];
+    if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0) return 0;
+    int n = file_dec_pairs(g);
+    mrt_gguf_close(g);
+    return n;
 }
 
 static bool depends_on_latents(const char *name) {
@@ -218,11 +319,15 @@ mrt_status mrt_load_weights(params *p, const char *path, const char *prefix, mrt
                       "%d (a model can grow, not shrink)", path, L0, p->cfg.latents);
         L0 = 0;
     }
+    int P0 = 0;
+    if (st == MRT_OK) st = check_dec_pairs(p, g, path, &P0, err);
     size_t off = 0;
     for (int i = 0; i < p->ntensors && st == MRT_OK; i++) {
         const mrt_tensor_ref *r = &p->refs[i];
         bool wanted = !prefix || !strncmp(r->name, prefix, strlen(prefix));
-        if (wanted && L0 && L0 < p->cfg.latents && depends_on_latents(r->name)) {
+        if (in_new_pair(r->name, P0)) {
+            /* grow_dec_pairs below */
+        } else if (wanted && L0 && L0 < p->cfg.latents && depends_on_latents(r->name)) {
             st = grow_latents(p, g, r, L0, p->P + off, err);
         } else if (wanted) {
             int64_t gdims[4];
@@ -236,6 +341,8 @@ mrt_status mrt_load_weights(params *p, const char *path, const char *prefix, mrt
         off += mrt_tensor_ref_elems(r);
     }
     mrt_gguf_close(g);
+    bool grows_here = P0 && (!prefix || !strncmp("dec.", prefix, strlen(prefix)));
+    if (st == MRT_OK && grows_here) st = grow_dec_pairs(p, P0, err);
     memcpy(p->E, p->P, sizeof(float) * p->n);
     return st;
 }

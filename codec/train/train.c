@@ -83,6 +83,9 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     if (o->latents && o->stage == 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the tokenizer "
                         "has none)");
+    if (o->dec_pairs && o->stage == 0)
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--dec-pairs is for stages 1 and 2 (the "
+                        "tokenizer has no decoder pairs)");
     if (o->stage > 0) {
         /* --latents, else the size of what this run continues: the
          * checkpoint it resumes, or the weights stage 2 starts from (so
@@ -92,6 +95,12 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
                       : o->stage == 2 && o->init ? mrt_weights_latents(o->init)
                                                 : cfg.latents;
         if (!cfg.latents) cfg.latents = mrt_config_xs().latents;
+        /* decoder pairs likewise (growing them: DESIGN.md §4.9) */
+        cfg.dec_pairs = o->dec_pairs                ? o->dec_pairs
+                        : o->resume               ? mrt_weights_dec_pairs(o->out)
+                        : o->stage == 2 && o->init ? mrt_weights_dec_pairs(o->init)
+                                                  : cfg.dec_pairs;
+        if (!cfg.dec_pairs) cfg.dec_pairs = mrt_config_xs().dec_pairs;
         mrt_status cst = mrt_config_validate(&cfg, err);
         if (cst != MRT_OK) return cst;
     }

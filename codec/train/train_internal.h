@@ -5,7 +5,8 @@
  * train.c; mrt_train.h is the public side.
  *
  *   params.c      the trained tensors of a stage, their buffers, rate control
- *   checkpoint.c  checkpoints, weights files (latent growing), the export
+ *   checkpoint.c  checkpoints, weights files (latents and decoder pairs
+ *                 grown), the export
  *   stage0.c      stage 0: the tokenizer's step
  *   codec_step.c  stages 1 and 2: the codec's step
  *   batch_split.c stages 1 and 2 on several threads
@@ -69,8 +70,11 @@ mrt_status mrt_checkpoint_load(params *p, const mrt_train_options *o, const char
                                mrt_error *err);
 /* Latent tokens per window of a model or checkpoint file; 0 if unknown. */
 int mrt_weights_latents(const char *path);
+/* Decoder pairs of a model or checkpoint file; 0 if unknown. */
+int mrt_weights_dec_pairs(const char *path);
 /* The tensors of p whose names start with `prefix` (all: NULL) from a
- * weights file, grown to p's latent count where the file has fewer. */
+ * weights file, grown to p's latent count and decoder pairs where the
+ * file has fewer. */
 mrt_status mrt_load_weights(params *p, const char *path, const char *prefix, mrt_error *err);
 /* Writes the codec model (integer context model made from the float one). */
 mrt_status mrt_train_export(const params *p, const mrt_train_options *o, mrt_error *err);
