@@ -61,7 +61,8 @@
 **
 **   mrt_model(path TEXT) -> TEXT
 **       Loads a weights file as this connection's model and returns it
-**       as JSON; '' goes back to the default model.
+**       as JSON (path, source, name, rate_id, working_scale, fingerprint);
+**       '' goes back to the default model.
 **         SELECT json_extract(mrt_model('/tmp/other.gguf'), '$.source');  -> mrt_model()
 **
 ** The default model (no configuration needed): $MRT_MODEL, else
@@ -332,8 +333,8 @@ static const mrt_model *rate_model(sqlite3_context *ctx, mrt_conn *c, const char
 
 /* ------------------------------------------------------------ JSON bits */
 
-/* {"path": ..., "source": ..., "name": ..., "rate_id": ..., "fingerprint": ...}
- * as member `key` (NULL: the whole value) */
+/* {"path": ..., "source": ..., "name": ..., "rate_id": ..., "working_scale": ...,
+ * "fingerprint": ...} as member `key` (NULL: the whole value) */
 static void json_model(mrt_json *w, const char *key, mrt_conn *c) {
     const mrt_model *m = mrt_model_set_model(c->set);
     char fp[MRT_SHA256_HEX_CHARS + 1]; /* the whole SHA-256 of the file */
@@ -345,6 +346,8 @@ static void json_model(mrt_json *w, const char *key, mrt_conn *c) {
     mrt_json_string(w, "source", c->source ? c->source : "");
     mrt_json_string(w, "name", name ? name : "");
     mrt_json_int(w, "rate_id", mrt_model_rate_id(m));
+    /* below 1: a rate point that codes a shrunk copy (models/README.md) */
+    mrt_json_real(w, "working_scale", "%g", mrt_model_working_scale(m));
     mrt_json_string(w, "fingerprint", fp);
     mrt_json_end(w);
 }

@@ -575,6 +575,7 @@ static int cmd_eval(const options *o) {
     mrt_json_string(&w, "name", "mrt");
     mrt_json_string(&w, "model", fp);
     mrt_json_int(&w, "rate_id", mrt_model_rate_id(model));
+    mrt_json_real(&w, "working_scale", "%g", mrt_model_working_scale(model));
     mrt_json_int(&w, "refine_steps", o->refine);
     /* null: the model's own weight */
     if (o->refine_mse_weight_given)

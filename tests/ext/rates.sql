@@ -19,7 +19,8 @@ SELECT 'decoded', count(*) FROM rates, t WHERE typeof(mrt_decode(mrt_encode(img,
 
 -- the same as choosing that model explicitly
 CREATE TABLE hi AS SELECT mrt_encode(img, 'high') AS bits, mrt_decode(mrt_encode(img, 'high')) AS png FROM t;
-SELECT 'chosen', json_extract(mrt_model('rates/mrt-0.02.gguf'), '$.name'), json_extract(mrt_debug(), '$.models_loaded');
+SELECT 'chosen', json_extract(mrt_model('rates/mrt-0.02.gguf'), '$.name'), json_extract(mrt_debug(), '$.models_loaded'),
+       json_extract(mrt_model('rates/mrt-0.02.gguf'), '$.working_scale');
 SELECT 'explicit', mrt_encode(img) = bits, mrt_decode(bits) = png FROM t, hi;
 -- names resolve beside the chosen model too
 SELECT 'low', json_extract(mrt_info(mrt_encode(img, 'low')), '$.rate_id'), json_extract(mrt_debug(), '$.models_loaded') FROM t;
@@ -30,3 +31,6 @@ INSERT INTO budgets VALUES ('300B', 300), ('0.25KiB', 256), ('2KB', 2000);
 SELECT arg, length(b) <= lim, json_extract(mrt_info(b), '$.width') || 'x' ||
        json_extract(mrt_info(b), '$.height'), typeof(mrt_decode(b))
   FROM (SELECT budgets.rowid AS r, arg, lim, mrt_encode(img, arg) AS b FROM budgets, t) ORDER BY r;
+-- a rate point derived at half size (mrt derive-rate-point) reports its working scale
+SELECT 'derived', json_extract(mrt_model('derived/mrt-half.gguf'), '$.working_scale'),
+       json_extract(mrt_info(mrt_encode(img)), '$.working_width') FROM t;

@@ -150,6 +150,9 @@ rates)
     "$mrt" init-model rates/mrt-0.01.gguf --seed 6 --rate-id 2 --quiet &&
     "$mrt" init-model rates/mrt-0.02.gguf --seed 7 --rate-id 3 --quiet || exit 1
   ln -s mrt-0.01.gguf rates/default.gguf
+  mkdir derived
+  "$mrt" derive-rate-point rates/mrt-0.02.gguf derived/mrt-half.gguf --scale 0.5 --rate-id 4 \
+    --quiet || exit 1
   MRT_MODEL=$work/rates/default.gguf sql :memory: <"$here/rates.sql" >rates.out 2>rates.err
   rc=$?
   if [[ $rc -ne 0 || -s rates.err ]]; then
