@@ -202,6 +202,26 @@ check "[[ \$? -eq 1 ]] && grep -q 'grow, not shrink' $work/err" "shrinking the d
 check "[[ \$? -eq 1 ]] && grep -q 'dec_pairs' $work/err" "--dec-pairs 9 was accepted"
 "$mrt" train "${common[@]}" --stage 0 --steps 1 --dec-pairs 3 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'stages 1 and 2' $work/err" "--dec-pairs in stage 0 was accepted"
+# --lr-mult PREFIX=X: a multiplier of 1 changes nothing (the update split
+# into ranges is the same arithmetic), another one changes the run
+"$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --dec-pairs 3 \
+  --out "$work/m1.gguf"
+"$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --dec-pairs 3 \
+  --lr-mult dec.2.=1 --out "$work/m1x.gguf"
+check "cmp -s $work/m1.gguf $work/m1x.gguf" "--lr-mult dec.2.=1 changed the run"
+"$mrt" train "${common[@]}" --stage 2 --steps 3 --init "$work/model.gguf" --dec-pairs 3 \
+  --lr-mult dec.2.=20 --out "$work/m20.gguf"
+check "[[ \$? -eq 0 && -s $work/m20.gguf ]] && ! cmp -s $work/m1.gguf $work/m20.gguf" \
+  "--lr-mult dec.2.=20 failed or changed nothing"
+for bad in dec.2. =5 dec.2.=0 dec.2.=x dec.2.=2000; do
+  "$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --lr-mult "$bad" \
+    --out "$work/x.gguf" 2>"$work/err"
+  check "[[ \$? -ne 0 ]] && grep -q 'lr-mult' $work/err" "--lr-mult $bad was accepted"
+done
+"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --lr-mult nosuch.=2 \
+  --out "$work/x.gguf" 2>"$work/err"
+check "[[ \$? -eq 1 ]] && grep -q \"no trained tensor's name starts with 'nosuch.'\" $work/err" \
+  "--lr-mult naming no tensor was accepted"
 
 "$mrt" train "${common[@]}" --stage 1 --steps 6 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'tokenizer' $work/err" "stage 1 without a tokenizer was accepted"

@@ -61,6 +61,8 @@ static const char *usage_text =
     "                 [--dec-pairs N]  (stages 1-2: ViT + Bi-RWKV pairs in the decoder;\n"
     "                 default: those of the checkpoint or --init weights, else 2; weights\n"
     "                 with fewer are grown by pairs that start as the identity)\n"
+    "                 [--lr-mult PREFIX=X]  (tensors whose names start with PREFIX, such as\n"
+    "                 a grown pair's dec.2., train at X times the learning rate)\n"
     "                 [--log FILE.jsonl] [--log-every N] [--save-every SECONDS] [--stop-after N]\n"
     "                 [--threads N]\n"
     "\n"
@@ -182,7 +184,7 @@ enum {
     OPT_SCALE, OPT_SEED, OPT_RATE_ID,
     OPT_STAGE, OPT_DATA, OPT_OUT, OPT_RESUME, OPT_TOKENIZER, OPT_INIT, OPT_EXPORT, OPT_LAMBDA,
     OPT_LAMBDA_RAMP, OPT_TARGET_BPP, OPT_MSE_WEIGHT, OPT_TRAIN_ENCODER, OPT_LATENTS,
-    OPT_DEC_PAIRS, OPT_LOG, OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
+    OPT_DEC_PAIRS, OPT_LR_MULT, OPT_LOG, OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
     OPT_BITS, OPT_WARMUP, OPT_IMAGES, OPT_RIDGE, OPT_LEVEL, OPT_RADIUS,
 };
 #define FOR_CODEC 1 /* encode, decode, info, eval, init-model, derive-rate-point */
@@ -217,6 +219,7 @@ static const struct {
     {{"train-encoder", no_argument, NULL, OPT_TRAIN_ENCODER}, FOR_TRAIN},
     {{"latents", required_argument, NULL, OPT_LATENTS}, FOR_TRAIN},
     {{"dec-pairs", required_argument, NULL, OPT_DEC_PAIRS}, FOR_TRAIN},
+    {{"lr-mult", required_argument, NULL, OPT_LR_MULT}, FOR_TRAIN},
     {{"log", required_argument, NULL, OPT_LOG}, FOR_TRAIN},
     {{"log-every", required_argument, NULL, OPT_LOG_EVERY}, FOR_TRAIN},
     {{"save-every", required_argument, NULL, OPT_SAVE_EVERY}, FOR_TRAIN},
@@ -685,6 +688,7 @@ static int cmd_train(int argc, char **argv) {
     mrt_train_defaults(&o);
     const char **data = calloc((size_t)argc, sizeof *data);
     if (!data) return usage("out of memory");
+    char *lr_mult_prefix = NULL; /* --lr-mult's PREFIX, copied out of PREFIX=X */
     int ndata = 0;
     optind = 1;
     const char *val;
@@ -701,6 +705,25 @@ static int cmd_train(int argc, char **argv) {
         case OPT_INIT: o.init = val; continue;
         case OPT_EXPORT: o.export_path = val; continue;
         case OPT_LOG: o.log = val; continue;
+        case OPT_LR_MULT: { /* PREFIX=X */
+            const char *eq = strrchr(val, '=');
+            char *end;
+            double mult = eq ? strtod(eq + 1, &end) : 0;
+            if (!eq || eq == val || end == eq + 1 || *end || !isfinite(mult)) {
+                refuse("--lr-mult takes PREFIX=X (the tensors whose names start with PREFIX "
+                       "train at X times the learning rate), not '%s'", val);
+                goto bad;
+            }
+            free(lr_mult_prefix); /* the last --lr-mult counts */
+            lr_mult_prefix = strndup(val, (size_t)(eq - val));
+            if (!lr_mult_prefix) {
+                refuse("out of memory");
+                goto bad;
+            }
+            o.lr_mult_prefix = lr_mult_prefix;
+            o.lr_mult = (float)mult;
+            continue;
+        }
         }
         /* every other train option is a number */
         int real = id == OPT_LAMBDA || id == OPT_TARGET_BPP || id == OPT_MSE_WEIGHT ||
@@ -748,10 +771,12 @@ static int cmd_train(int argc, char **argv) {
     mrt_error err = {0};
     mrt_status st = mrt_train(&o, &err);
     free(data);
+    free(lr_mult_prefix);
     if (st != MRT_OK) return fail("training", &err);
     return 0;
 bad:
     free(data);
+    free(lr_mult_prefix);
     return usage(parse_problem);
 }
 

@@ -45,6 +45,9 @@ typedef struct mrt_train_options {
     int batch, crop;
     float lr, lr_min;
     int warmup;
+    const char *lr_mult_prefix; /* tensors whose names start with this (NULL: none) ... */
+    float lr_mult;              /* ... train at lr_mult times the learning rate (grown
+                                 * tensors, which start at zero, catch up with the rest) */
     float weight_decay, clip, ema;
     int tok_bits;              /* LFQ bits per 8x8 patch */
     float entropy_weight;

@@ -42,6 +42,45 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
+/* The parameter ranges (offsets into P) of the tensors --lr-mult names. */
+typedef struct {
+    int n;
+    size_t begin[MAX_TENSORS], end[MAX_TENSORS];
+} param_ranges;
+
+static int find_boosted(const params *p, const char *prefix, param_ranges *r) {
+    r->n = 0;
+    size_t off = 0;
+    for (int i = 0; i < p->ntensors; i++) {
+        size_t n = mrt_tensor_ref_elems(&p->refs[i]);
+        if (prefix && !strncmp(p->refs[i].name, prefix, strlen(prefix))) {
+            if (r->n && r->end[r->n - 1] == off)
+                r->end[r->n - 1] = off + n; /* contiguous with the last: one range */
+            else
+                r->begin[r->n] = off, r->end[r->n] = off + n, r->n++;
+        }
+        off += n;
+    }
+    return r->n;
+}
+
+/* AdamW over all of P, the boosted ranges at lr * mult. */
+static void adamw_update(const mrt_adamw *opt, params *p, const param_ranges *boosted,
+                         float mult) {
+    mrt_adamw fast = *opt;
+    fast.lr = opt->lr * mult;
+    size_t at = 0;
+    for (int k = 0; k <= boosted->n; k++) {
+        size_t b = k < boosted->n ? boosted->begin[k] : p->n;
+        if (b > at)
+            mrt_adamw_update(opt, p->P + at, p->G + at, p->M + at, p->V + at, b - at, p->step + 1);
+        if (k == boosted->n) break;
+        size_t e = boosted->end[k];
+        mrt_adamw_update(&fast, p->P + b, p->G + b, p->M + b, p->V + b, e - b, p->step + 1);
+        at = e;
+    }
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -83,6 +122,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     if (o->latents && o->stage == 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--latents is for stages 1 and 2 (the tokenizer "
                         "has none)");
+    if (o->lr_mult_prefix && !(o->lr_mult > 0 && o->lr_mult <= 1000))
+        return mrt_fail(err, MRT_ERR_ARGUMENT, "--lr-mult takes PREFIX=X with X in (0, 1000]");
     if (o->dec_pairs && o->stage == 0)
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--dec-pairs is for stages 1 and 2 (the "
                         "tokenizer has no decoder pairs)");
@@ -166,6 +207,12 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     /* stages 1-2 keep some tensors fixed (the generator in stage 1, the
      * encoder in stage 2): no weight decay, so a zero gradient moves nothing */
     mrt_adamw opt = {o->lr, 0.9f, 0.99f, 1e-8f, o->stage == 0 ? o->weight_decay : 0.0f};
+    static param_ranges boosted; /* large: not on the stack */
+    if (o->lr_mult_prefix && !find_boosted(&p, o->lr_mult_prefix, &boosted)) {
+        st = mrt_fail(err, MRT_ERR_ARGUMENT, "--lr-mult: no trained tensor's name starts "
+                      "with '%s'", o->lr_mult_prefix);
+        goto done;
+    }
     /* a fixed lambda is the command's; a steered one continues from the
      * checkpoint's, if it has one */
     if (o->stage > 0 && !(o->target_bpp > 0 && p.lambda_saved)) p.lambda = o->lambda;
@@ -196,7 +243,7 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
             p.lambda = mrt_steer_lambda(p.lambda, s.entropy, o->target_bpp);
         float gnorm = mrt_clip_grad_norm(p.G, p.n, o->clip);
         opt.lr = learning_rate(o, p.step);
-        mrt_adamw_update(&opt, p.P, p.G, p.M, p.V, p.n, p.step + 1);
+        adamw_update(&opt, &p, &boosted, o->lr_mult);
         for (size_t i = 0; i < p.n; i++) p.E[i] = o->ema * p.E[i] + (1.0f - o->ema) * p.P[i];
         p.step++;
         report_steps++;
