@@ -197,9 +197,11 @@ check "[[ \$? -eq 0 ]]" "the grown checkpoint does not resume at its own size"
 "$mrt" train "${common[@]}" --stage 2 --steps 6 --resume --dec-pairs 2 --lambda 0.5 \
   --out "$work/d2.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'grow, not shrink' $work/err" "shrinking the decoder was not refused"
-"$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --dec-pairs 9 \
-  --out "$work/x.gguf" 2>"$work/err"
-check "[[ \$? -eq 1 ]] && grep -q 'dec_pairs' $work/err" "--dec-pairs 9 was accepted"
+for n in 9 4294967299; do # the second would wrap to 3 in an int
+  "$mrt" train "${common[@]}" --stage 2 --steps 1 --init "$work/model.gguf" --dec-pairs $n \
+    --out "$work/x.gguf" 2>"$work/err"
+  check "[[ \$? -eq 1 ]] && grep -q 'dec_pairs' $work/err" "--dec-pairs $n was accepted"
+done
 "$mrt" train "${common[@]}" --stage 0 --steps 1 --dec-pairs 3 --out "$work/x.gguf" 2>"$work/err"
 check "[[ \$? -eq 1 ]] && grep -q 'stages 1 and 2' $work/err" "--dec-pairs in stage 0 was accepted"
 # --lr-mult PREFIX=X: a multiplier of 1 changes nothing (the update split

@@ -15,6 +15,7 @@
  * 1 with a one-line reason on any error, 2 on a usage error.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -184,7 +185,8 @@ enum {
     OPT_SCALE, OPT_SEED, OPT_RATE_ID,
     OPT_STAGE, OPT_DATA, OPT_OUT, OPT_RESUME, OPT_TOKENIZER, OPT_INIT, OPT_EXPORT, OPT_LAMBDA,
     OPT_LAMBDA_RAMP, OPT_TARGET_BPP, OPT_MSE_WEIGHT, OPT_TRAIN_ENCODER, OPT_LATENTS,
-    OPT_DEC_PAIRS, OPT_LR_MULT, OPT_LOG, OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER, OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
+    OPT_DEC_PAIRS, OPT_LR_MULT, OPT_LOG, OPT_LOG_EVERY, OPT_SAVE_EVERY, OPT_STOP_AFTER,
+    OPT_STEPS, OPT_BATCH, OPT_CROP, OPT_LR,
     OPT_BITS, OPT_WARMUP, OPT_IMAGES, OPT_RIDGE, OPT_LEVEL, OPT_RADIUS,
 };
 #define FOR_CODEC 1 /* encode, decode, info, eval, init-model, derive-rate-point */
@@ -683,6 +685,10 @@ static int train_number(int id, const char *val, int whole, double *x, long long
     return 0;
 }
 
+/* n as an int, saturated: a size past int's range stays out of range (and
+ * the configuration check refuses it) instead of wrapping into it. */
+static int saturate_int(long long n) { return n > INT_MAX ? INT_MAX : n < INT_MIN ? INT_MIN : (int)n; }
+
 static int cmd_train(int argc, char **argv) {
     mrt_train_options o;
     mrt_train_defaults(&o);
@@ -754,8 +760,8 @@ static int cmd_train(int argc, char **argv) {
         case OPT_BATCH: o.batch = (int)n; break;
         case OPT_CROP: o.crop = (int)n; break;
         case OPT_BITS: o.tok_bits = (int)n; break;
-        case OPT_LATENTS: o.latents = (int)n; break;
-        case OPT_DEC_PAIRS: o.dec_pairs = (int)n; break;
+        case OPT_LATENTS: o.latents = saturate_int(n); break;
+        case OPT_DEC_PAIRS: o.dec_pairs = saturate_int(n); break;
         case OPT_THREADS: o.threads = (int)n; break;
         case OPT_LR: o.lr = (float)x; break;
         case OPT_WARMUP: o.warmup = (int)n; break;

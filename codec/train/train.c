@@ -207,8 +207,8 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
     /* stages 1-2 keep some tensors fixed (the generator in stage 1, the
      * encoder in stage 2): no weight decay, so a zero gradient moves nothing */
     mrt_adamw opt = {o->lr, 0.9f, 0.99f, 1e-8f, o->stage == 0 ? o->weight_decay : 0.0f};
-    static param_ranges boosted; /* large: not on the stack */
-    if (o->lr_mult_prefix && !find_boosted(&p, o->lr_mult_prefix, &boosted)) {
+    param_ranges boosted; /* none without --lr-mult */
+    if (!find_boosted(&p, o->lr_mult_prefix, &boosted) && o->lr_mult_prefix) {
         st = mrt_fail(err, MRT_ERR_ARGUMENT, "--lr-mult: no trained tensor's name starts "
                       "with '%s'", o->lr_mult_prefix);
         goto done;
