@@ -236,25 +236,21 @@ done:
     return st;
 }
 
-/* The latent tokens per window of a model or checkpoint file; 0 if it
- * cannot be read or has none (the run then reports the file properly). */
-int mrt_weights_latents(const char *path) {
+/* count(g) (latent tokens per window, decoder pairs) of a model or
+ * checkpoint file; 0 if it cannot be read or has none (the run then
+ * reports the file properly). */
+static int count_in_file(const char *path, int (*count)(const mrt_gguf *)) {
     mrt_gguf *g = NULL;
     char msg[256];
     if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0) return 0;
-    int L = file_latents(g);
-    mrt_gguf_close(g);
-    return L;
-}
-
-int mrt_weights_dec_pairs(const char *path) {
-    mrt_gguf *g = NULL;
-    char msg[256];
-    if (mrt_gguf_open(&g, path, msg, sizeof msg) != 0) return 0;
-    int n = file_dec_pairs(g);
+    int n = count(g);
     mrt_gguf_close(g);
     return n;
 }
+
+int mrt_weights_latents(const char *path) { return count_in_file(path, file_latents); }
+
+int mrt_weights_dec_pairs(const char *path) { return count_in_file(path, file_dec_pairs); }
 
 static bool depends_on_latents(const char *name) {
     return !strcmp(name, "enc.latents") || !strcmp(name, "dec.mix") ||
