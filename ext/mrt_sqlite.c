@@ -27,19 +27,19 @@
 **       image within the budget (libmrt's mrt_encode_budget). `refine`
 **       (integer steps, 0..10000) spends encoding time on a better picture
 **       at the same size (latent refinement, as `mrt encode --refine`).
-**         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 813
+**         SELECT length(mrt_encode(readfile('samples/coffee.jpg')));  -> 814
 **
 **   mrt_decode(bits BLOB) -> BLOB
 **       A bitstream in, a PNG out (with the connection's model, or the
 **       rate point beside it whose fingerprint the bitstream names).
 **         SELECT writefile('coffee.png', mrt_decode(data)) FROM images
-**          WHERE name = 'samples/coffee.jpg';                         -> 414176
+**          WHERE name = 'samples/coffee.jpg';                         -> 279394
 **
 **   mrt_info(bits BLOB) -> TEXT
 **       The bitstream header as JSON, no model needed (as `mrt info`).
 **         SELECT mrt_info(mrt_encode(readfile('samples/coffee.jpg')));
-**         -> {"version": 1, "width": 600, "height": 400, "bytes": 590,
-**             "bpp": 0.019667, "rate_id": 0, "model": "60fa4823c2a20aca", "streams": [20, 540]}
+**         -> {"version": 1, "width": 600, "height": 400, "bytes": 814,
+**             "bpp": 0.027133, "rate_id": 2, "model": "823ce1176bab8d11", "streams": [20, 764]}
 **
 **   mrt_psnr(a BLOB, b BLOB) -> REAL
 **       PSNR in dB over the RGB8 pixels of two PNG/JPEG images of one size
