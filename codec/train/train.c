@@ -81,6 +81,19 @@ static void adamw_update(const mrt_adamw *opt, params *p, const param_ranges *bo
     }
 }
 
+/* A size of the model (latent tokens, decoder pairs) for stages 1-2: the
+ * option's, else that of what this run continues (the checkpoint it
+ * resumes, or the weights stage 2 starts from, so that fine-tuning a
+ * shipped model needs no option), else XS's. */
+static int size_to_continue(const mrt_train_options *o, int option,
+                            int (*in_file)(const char *path), int xs) {
+    int n = option                    ? option
+            : o->resume               ? in_file(o->out)
+            : o->stage == 2 && o->init ? in_file(o->init)
+                                      : 0;
+    return n ? n : xs;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -128,20 +141,9 @@ mrt_status mrt_train(const mrt_train_options *o, mrt_error *err) {
         return mrt_fail(err, MRT_ERR_ARGUMENT, "--dec-pairs is for stages 1 and 2 (the "
                         "tokenizer has no decoder pairs)");
     if (o->stage > 0) {
-        /* --latents, else the size of what this run continues: the
-         * checkpoint it resumes, or the weights stage 2 starts from (so
-         * that fine-tuning a shipped model needs no --latents) */
-        cfg.latents = o->latents                ? o->latents
-                      : o->resume               ? mrt_weights_latents(o->out)
-                      : o->stage == 2 && o->init ? mrt_weights_latents(o->init)
-                                                : cfg.latents;
-        if (!cfg.latents) cfg.latents = mrt_config_xs().latents;
-        /* decoder pairs likewise (growing them: DESIGN.md §4.9) */
-        cfg.dec_pairs = o->dec_pairs                ? o->dec_pairs
-                        : o->resume               ? mrt_weights_dec_pairs(o->out)
-                        : o->stage == 2 && o->init ? mrt_weights_dec_pairs(o->init)
-                                                  : cfg.dec_pairs;
-        if (!cfg.dec_pairs) cfg.dec_pairs = mrt_config_xs().dec_pairs;
+        /* growing either: DESIGN.md §4.9 */
+        cfg.latents = size_to_continue(o, o->latents, mrt_weights_latents, cfg.latents);
+        cfg.dec_pairs = size_to_continue(o, o->dec_pairs, mrt_weights_dec_pairs, cfg.dec_pairs);
         mrt_status cst = mrt_config_validate(&cfg, err);
         if (cst != MRT_OK) return cst;
     }
